@@ -1,0 +1,34 @@
+"""Masque: AssumeRole for AI agents.
+
+The public Python API is re-exported lazily so that `import masque` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved on first attribute access (PEP 562).
+_LAZY = {
+    "MasqueError": "masque.errors",
+    "Masque": "masque.model",
+    "load_file": "masque.loader",
+    "validate_paths": "masque.validate",
+    "assume": "masque.api",
+    "release": "masque.api",
+    "check": "masque.api",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'masque' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,3 @@
+from masque.cli.app import main
+
+main()

@@ -1,0 +1,108 @@
+"""The root Typer app, global options and the one place errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+from masque import __version__
+from masque.errors import ExitCode, MasqueError
+
+# Command modules register themselves on `app` (or on a group below) when imported.
+COMMAND_MODULES = [
+    "masque.cli.validate",
+    "masque.cli.misc",
+]
+
+_state = {"debug": False}
+
+
+def debug_enabled() -> bool:
+    return _state["debug"] or os.environ.get("MASQUE_DEBUG", "") not in ("", "0")
+
+
+class MasqueGroup(TyperGroup):
+    """Turns MasqueError (and anything unexpected) into one message and an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MasqueError as exc:
+            if debug_enabled():
+                raise
+            from masque.cli.output import print_error
+
+            print_error(str(exc), exc.hint)
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            from masque.cli.output import print_error
+
+            print_error("interrupted")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if debug_enabled() or _is_click_exception(exc):
+                raise
+            from masque.cli.crash import report_crash
+
+            raise typer.Exit(report_crash(exc)) from None
+
+
+def _is_click_exception(exc: BaseException) -> bool:
+    from typer._click.exceptions import ClickException
+
+    return isinstance(exc, ClickException)
+
+
+app = typer.Typer(
+    name="masque",
+    cls=MasqueGroup,
+    help="AssumeRole for AI agents: don a versioned, validated persona (a masque) with a stated intent.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"masque {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
+) -> None:
+    """AssumeRole for AI agents.
+
+    Exit codes: 0 ok, 1 validation or check failed, 2 usage error, 3 refused, 4 not found,
+    5 store busy or damaged, 130 interrupted.
+    """
+    _state["debug"] = debug
+
+
+def _load_commands() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+
+
+_load_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=argv, prog_name="masque")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,53 @@
+"""Rendering helpers shared by command modules: stderr messages, JSON, rich consoles (lazily)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_consoles: dict[bool, Console] = {}
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich Console on stdout or stderr; rich honours NO_COLOR and non-terminals itself."""
+    if stderr not in _consoles:
+        from rich.console import Console
+
+        _consoles[stderr] = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return _consoles[stderr]
+
+
+def reset_consoles() -> None:
+    """Forget cached consoles (CliRunner swaps sys.stdout between invocations)."""
+    _consoles.clear()
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    """One line `masque: error: ...` on stderr, plus a hint line when there is one."""
+    sys.stderr.write(f"masque: error: {message}\n")
+    if hint:
+        sys.stderr.write(f"  hint: {hint}\n")
+    sys.stderr.flush()
+
+
+def print_warning(message: str) -> None:
+    sys.stderr.write(f"masque: warning: {message}\n")
+
+
+def print_json(value: Any) -> None:
+    """Stable JSON on stdout: indented, UTF-8, datetimes as ISO 8601."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=_default) + "\n")
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "value"):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1,0 +1,168 @@
+"""Frozen value types that cross module lines. Built only from validated data (see `masque.build`)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from masque.errors import UsageError
+
+
+class Ring(str, Enum):
+    """Trust rings, innermost first. A lower `rank` means more trust."""
+
+    ADMIN = "admin"
+    PLAYER = "player"
+    GUEST = "guest"
+    OUTSIDER = "outsider"
+
+    @property
+    def rank(self) -> int:
+        return _RING_ORDER.index(self)
+
+    def outranks(self, other: Ring) -> bool:
+        """True when this ring is strictly inside (more trusted than) `other`."""
+        return self.rank < other.rank
+
+
+_RING_ORDER = [Ring.ADMIN, Ring.PLAYER, Ring.GUEST, Ring.OUTSIDER]
+
+
+class Level(str, Enum):
+    """Claimed skill proficiency, weakest first."""
+
+    NOVICE = "novice"
+    COMPETENT = "competent"
+    PROFICIENT = "proficient"
+    EXPERT = "expert"
+    MASTER = "master"
+
+    @property
+    def rank(self) -> int:
+        return list(Level).index(self)
+
+
+class Score(str, Enum):
+    """Contribution symbols from the schema reference."""
+
+    ADDITIVE = "+"
+    NEGATIVE = "-"
+    DIVIDING = "/"
+    MULTIPLICATIVE = "*"
+    EXPONENTIAL = "e"
+
+
+# Default numeric values for aggregation; configurable under [scoring] in masque.toml.
+DEFAULT_SCORE_VALUES: Mapping[str, float] = {"-": -1.0, "/": 0.0, "+": 1.0, "*": 2.0, "e": 3.0}
+
+
+class Stage(str, Enum):
+    """Rollout stages (seed 000): draft -> beta -> live; retired is a soft delete."""
+
+    DRAFT = "draft"
+    BETA = "beta"
+    LIVE = "live"
+    RETIRED = "retired"
+
+
+@dataclass(frozen=True)
+class Skill:
+    uri: str  # skill://domain/name
+    level: Level
+
+    @property
+    def domain(self) -> str:
+        return self.uri.removeprefix("skill://").split("/", 1)[0]
+
+    @property
+    def short_name(self) -> str:
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Intent:
+    allowed: tuple[str, ...]
+    denied: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Access:
+    vault_role: str | None = None
+    ttl: str = "session"  # "session" or an ISO 8601 duration
+
+    @property
+    def ttl_is_session(self) -> bool:
+        return self.ttl == "session"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    date: str
+    score: Score
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Performance:
+    score: Score | None = None
+    history: tuple[HistoryEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class Masque:
+    """A validated masque definition (either file dialect)."""
+
+    name: str
+    index: int
+    version: str
+    ring: Ring
+    intent: Intent
+    lens: str
+    context: str | None = None
+    knowledge: tuple[str, ...] = ()
+    access: Access | None = None
+    skills: tuple[Skill, ...] = ()
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    performance: Performance | None = None
+    extends: str | None = None
+    stage: Stage = Stage.LIVE
+    rubric: str | None = None
+    tests: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def ref(self) -> str:
+        return f"{self.key}@{self.version}"
+
+    @property
+    def key(self) -> str:
+        """Registry key: the case-folded name."""
+        return self.name.casefold()
+
+
+_REF_RE = re.compile(
+    r"^(?:masque:)?(?P<name>[A-Za-z0-9][A-Za-z0-9._/-]*?)(?:@v?(?P<version>[0-9][0-9A-Za-z.+-]*))?$"
+)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference to a masque: `name`, `name@1.2.3`, `masque:name@v1.2.3`, `base/professor@1.0.0`."""
+
+    name: str
+    version: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Ref:
+        match = _REF_RE.match(text.strip())
+        if not match:
+            raise UsageError(
+                f"not a masque reference: {text!r}",
+                hint="use NAME, NAME@1.2.3 or masque:NAME@v1.2.3",
+            )
+        return cls(match["name"], match["version"])
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}" if self.version else self.name

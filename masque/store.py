@@ -1,0 +1,152 @@
+"""The DuckDB store: lock-aware short-lived connections and forward-only numbered migrations.
+
+DuckDB locks its file for the whole process, readers included, so every operation opens a connection,
+holds it for milliseconds and closes it. A lock conflict is retried with jittered backoff up to a
+deadline, then reported naming the process that holds the lock.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from masque import config
+from masque.errors import StoreBusy, StoreError
+
+if TYPE_CHECKING:
+    import duckdb
+
+_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
+_migrated: set[tuple[str, int]] = set()  # (path, inode) already brought up to date by this process
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every packaged migration, in order."""
+    found = []
+    for entry in resources.files("masque.migrations").iterdir():
+        match = re.match(r"^(\d{4})_(\w+)\.sql$", entry.name)
+        if match:
+            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if len(set(versions)) != len(versions):  # pragma: no cover - caught by tests
+        raise StoreError(f"two migrations share a number: {versions}")
+    return found
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return "Could not set lock" in str(exc) or "Conflicting lock" in str(exc)
+
+
+def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not _is_lock_error(exc):
+                raise StoreError(
+                    f"cannot open the store {path}: {str(exc).splitlines()[0]}",
+                    hint="check permissions and disk space; `masque path` shows where the store lives",
+                ) from None
+            if time.monotonic() >= deadline:
+                match = _LOCK_RE.search(str(exc))
+                holder = f"PID {match['pid']} ({match['holder']})" if match else "another process"
+                raise StoreBusy(
+                    f"the store {path} is locked by {holder} for more than {timeout:g}s",
+                    hint="wait for that process to finish, or raise [limits] lock_timeout in masque.toml",
+                ) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.1)
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"the store {path} is damaged or not a DuckDB file: {str(exc).splitlines()[0]}",
+                hint="move it aside and run `masque init`; restore sessions with `masque sessions import`",
+            ) from None
+
+
+def _current_version(conn: duckdb.DuckDBPyConnection) -> int:
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()
+    if not exists or not exists[0]:
+        return 0
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply pending migrations, each with its record in one transaction. Returns versions applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    done = _current_version(conn)
+    applied = []
+    for version, name, sql in migrations():
+        if version <= done:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(sql)
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+@contextmanager
+def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for one operation; the store is created and migrated on first use."""
+    path = path or config.store_path()
+    timeout = config.limits().lock_timeout
+    if not path.exists():
+        read_only = False
+        config.ensure_home() if path.parent == config.home() else path.parent.mkdir(parents=True, exist_ok=True)
+    key = (str(path), path.stat().st_ino if path.exists() else 0)
+    conn = _open(path, read_only, timeout)
+    try:
+        if key not in _migrated:
+            latest = migrations()[-1][0]
+            if _current_version(conn) < latest:
+                if read_only:
+                    conn.close()
+                    conn = _open(path, False, timeout)
+                migrate(conn)
+            path.chmod(0o600)
+            _migrated.add((str(path), path.stat().st_ino))
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction(*, path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection inside BEGIN/COMMIT; rolled back if the block raises."""
+    with connect(path=path) as conn:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def rows(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    """Run a query and return rows as dicts."""
+    cur = conn.execute(sql, params) if params is not None else conn.execute(sql)
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row)) for row in cur.fetchall()]

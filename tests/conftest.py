@@ -1,0 +1,89 @@
+"""Shared fixtures: every test gets its own MASQUE_HOME, config dirs and working directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+PERSONAS = REPO / "personas"
+
+_CLEARED = [
+    "MASQUE_SESSION_ID",
+    "MASQUE_TOKEN",
+    "MASQUE_ACTOR",
+    "MASQUE_ACTOR_KEY",
+    "MASQUE_PATH",
+    "MASQUE_CONFIG",
+    "MASQUE_DEBUG",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "CI",
+    "GITHUB_ACTIONS",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point every location Masque uses into tmp_path and run from an empty working directory."""
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "masque-home"
+    monkeypatch.setenv("MASQUE_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    from masque.cli import output
+
+    output.reset_consoles()
+    yield home
+    output.reset_consoles()
+
+
+@pytest.fixture
+def personas() -> Path:
+    """The shipped personas directory."""
+    return PERSONAS
+
+
+@pytest.fixture
+def invoke() -> Callable[..., Any]:
+    """Run the `masque` CLI in-process: invoke(["validate", path], input=None) -> Result."""
+    from masque.cli.app import app
+    from masque.cli.output import reset_consoles
+
+    def _invoke(args: list[str], **kwargs: Any) -> Any:
+        reset_consoles()
+        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+    return _invoke
+
+
+@pytest.fixture
+def run_masque() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `python -m masque ARGS` as a real process with the test's environment."""
+
+    def _run(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        kwargs.setdefault("timeout", 120)
+        return subprocess.run(
+            [sys.executable, "-m", "masque", *map(str, args)],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            **kwargs,
+        )
+
+    return _run
