@@ -166,3 +166,49 @@ class Ref:
 
     def __str__(self) -> str:
         return f"{self.name}@{self.version}" if self.version else self.name
+
+
+def _freeze(value: Any) -> Any:
+    """Deep-copy plain YAML data into immutable containers (tuples and read-only mappings)."""
+    from types import MappingProxyType
+
+    if isinstance(value, dict):
+        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def masque_from_data(data: Mapping[str, Any]) -> Masque:
+    """Build the model from schema-valid data (the schema guarantees types and required keys)."""
+    intent = data["intent"]
+    access = data.get("access")
+    perf = data.get("performance")
+    return Masque(
+        name=data["name"],
+        index=data["index"],
+        version=data["version"],
+        ring=Ring(data["ring"]),
+        intent=Intent(tuple(intent["allowed"]), tuple(intent.get("denied") or ())),
+        lens=data["lens"],
+        context=data.get("context"),
+        knowledge=tuple(data.get("knowledge") or ()),
+        access=Access(access.get("vault_role"), access.get("ttl", "session")) if access is not None else None,
+        skills=tuple(Skill(s["uri"], Level(s["level"])) for s in data.get("skills") or ()),
+        attributes=_freeze(dict(data.get("attributes") or {})),
+        performance=(
+            Performance(
+                Score(perf["score"]) if perf.get("score") else None,
+                tuple(
+                    HistoryEntry(str(h["date"]), Score(h["score"]), h.get("notes"))
+                    for h in perf.get("history") or ()
+                ),
+            )
+            if perf is not None
+            else None
+        ),
+        extends=data.get("extends"),
+        stage=Stage(data.get("stage", "live")),
+        rubric=data.get("rubric"),
+        tests=_freeze(list(data.get("tests") or ())),
+    )

@@ -15,6 +15,7 @@ from masque.errors import ExitCode, MasqueError
 
 # Command modules register themselves on `app` (or on a group below) when imported.
 COMMAND_MODULES = [
+    "masque.cli.validate",
     "masque.cli.misc",
 ]
 
