@@ -64,6 +64,10 @@ app = typer.Typer(
     name="masque",
     cls=MasqueGroup,
     help="AssumeRole for AI agents: don a versioned, validated persona (a masque) with a stated intent.",
+    epilog=(
+        "Exit codes: 0 ok, 1 validation or check failed, 2 usage error, 3 refused (intent, ring, token), "
+        "4 not found, 5 store busy or damaged, 130 interrupted. --debug shows tracebacks."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -83,11 +87,7 @@ def _root(
     ),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
 ) -> None:
-    """AssumeRole for AI agents.
-
-    Exit codes: 0 ok, 1 validation or check failed, 2 usage error, 3 refused, 4 not found,
-    5 store busy or damaged, 130 interrupted.
-    """
+    """AssumeRole for AI agents."""
     _state["debug"] = debug
 
 

@@ -1,0 +1,116 @@
+"""The CLI shell: version, help, the one error handler, crash logs, and what start-up imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from masque import __version__
+
+HEAVY = ("duckdb", "lancedb", "pyarrow", "openai")
+
+PROBE = """
+import sys
+from masque.cli.app import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = sorted(m for m in {heavy!r} if m in sys.modules)
+print("HEAVY=" + ",".join(heavy), file=sys.stderr)
+"""
+
+
+def imported_heavy(*args: str) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True, text=True, timeout=120
+    )
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("HEAVY="))
+    return [m for m in line.removeprefix("HEAVY=").split(",") if m]
+
+
+def test_help_imports_nothing_heavy() -> None:
+    assert imported_heavy("--help") == []
+
+
+def test_validate_imports_nothing_heavy(personas: Path) -> None:
+    assert imported_heavy("validate", str(personas)) == []
+    assert imported_heavy("validate", "--format", "json", str(personas)) == []
+
+
+def test_version(invoke: Callable[..., Any]) -> None:
+    result = invoke(["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"masque {__version__}"
+
+
+def test_help_lists_commands_and_exit_codes(invoke: Callable[..., Any]) -> None:
+    result = invoke(["--help"])
+    assert result.exit_code == 0
+    assert "validate" in result.stdout
+    assert "Exit codes" in result.stdout
+
+
+def test_python_dash_m_entry_point(run_masque: Callable[..., Any]) -> None:
+    proc = run_masque("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"masque {__version__}"
+
+
+def test_masque_error_becomes_message_and_exit_code(invoke: Callable[..., Any]) -> None:
+    result = invoke(["schema", "--which", "nope"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("masque: error: unknown schema 'nope'")
+    assert "Traceback" not in result.stderr
+
+
+def test_unexpected_error_writes_crash_log_without_traceback(
+    invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    import masque.validate
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("kaboom msq_SECRETTOKEN")
+
+    monkeypatch.setattr(masque.validate, "validate_paths", boom)
+    (Path.cwd() / "personas").mkdir()
+    (Path.cwd() / "personas" / "x.masque.yaml").write_text("name: x\n")
+    result = invoke(["validate"])
+    assert result.exit_code == 1
+    assert "unexpected error: RuntimeError: kaboom msq_[REDACTED]" in result.stderr
+    assert "Traceback" not in result.stderr
+    log = (isolated_env / "crash.log").read_text()
+    assert "Traceback" in log and "RuntimeError" in log
+    assert "SECRETTOKEN" not in log.split("Traceback")[0]
+
+
+def test_debug_shows_the_traceback(invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    import masque.validate
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(masque.validate, "validate_paths", boom)
+    (Path.cwd() / "personas").mkdir()
+    (Path.cwd() / "personas" / "x.masque.yaml").write_text("name: x\n")
+    with pytest.raises(RuntimeError, match="kaboom"):
+        invoke(["--debug", "validate"])
+
+
+def test_path_command_follows_masque_home(invoke: Callable[..., Any], isolated_env: Path) -> None:
+    result = invoke(["path", "--json"])
+    places = json.loads(result.stdout)
+    assert places["home"] == str(isolated_env)
+    assert places["store"] == str(isolated_env / "masque.duckdb")
+
+
+def test_no_color_output_has_no_escape_codes(run_masque: Callable[..., Any], personas: Path) -> None:
+    proc = run_masque("validate", str(personas), env={"NO_COLOR": "1"})
+    assert proc.returncode == 0
+    assert "\x1b[" not in proc.stdout
