@@ -17,6 +17,7 @@ from masque.errors import ExitCode, MasqueError
 COMMAND_MODULES = [
     "masque.cli.validate",
     "masque.cli.misc",
+    "masque.cli.registry",
 ]
 
 _state = {"debug": False}

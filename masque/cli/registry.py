@@ -1,0 +1,146 @@
+"""`masque list`, `masque show REF`, `masque check REF --intent TEXT`: the registry and intent policy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from masque.cli.app import app
+
+if TYPE_CHECKING:
+    from masque.knowledge import Pointer
+    from masque.model import Masque
+    from masque.registry import Entry, Resolved
+
+
+@app.command("list")
+def list_cmd(
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List every masque on the search path, which copy wins, and files that are invalid.
+
+    Search path: MASQUE_PATH dirs, ./personas, then your own dir ($XDG_CONFIG_HOME/masque/personas).
+    A private masque (your own dir) overrides a shared one with the same name@version.
+    """
+    from masque import registry
+    from masque.cli.output import print_json, print_warning
+
+    entries = registry.available()
+    if json_out:
+        dirs = [
+            {"path": str(d.path), "source": d.source.value, "exists": d.path.exists()}
+            for d in registry.search_dirs()
+        ]
+        print_json({"search_path": dirs, "masques": [e.to_dict() for e in entries]})
+        return
+    for entry in entries:
+        if entry.error:
+            print_warning(f"skipped invalid file: {entry.error}")
+    valid = [e for e in entries if e.masque is not None]
+    if not valid:
+        where = ", ".join(str(d.path) for d in registry.search_dirs())
+        typer.echo(f"no masques found on the search path: {where}")
+        return
+    _print_table(valid)
+
+
+def _print_table(entries: list[Entry]) -> None:
+    rows = [("NAME", "VERSION", "STAGE", "RING", "SOURCE", "PATH")]
+    for e in entries:
+        assert e.masque is not None
+        path = str(e.path) if e.shadowed_by is None else f"{e.path} (overridden by {e.shadowed_by})"
+        m = e.masque
+        rows.append((m.key, m.version, m.stage.value, m.ring.value, e.source, path))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row[:5], widths, strict=True)]
+        typer.echo("  ".join([*cells, row[5]]).rstrip())
+
+
+@app.command("show")
+def show_cmd(
+    ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Show the masque a ref resolves to, the file it came from and the file's SHA-256."""
+    from masque import knowledge, registry
+    from masque.cli.output import print_json, print_warning
+
+    resolved = registry.resolve(ref)
+    pointers = knowledge.resolve(resolved.masque.knowledge)
+    if json_out:
+        print_json({**registry.resolved_to_dict(resolved), "knowledge": [p.to_dict() for p in pointers]})
+        return
+    for warning in resolved.warnings:
+        print_warning(warning)
+    _print_resolved(resolved, pointers)
+
+
+def _print_resolved(resolved: Resolved, pointers: list[Pointer]) -> None:
+    m: Masque = resolved.masque
+    echo = typer.echo
+    echo(f"{m.name} {m.version}  (ring {m.ring.value}, stage {m.stage.value})")
+    echo(f"ref:      {resolved.ref}")
+    echo(f"path:     {resolved.path}")
+    echo(f"source:   {resolved.source}")
+    echo(f"sha256:   {resolved.sha256}")
+    for other in resolved.overrides:
+        echo(f"overrides: {other}")
+    echo("intent:")
+    for pattern in m.intent.allowed:
+        echo(f"  allowed: {pattern}")
+    for pattern in m.intent.denied:
+        echo(f"  denied:  {pattern}")
+    if pointers:
+        echo("knowledge:")
+        for p in pointers:
+            echo(f"  {p.uri} -> {p.endpoint or '(unresolved: add it under [knowledge] in masque.toml)'}")
+    if m.access is not None:
+        echo(f"access:   role {m.access.vault_role or '-'}, ttl {m.access.ttl}")
+    if m.skills:
+        echo("skills:")
+        for skill in m.skills:
+            echo(f"  {skill.uri} ({skill.level.value})")
+    if m.context:
+        echo("context:")
+        for line in m.context.rstrip().splitlines():
+            echo(f"  {line}")
+    echo("lens:")
+    for line in m.lens.rstrip().splitlines():
+        echo(f"  {line}")
+
+
+@app.command("check")
+def check_cmd(
+    ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
+    intent: str = typer.Option(..., "--intent", "-i", help="The goal you would state when assuming."),
+    json_out: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
+) -> None:
+    """Would this intent be allowed? Answers without assuming. Exit 0 allowed, 3 refused.
+
+    Denied patterns win; otherwise an allowed pattern must match the whole (normalised) intent.
+    """
+    from masque import registry
+    from masque.cli.output import print_json, print_warning
+    from masque.intent import Policy
+
+    resolved = registry.resolve(ref)
+    decision = Policy.compile(resolved.masque.intent).decide(intent)
+    if json_out:
+        print_json(
+            {
+                "ref": resolved.ref,
+                "path": str(resolved.path),
+                "sha256": resolved.sha256,
+                "intent": intent,
+                **decision.to_dict(),
+                "refusal_reason": None if decision.allowed else decision.refusal_reason,
+            }
+        )
+    else:
+        for warning in resolved.warnings:
+            print_warning(warning)
+        typer.echo(f"{resolved.ref}: {decision.message}")
+    if not decision.allowed:
+        raise typer.Exit(3)
