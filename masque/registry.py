@@ -217,20 +217,26 @@ def declared_name(path: Path) -> str | None:
     cached = _name_cache.get(str(path))
     if cached is not None and key is not None and cached[:2] == key:
         return cached[2]
-    name: str | None = None
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         text = ""
-    # Only trust the shortcut for plain single-document block mappings.
-    if text and "\n---" not in text and not text.lstrip().startswith(("{", "---", "%")):
-        found = list(_NAME_LINE.finditer(text))
-        if len(found) == 1 and found[0]["next"] is None:
-            m = found[0]
-            name = m["dq"] if m["dq"] is not None else m["sq"] if m["sq"] is not None else m["plain"]
+    name = declared_name_in(text)
     if key is not None:
         _name_cache[str(path)] = (*key, name)
     return name
+
+
+def declared_name_in(text: str) -> str | None:
+    """The top-level `name:` of YAML text when a regex can read it for sure; None when unsure."""
+    # Only trust the shortcut for plain single-document block mappings.
+    if not text or "\r" in text or "\n---" in text or text.lstrip().startswith(("{", "---", "%")):
+        return None
+    found = list(_NAME_LINE.finditer(text))
+    if len(found) != 1 or found[0]["next"] is not None:
+        return None
+    m = found[0]
+    return m["dq"] if m["dq"] is not None else m["sq"] if m["sq"] is not None else m["plain"]
 
 
 def name_key(name: str) -> str:
