@@ -18,6 +18,9 @@ COMMAND_MODULES = [
     "masque.cli.validate",
     "masque.cli.misc",
     "masque.cli.registry",
+    "masque.cli.actors",
+    "masque.cli.sessions",
+    "masque.cli.tokens",
 ]
 
 _state = {"debug": False}

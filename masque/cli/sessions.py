@@ -1,0 +1,287 @@
+"""`masque assume`, `release`, `exec`, `whoami`, `revoke` and the `masque sessions` group."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from masque.cli.app import app
+
+if TYPE_CHECKING:
+    from masque.sessions import Session
+
+_AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
+_KEY_FILE = typer.Option(None, "--key-file", help="File holding the actor key `masque actor add` printed.")
+_INTENT = typer.Option(..., "--intent", "-i", help="Why you are wearing it: matched against the masque's globs.")
+_TTL = typer.Option(None, "--ttl", help="Shorter credential lifetime: PT15M, 15m, 2h. Longer than allowed exits 3.")
+_FORMATS = ("env", "json", "text")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
+
+
+def _exports(pairs: dict[str, Any]) -> str:
+    return "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in pairs.items() if v is not None)
+
+
+def _session_env(s: Session) -> dict[str, Any]:
+    return {
+        "MASQUE_SESSION_ID": s.session_id,
+        "MASQUE_TOKEN": s.token,
+        "MASQUE_MASQUE": s.masque,
+        "MASQUE_VERSION": s.version,
+        "MASQUE_ACTOR_NAME": s.actor,
+        "MASQUE_ROLE": s.role,
+        "MASQUE_ACCESSOR": s.accessor,
+        "MASQUE_EXPIRES_AT": _fmt(s.credential_expires_at),
+        "MASQUE_INTENT": s.intent,
+        "MASQUE_SYSTEM_PROMPT": s.system_prompt,
+    }
+
+
+@app.command("assume")
+def assume_cmd(
+    ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
+    intent: str = _INTENT,
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
+    ttl: str | None = _TTL,
+    local: bool = typer.Option(False, "--local", help="A per-prompt session nested in the current one."),
+    strict_knowledge: bool = typer.Option(
+        False, "--strict-knowledge", help="Refuse when any knowledge pointer is unresolved."
+    ),
+    fmt: str | None = typer.Option(
+        None, "--format", "-f", help="env (shell exports), json, or text (default on a terminal, else env)."
+    ),
+) -> None:
+    """Don a masque: check intent and ring, mint a credential, record the session.
+
+    eval "$(masque assume codesmith --intent 'implement the parser')" exports MASQUE_SESSION_ID,
+    MASQUE_TOKEN and friends. Refusals exit 3 and are recorded.
+    """
+    from masque import rings, sessions
+
+    fmt = _choose_format(fmt)
+    selection = rings.selection_from_env(as_name, key_file)
+    # The holder is the shell that runs us (bash execs `$(masque ...)` directly), so
+    # `masque sessions --stale` can tell when it is gone.
+    s = sessions.assume(
+        ref, intent, selection=selection, ttl=ttl, local=local, strict_knowledge=strict_knowledge,
+        holder_pid=os.getppid(),
+    )
+    _render_assumed(s, fmt)
+
+
+def _choose_format(fmt: str | None) -> str:
+    if fmt is None:
+        return "text" if sys.stdout.isatty() else "env"
+    if fmt not in _FORMATS:
+        from masque.errors import UsageError
+
+        raise UsageError(f"unknown --format {fmt!r}", hint="use env, json or text")
+    return fmt
+
+
+def _render_assumed(s: Session, fmt: str) -> None:
+    from masque.cli.output import console, print_json, print_warning
+
+    for k in s.knowledge:
+        if k.endpoint is None:
+            print_warning(f"knowledge pointer {k.uri} is unresolved (map its server under [knowledge])")
+    if fmt == "json":
+        print_json(s.to_dict(with_token=True))
+    elif fmt == "env":
+        sys.stdout.write(_exports(_session_env(s)))
+    else:
+        from rich.markup import escape
+        from rich.panel import Panel
+
+        body = (
+            f"[bold]session[/] {s.session_id}\n[bold]actor[/]   {escape(s.actor)} ({s.actor_ring})\n"
+            f"[bold]intent[/]  {escape(s.intent)}\n[bold]expires[/] {_fmt(s.credential_expires_at)}\n"
+            f"[bold]role[/]    {escape(s.role or '-')}   [bold]accessor[/] {s.accessor}\n"
+            f"[bold]token[/]   {s.token}  [dim](shown once)[/]\n\n{escape(s.system_prompt or '')}"
+        )
+        console().print(Panel(body, title=f"masque {s.ref}", expand=False))
+
+
+@app.command("release")
+def release_cmd(
+    session_id: str | None = typer.Argument(None, help="Session to end (default: $MASQUE_SESSION_ID)."),
+    score: str | None = typer.Option(None, "--score", help="Score it: + - / * e (or additive, ...)."),
+    notes: str | None = typer.Option(None, "--notes", help="Notes to keep with the score."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, json, or env (prints `unset ...`)."),
+) -> None:
+    """Doff a session: end it, expire its credentials (and those chained below it), record the outcome."""
+    from masque import sessions
+    from masque.cli.output import print_json
+
+    ended = sessions.release(session_id, score=score, notes=notes)
+    s = ended.session
+    if fmt == "json":
+        print_json({**s.to_dict(), "already_ended": ended.already_ended, "ended": list(ended.ended),
+                    "revoked": list(ended.revoked)})
+    elif fmt == "env":
+        sys.stdout.write("unset MASQUE_SESSION_ID MASQUE_TOKEN MASQUE_MASQUE MASQUE_VERSION MASQUE_ACTOR_NAME "
+                         "MASQUE_ROLE MASQUE_ACCESSOR MASQUE_EXPIRES_AT MASQUE_INTENT MASQUE_SYSTEM_PROMPT\n")
+    elif ended.already_ended:
+        typer.echo(f"session {s.session_id} had already ended ({s.status}, {s.end_reason}); nothing to do",
+                   err=True)
+    else:
+        chained = f"; also ended {len(ended.ended) - 1} chained session(s)" if len(ended.ended) > 1 else ""
+        typer.echo(f"released {s.session_id} ({s.ref}); {len(ended.revoked)} credential(s) revoked{chained}",
+                   err=True)
+
+
+@app.command("exec")
+def exec_cmd(
+    ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
+    command: list[str] = typer.Argument(..., help="The command and its arguments, after --."),
+    intent: str = _INTENT,
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
+    ttl: str | None = _TTL,
+    strict_knowledge: bool = typer.Option(False, "--strict-knowledge", help="Refuse on unresolved knowledge."),
+) -> None:
+    """Run a command wearing a masque; release when it exits; exit with its exit code.
+
+    masque exec codesmith --intent "test the parser" -- pytest -q
+    The command gets MASQUE_PARENT_SESSION_ID, MASQUE_CREDENTIAL, MASQUE_SYSTEM_PROMPT_FILE (0600), ...
+    SIGINT, SIGTERM and SIGHUP are forwarded to it.
+    """
+    from masque import rings, runner
+
+    selection = rings.selection_from_env(as_name, key_file)
+    _, code = runner.run(ref, intent, command, selection=selection, ttl=ttl, strict_knowledge=strict_knowledge)
+    raise typer.Exit(code)
+
+
+@app.command("whoami")
+def whoami_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
+    """Who is acting, and which masque this shell wears (if any)."""
+    from masque.cli.output import print_json
+    from masque.session_queries import whoami
+
+    me = whoami()
+    if json_out:
+        print_json(me.to_dict())
+        return
+    a = me.acting.actor
+    typer.echo(f"actor   {a.name} ({a.ring.value}, via {me.acting.via.value})"
+               + (f"  SUSPENDED: {a.disapproval}" if a.disapproval else ""))
+    if me.session is None:
+        typer.echo("masque  none" + (f" (inside exec of {me.parent_session_id})" if me.parent_session_id else ""))
+        return
+    s = me.session
+    typer.echo(f"masque  {s.ref}  session {s.session_id} ({s.status})")
+    typer.echo(f"intent  {s.intent}")
+    if me.token is not None:
+        typer.echo(f"token   {me.token.reason}: {me.token.message}")
+
+
+@app.command("revoke")
+def revoke_cmd(
+    session_id: str = typer.Argument(..., help="Session to revoke (and every session chained below it)."),
+    now: bool = typer.Option(False, "--now", help="Emergency: kill the credentials at once, no grace."),
+    grace: str = typer.Option("10s", "--grace", help="How long the holder gets to wind down (graceful mode)."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Revoke a session. Graceful by default: mark it revoking, send an exec'd command SIGTERM, wait up to
+    --grace for it to finish, then kill the credentials."""
+    from masque import sessions
+    from masque.cli.output import print_json
+    from masque.durations import parse_duration
+
+    ended = sessions.revoke(session_id, now=now, grace=parse_duration(grace) if not now else sessions.DEFAULT_GRACE)
+    s = ended.session
+    if json_out:
+        print_json({**s.to_dict(), "already_ended": ended.already_ended, "graceful": ended.graceful,
+                    "ended": list(ended.ended), "revoked": list(ended.revoked)})
+    elif ended.already_ended:
+        typer.echo(f"session {s.session_id} had already ended ({s.status}); nothing to revoke", err=True)
+    else:
+        typer.echo(f"revoked {s.session_id} ({s.ref}): {len(ended.ended)} session(s) ended, "
+                   f"{len(ended.revoked)} credential(s) revoked", err=True)
+
+
+sessions_app = typer.Typer(
+    name="sessions", help="List sessions; `sessions show ID` for one.", invoke_without_command=True,
+    no_args_is_help=False,
+)
+app.add_typer(sessions_app)
+
+
+@sessions_app.callback(invoke_without_command=True)
+def sessions_cmd(
+    ctx: typer.Context,
+    active: bool = typer.Option(False, "--active", help="Only live sessions (active or revoking)."),
+    stale: bool = typer.Option(
+        False, "--stale", help="Release sessions whose holder died on this host (abandoned) or that expired."
+    ),
+    limit: int = typer.Option(100, "--limit", "-n", help="At most this many, newest first."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List sessions newest first (those of your ring and below)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from masque.cli.output import print_json
+    from masque.session_queries import list_sessions, sweep_stale
+
+    if stale:
+        swept = sweep_stale()
+        if json_out:
+            print_json([{**x.session.to_dict(), "stale_reason": x.why} for x in swept])
+        else:
+            for x in swept:
+                typer.echo(f"{x.session.session_id}  {x.session.ref}  {x.why}")
+            typer.echo(f"released {len(swept)} stale session(s)", err=True)
+        return
+    found = list_sessions(active=active, limit=limit)
+    if json_out:
+        print_json([s.to_dict() for s in found])
+        return
+    if not found:
+        typer.echo("no sessions" + (" active" if active else ""), err=True)
+        return
+    rows = [("SESSION", "MASQUE", "ACTOR", "STATUS", "STARTED", "ACCESSOR", "INTENT")]
+    rows += [(s.session_id, s.ref, s.actor, s.status, _fmt(s.started_at), s.accessor or "-", s.intent)
+             for s in found]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for row in rows:
+        typer.echo("  ".join([*(c.ljust(w) for c, w in zip(row[:6], widths, strict=True)), row[6]]))
+
+
+@sessions_app.command("show")
+def sessions_show_cmd(
+    session_id: str = typer.Argument(..., help="Session id (ses_...)."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """One session: its events, credentials (accessors, never tokens), scores and chained sessions."""
+    from masque.cli.output import print_json
+    from masque.session_queries import show
+
+    detail = show(session_id)
+    if json_out:
+        print_json(detail.to_dict())
+        return
+    s = detail.session
+    for key in ("session_id", "masque", "version", "actor", "actor_ring", "originator", "intent", "status",
+                "scope", "parent_id", "started_at", "expires_at", "ended_at", "end_reason", "exit_code"):
+        typer.echo(f"{key:12} {_fmt(getattr(s, key))}")
+    for c in detail.credentials:
+        typer.echo(f"credential   {c['accessor']} role={c['role']} expires={_fmt(c['expires_at'])} "
+                   f"revoked={_fmt(c['revoked_at'])}")
+    for sc in detail.scores:
+        typer.echo(f"score        {sc['symbol']} {sc['notes'] or ''}".rstrip())
+    for child in detail.children:
+        typer.echo(f"chained      {child}")
+    for e in detail.events:
+        typer.echo(f"event        {_fmt(e['ts'])} {e['type']}")

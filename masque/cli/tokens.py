@@ -1,0 +1,90 @@
+"""`masque token verify|renew|lookup|revoke`: credentials by token or by accessor."""
+
+from __future__ import annotations
+
+import typer
+
+from masque.cli.app import app
+
+token_app = typer.Typer(name="token", help="Verify, renew, look up and revoke credentials.", no_args_is_help=True)
+app.add_typer(token_app)
+
+
+def _token_or_env(token: str | None) -> str:
+    from masque import config
+    from masque.errors import UsageError
+
+    value = token or config.env_value("MASQUE_TOKEN") or config.env_value("MASQUE_CREDENTIAL")
+    if not value:
+        raise UsageError("no token given and neither MASQUE_TOKEN nor MASQUE_CREDENTIAL is set",
+                         hint="pass the token (msq_...) as an argument")
+    return value
+
+
+def _print_status(status: object, json_out: bool) -> None:
+    from masque.cli.output import print_json
+
+    s = status  # a masque.credentials.TokenStatus
+    if json_out:
+        print_json(s.to_dict())  # type: ignore[attr-defined]
+        return
+    if s.valid:  # type: ignore[attr-defined]
+        typer.echo(f"valid: session {s.session_id} ({s.masque}@{s.version}) role={s.role} "  # type: ignore[attr-defined]
+                   f"actor={s.actor} accessor={s.accessor}; {s.message}")  # type: ignore[attr-defined]
+    else:
+        typer.echo(f"{s.reason}: {s.message}", err=True)  # type: ignore[attr-defined]
+
+
+@token_app.command("verify")
+def verify_cmd(
+    token: str | None = typer.Argument(None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Exit 0 when the token is valid now; 3 when unknown, expired, revoked or its actor no longer qualifies."""
+    from masque.credentials import broker
+    from masque.errors import ExitCode
+
+    status = broker().verify(_token_or_env(token))
+    _print_status(status, json_out)
+    if not status.valid:
+        raise typer.Exit(int(ExitCode.REFUSED))
+
+
+@token_app.command("renew")
+def renew_cmd(
+    token: str | None = typer.Argument(None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."),
+    ttl: str | None = typer.Option(None, "--ttl", help="Extend to now + this (default: its original lifetime)."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Extend a valid credential, never past its maximum (a longer --ttl exits 3)."""
+    from masque.credentials import broker
+    from masque.durations import parse_duration
+
+    status = broker().renew(_token_or_env(token), parse_duration(ttl) if ttl else None)
+    _print_status(status, json_out)
+
+
+@token_app.command("lookup")
+def lookup_cmd(
+    accessor: str = typer.Argument(..., help="Accessor id (acc_...), as shown by `masque sessions`."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Look a credential up by accessor (no secret needed). Exit 0 when valid, 3 otherwise."""
+    from masque.credentials import broker
+    from masque.errors import ExitCode
+
+    status = broker().lookup(accessor)
+    _print_status(status, json_out)
+    if not status.valid:
+        raise typer.Exit(int(ExitCode.REFUSED))
+
+
+@token_app.command("revoke")
+def revoke_cmd(
+    accessor: str = typer.Argument(..., help="Accessor id (acc_...) of the credential to revoke."),
+) -> None:
+    """Revoke one credential by accessor; the session stays open (use `masque revoke` to end it)."""
+    from masque import credentials
+
+    status = credentials.revoke_accessor(accessor)
+    typer.echo(f"revoked {status.accessor} (session {status.session_id})", err=True)

@@ -1,0 +1,418 @@
+"""Actors, trust rings, qualification, continual approval and promotion.
+
+Rings are current qualification, not membership: every assume and every token verification asks
+`check_qualified` again. Founders start at the centre (admin); everyone else climbs one ring at a
+time, moved only by an actor in a more trusted ring. An open disapproval from a more trusted ring
+(or from an admin) suspends qualification until lifted. An actor sees its own ring and below.
+
+Who is acting (see docs/sessions.md, "Threat model"): an explicit actor with its key
+(`--as NAME --key-file F`, or `MASQUE_ACTOR` + `MASQUE_ACTOR_KEY`); else, inside a masque context,
+the actor of that session (`MASQUE_TOKEN` proves it; an `exec` child's `MASQUE_PARENT_SESSION_ID`
+only ever narrows); else the founder, the owner of the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from masque import config, store
+from masque.durations import as_utc, utcnow
+from masque.errors import NotFound, Refused, UsageError
+from masque.ids import new_id
+from masque.model import Ring
+
+if TYPE_CHECKING:
+    import duckdb
+
+KEY_PREFIX = "msqk_"
+_RING_LIST_SQL = "['admin', 'player', 'guest', 'outsider']"
+_ACTOR_SQL = f"""
+SELECT a.name, a.ring, a.is_founder, a.created_by, a.created_at,
+  (SELECT d.reason || ' (by ' || d.by_actor || ')'
+     FROM disapprovals d JOIN actors b ON b.name = d.by_actor
+    WHERE d.actor = a.name AND d.lifted_at IS NULL
+      AND (b.ring = 'admin' OR list_position({_RING_LIST_SQL}, b.ring) < list_position({_RING_LIST_SQL}, a.ring))
+    ORDER BY d.created_at DESC LIMIT 1) AS disapproval
+FROM actors a
+"""
+
+
+class ActingVia(str, Enum):
+    """How the acting actor was established."""
+
+    KEY = "key"  # an actor key was presented
+    SESSION = "session"  # the actor of the session this process runs in
+    FOUNDER = "founder"  # nothing presented: the store's owner
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    ring: Ring
+    is_founder: bool = False
+    created_by: str | None = None
+    created_at: dt.datetime | None = None
+    disapproval: str | None = None  # open disapproval from a more trusted ring: "reason (by NAME)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ring": self.ring.value,
+            "is_founder": self.is_founder,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "disapproved": self.disapproval is not None,
+            "disapproval": self.disapproval,
+        }
+
+
+@dataclass(frozen=True)
+class Acting:
+    """The actor on whose behalf this process acts, and how that was established."""
+
+    actor: Actor
+    via: ActingVia
+    session_id: str | None = None  # the session that selected the actor (via=session)
+    key: str | None = field(default=None, repr=False)  # the presented key, to hand to an exec child
+
+
+@dataclass(frozen=True)
+class NewActor:
+    """An actor just created, with its key: shown once, stored only hashed."""
+
+    actor: Actor
+    key: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class InitResult:
+    store: Path
+    founder: Actor
+    key: str | None = field(default=None, repr=False)  # None when the store was already initialised
+    created: bool = True
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the caller presented to choose an actor (CLI options and environment)."""
+
+    name: str | None = None
+    key: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    parent_session_id: str | None = None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def qualifies(actor_ring: Ring, masque_ring: Ring) -> bool:
+    """Admin: any masque; player: player and below; guest: guest and outsider; outsider: outsider."""
+    return actor_ring.rank <= masque_ring.rank
+
+
+def may_act_on(acting: Actor, target: Actor, new_ring: Ring | None = None) -> bool:
+    """Only a more trusted ring moves or judges an actor; admins (the centre) also govern admins."""
+    if acting.name == target.name or target.is_founder:
+        return False
+    if acting.ring is Ring.ADMIN:
+        return True
+    rings = [target.ring] + ([new_ring] if new_ring else [])
+    return all(acting.ring.outranks(r) for r in rings)
+
+
+def _actor(row: tuple[Any, ...]) -> Actor:
+    return Actor(row[0], Ring(row[1]), bool(row[2]), row[3], as_utc(row[4]), row[5])
+
+
+def find_actor(conn: duckdb.DuckDBPyConnection, name: str) -> Actor | None:
+    row = conn.execute(_ACTOR_SQL + " WHERE a.name = ?", [name]).fetchone()
+    return _actor(row) if row else None
+
+
+def get_actor(conn: duckdb.DuckDBPyConnection, name: str) -> Actor:
+    actor = find_actor(conn, name)
+    if actor is None:
+        raise NotFound(f"no actor named {name!r}", hint="`masque actor list` shows the actors you can see")
+    return actor
+
+
+def founder(conn: duckdb.DuckDBPyConnection) -> Actor | None:
+    row = conn.execute(_ACTOR_SQL + " WHERE a.is_founder ORDER BY a.created_at LIMIT 1").fetchone()
+    return _actor(row) if row else None
+
+
+def init(founder_name: str | None = None) -> InitResult:
+    """Create the store and its founder (admin). Idempotent: a second run reports the founder, no key."""
+    name = (founder_name or _default_founder_name()).strip()
+    _check_name(name)
+    with store.transaction() as conn:
+        existing = founder(conn)
+        if existing is not None:
+            return InitResult(config.store_path(), existing, None, created=False)
+        key = new_key()
+        conn.execute(
+            "INSERT INTO actors (name, ring, key_hash, is_founder, created_by, created_at)"
+            " VALUES (?, 'admin', ?, true, NULL, ?)",
+            [name, hash_key(key), utcnow()],
+        )
+        _event(conn, "actor_added", name, {"name": name, "ring": "admin", "founder": True})
+        created = find_actor(conn, name)
+    assert created is not None
+    return InitResult(config.store_path(), created, key, created=True)
+
+
+def _default_founder_name() -> str:
+    try:
+        return getpass.getuser() or "founder"
+    except (KeyError, OSError):
+        return "founder"
+
+
+def _check_name(name: str) -> None:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-@" for c in name):
+        raise UsageError(
+            f"invalid actor name {name!r}",
+            hint="use 1-64 letters, digits, '.', '_', '-' or '@'",
+        )
+
+
+def _event(conn: duckdb.DuckDBPyConnection, type_: str, actor: str, payload: dict[str, Any]) -> None:
+    import json
+
+    conn.execute(
+        "INSERT INTO events (id, ts, type, actor, originator, payload) VALUES (?, ?, ?, ?, ?, ?)",
+        [new_id("evt_"), utcnow(), type_, actor, actor, json.dumps(payload)],
+    )
+
+
+def _require_init(conn: duckdb.DuckDBPyConnection) -> Actor:
+    found = founder(conn)
+    if found is None:
+        raise UsageError(
+            f"the store {config.store_path()} has no actors yet",
+            hint="run `masque init` first: it creates the founder (admin) and prints its key once",
+        )
+    return found
+
+
+def selection_from_env(as_name: str | None = None, key_file: Path | None = None) -> Selection:
+    """Build a Selection from `--as/--key-file` (which win) and the environment."""
+    name, key = config.actor_from_env()
+    if as_name is not None or key_file is not None:
+        if as_name is None or key_file is None:
+            raise UsageError("--as and --key-file go together", hint="pass both: --as NAME --key-file FILE")
+        try:
+            key = key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"cannot read the key file {key_file}: {exc.strerror}") from None
+        name = as_name
+    # The session context travels even when an actor is named: it decides chaining, not identity.
+    return Selection(
+        name=name,
+        key=key,
+        token=config.env_value("MASQUE_TOKEN"),
+        parent_session_id=config.env_value("MASQUE_PARENT_SESSION_ID"),
+    )
+
+
+def resolve_acting(conn: duckdb.DuckDBPyConnection, selection: Selection) -> Acting:
+    """Who is acting. Never falls back to the founder when something was presented and failed."""
+    founder_actor = _require_init(conn)
+    if selection.name is not None or selection.key is not None:
+        if not selection.name or not selection.key:
+            raise Refused(
+                "MASQUE_ACTOR and MASQUE_ACTOR_KEY must be set together",
+                reason="actor_key_missing",
+                hint="set both, or neither to act as the founder",
+            )
+        row = conn.execute("SELECT key_hash FROM actors WHERE name = ?", [selection.name]).fetchone()
+        if row is None or not row[0] or not hmac.compare_digest(str(row[0]), hash_key(selection.key)):
+            raise Refused(
+                f"the key presented for actor {selection.name!r} is not valid",
+                reason="actor_key_invalid",
+                hint="use the key `masque actor add` printed, or ask a higher ring for a new actor",
+            )
+        return Acting(get_actor(conn, selection.name), ActingVia.KEY, key=selection.key)
+    if selection.token:
+        from masque import credentials
+
+        status = credentials.broker().verify(selection.token, conn=conn)
+        if not status.valid:
+            raise Refused(
+                f"MASQUE_TOKEN is not valid: {status.message}",
+                reason="token_invalid",
+                hint="unset MASQUE_TOKEN and MASQUE_SESSION_ID, or assume again",
+            )
+        assert status.actor is not None
+        return Acting(get_actor(conn, status.actor), ActingVia.SESSION, session_id=status.session_id)
+    if selection.parent_session_id:
+        row = conn.execute(
+            "SELECT actor FROM sessions WHERE id = ?", [selection.parent_session_id]
+        ).fetchone()
+        if row is None:
+            raise NotFound(
+                f"MASQUE_PARENT_SESSION_ID names an unknown session {selection.parent_session_id}",
+                hint="unset MASQUE_PARENT_SESSION_ID outside `masque exec`",
+            )
+        return Acting(get_actor(conn, row[0]), ActingVia.SESSION, session_id=selection.parent_session_id)
+    return Acting(founder_actor, ActingVia.FOUNDER)
+
+
+def acting(selection: Selection | None = None) -> Acting:
+    """Resolve the acting actor in its own short read."""
+    with store.connect() as conn:
+        return resolve_acting(conn, selection or selection_from_env())
+
+
+def check_qualified(actor: Actor, masque_ring: Ring, what: str) -> None:
+    """Raise Refused(reason="ring_refused") unless `actor` may wear a masque of `masque_ring` now."""
+    if actor.disapproval is not None:
+        raise Refused(
+            f"actor {actor.name!r} is suspended by an open disapproval: {actor.disapproval}; {what} refused",
+            reason="ring_refused",
+            hint="a more trusted actor can lift it with `masque actor approve`",
+        )
+    if not qualifies(actor.ring, masque_ring):
+        raise Refused(
+            f"actor {actor.name!r} is in ring {actor.ring.value}; {what} requires ring "
+            f"{masque_ring.value} or a more trusted one",
+            reason="ring_refused",
+            hint="use a masque of your ring, or earn a promotion (`masque actor promote`)",
+        )
+
+
+def list_actors(selection: Selection | None = None) -> tuple[Acting, list[Actor]]:
+    """The actors the acting actor may see: its own ring and below."""
+    with store.connect() as conn:
+        who = resolve_acting(conn, selection or selection_from_env())
+        rows = conn.execute(
+            _ACTOR_SQL + f" WHERE list_position({_RING_LIST_SQL}, a.ring) >= ?"
+            f" ORDER BY list_position({_RING_LIST_SQL}, a.ring), a.name",
+            [who.actor.ring.rank + 1],
+        ).fetchall()
+    return who, [_actor(r) for r in rows]
+
+
+def add_actor(name: str, ring: Ring = Ring.OUTSIDER, selection: Selection | None = None) -> NewActor:
+    """Add an actor; only a more trusted ring may add (admins may add admins: the centre admits elders)."""
+    _check_name(name)
+    with store.transaction() as conn:
+        who = resolve_acting(conn, selection or selection_from_env()).actor
+        if not (who.ring is Ring.ADMIN or who.ring.outranks(ring)):
+            raise Refused(
+                f"actor {who.name!r} (ring {who.ring.value}) cannot add an actor in ring {ring.value}",
+                reason="ring_refused",
+                hint="only a more trusted ring adds actors; add in a lower ring and promote later",
+            )
+        if find_actor(conn, name) is not None:
+            raise UsageError(f"an actor named {name!r} already exists", hint="choose another name")
+        key = new_key()
+        conn.execute(
+            "INSERT INTO actors (name, ring, key_hash, is_founder, created_by, created_at)"
+            " VALUES (?, ?, ?, false, ?, ?)",
+            [name, ring.value, hash_key(key), who.name, utcnow()],
+        )
+        _event(conn, "actor_added", who.name, {"name": name, "ring": ring.value})
+        created = get_actor(conn, name)
+    return NewActor(created, key)
+
+
+def _visible_target(conn: duckdb.DuckDBPyConnection, who: Actor, name: str) -> Actor:
+    target = find_actor(conn, name)
+    # An actor sees its own ring and below: a more trusted actor is reported as unknown.
+    if target is None or target.ring.rank < who.ring.rank:
+        raise NotFound(f"no actor named {name!r}", hint="`masque actor list` shows the actors you can see")
+    return target
+
+
+def change_ring(name: str, step: int, selection: Selection | None = None) -> tuple[Actor, Actor]:
+    """Promote (step=-1) or demote (step=+1) by exactly one ring. Returns (before, after).
+
+    A demotion ends the actor's live sessions and revokes their credentials.
+    """
+    verb = "promote" if step < 0 else "demote"
+    with store.transaction() as conn:
+        who = resolve_acting(conn, selection or selection_from_env()).actor
+        target = _visible_target(conn, who, name)
+        new_rank = target.ring.rank + step
+        if not 0 <= new_rank < len(Ring):
+            edge = "the centre (admin)" if step < 0 else "the outermost ring (outsider)"
+            raise UsageError(f"actor {name!r} is already at {edge}; cannot {verb}")
+        new_ring = list(Ring)[new_rank]
+        if not may_act_on(who, target, new_ring):
+            raise Refused(
+                f"actor {who.name!r} (ring {who.ring.value}) cannot {verb} {name!r} "
+                f"from {target.ring.value} to {new_ring.value}",
+                reason="ring_refused",
+                hint="only an actor in a more trusted ring than both rings may move an actor; "
+                "founders cannot be moved, and no one moves themselves",
+            )
+        conn.execute("UPDATE actors SET ring = ? WHERE name = ?", [new_ring.value, name])
+        _event(conn, f"actor_{verb}d", who.name, {"name": name, "from": target.ring.value, "to": new_ring.value})
+        if step > 0:
+            from masque import sessions
+
+            sessions.end_actor_sessions(conn, name, reason="demoted", by=who.name)
+        after = get_actor(conn, name)
+    return target, after
+
+
+def disapprove(name: str, reason: str, selection: Selection | None = None) -> Actor:
+    """Record an open disapproval: suspends qualification and ends the actor's live sessions."""
+    if not reason or not reason.strip():
+        raise UsageError("a disapproval needs a reason", hint='pass --reason "..."')
+    with store.transaction() as conn:
+        who = resolve_acting(conn, selection or selection_from_env()).actor
+        target = _visible_target(conn, who, name)
+        if not may_act_on(who, target):
+            raise Refused(
+                f"actor {who.name!r} (ring {who.ring.value}) cannot disapprove {name!r} "
+                f"(ring {target.ring.value})",
+                reason="ring_refused",
+                hint="only a more trusted ring (or an admin) disapproves; founders cannot be disapproved",
+            )
+        conn.execute(
+            "INSERT INTO disapprovals (id, actor, by_actor, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+            [new_id("dis_"), name, who.name, reason.strip(), utcnow()],
+        )
+        _event(conn, "actor_disapproved", who.name, {"name": name, "reason": reason.strip()})
+        from masque import sessions
+
+        sessions.end_actor_sessions(conn, name, reason="disapproved", by=who.name)
+        return get_actor(conn, name)
+
+
+def approve(name: str, selection: Selection | None = None) -> tuple[Actor, int]:
+    """Lift open disapprovals made by rings no more trusted than the approver. Returns (actor, lifted)."""
+    with store.transaction() as conn:
+        who = resolve_acting(conn, selection or selection_from_env()).actor
+        target = _visible_target(conn, who, name)
+        if not may_act_on(who, target):
+            raise Refused(
+                f"actor {who.name!r} (ring {who.ring.value}) cannot approve {name!r} (ring {target.ring.value})",
+                reason="ring_refused",
+                hint="only a more trusted ring (or an admin) lifts a disapproval",
+            )
+        # A disapproval from a more trusted ring than the approver's stays: no overruling upward.
+        lifted = conn.execute(
+            f"""UPDATE disapprovals SET lifted_at = ?, lifted_by = ?
+                WHERE actor = ? AND lifted_at IS NULL AND by_actor IN (
+                  SELECT name FROM actors WHERE list_position({_RING_LIST_SQL}, ring) >= ?)
+                RETURNING id""",
+            [utcnow(), who.name, name, who.ring.rank + 1],
+        ).fetchall()
+        _event(conn, "actor_approved", who.name, {"name": name, "lifted": len(lifted)})
+        return get_actor(conn, name), len(lifted)

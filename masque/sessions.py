@@ -1,0 +1,642 @@
+"""The don/doff lifecycle: assume, release, revoke. The only writer of session rows.
+
+An assumption is decided (intent, ring, TTL) and then written — session, credential hash, skills and
+events — in ONE transaction before the token is returned: if that write fails no credential exists.
+Refusals are recorded as events too (`intent_denied`, `ring_refused`, `assume_refused`). Releasing
+or revoking a session ends every session chained below it and revokes their credentials; the
+originator of a chain is carried unchanged on every event (like STS's SourceIdentity).
+
+Queries (list, show, whoami, stale sweep) live in `masque.session_queries`; `masque exec` in
+`masque.runner`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from masque import config, store
+from masque.durations import as_utc, format_duration, parse_duration, utcnow
+from masque.errors import NotFound, Refused, UsageError
+from masque.ids import new_id
+from masque.model import Ring, Skill
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from masque.intent import Decision
+    from masque.rings import Acting, Selection
+
+ENDED = ("ended", "revoked", "abandoned")
+LIVE = ("active", "revoking")
+DEFAULT_GRACE = dt.timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Wearable:
+    """Everything an assumption needs from a masque, whichever way it was defined (YAML or code)."""
+
+    key: str
+    name: str
+    version: str
+    ring: Ring
+    decide: Callable[[str], Decision]
+    lens: str
+    context: str | None = None
+    knowledge: tuple[str, ...] = ()
+    vault_role: str | None = None
+    ttl: str = "session"
+    skills: tuple[Skill, ...] = ()
+    content_hash: str | None = None
+    source_path: str | None = None
+    source: str = "registry"
+
+    @property
+    def ref(self) -> str:
+        return f"{self.key}@{self.version}"
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    uri: str
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
+class Session:
+    """One donning of a masque. `token` is set only on the object `assume` returns (shown once).
+
+    Usable as a context manager: leaving the block releases the session.
+    """
+
+    session_id: str
+    masque: str
+    version: str
+    actor: str
+    intent: str
+    started_at: dt.datetime
+    expires_at: dt.datetime | None
+    status: str = "active"
+    role: str | None = None
+    accessor: str | None = None
+    credential_expires_at: dt.datetime | None = None
+    actor_ring: str | None = None
+    masque_ring: str | None = None
+    originator: str | None = None
+    parent_id: str | None = None
+    scope: str = "global"
+    ended_at: dt.datetime | None = None
+    end_reason: str | None = None
+    exit_code: int | None = None
+    holder_pid: int | None = None
+    holder_host: str | None = None
+    content_hash: str | None = None
+    source_path: str | None = None
+    knowledge: tuple[Knowledge, ...] = ()
+    system_prompt: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.masque}@{self.version}"
+
+    def to_dict(self, *, with_token: bool = False) -> dict[str, Any]:
+        """The JSON shape (docs/sessions.md). The token is included only when asked, for `assume`."""
+        out: dict[str, Any] = {
+            "session_id": self.session_id,
+            "masque": self.masque,
+            "version": self.version,
+            "actor": self.actor,
+            "actor_ring": self.actor_ring,
+            "masque_ring": self.masque_ring,
+            "originator": self.originator,
+            "intent": self.intent,
+            "status": self.status,
+            "scope": self.scope,
+            "parent_id": self.parent_id,
+            "started_at": self.started_at,
+            "expires_at": self.expires_at,
+            "ended_at": self.ended_at,
+            "end_reason": self.end_reason,
+            "exit_code": self.exit_code,
+            "role": self.role,
+            "accessor": self.accessor,
+            "credential_expires_at": self.credential_expires_at,
+            "content_hash": self.content_hash,
+            "knowledge": [{"uri": k.uri, "endpoint": k.endpoint} for k in self.knowledge],
+        }
+        if with_token:
+            out["token"] = self.token
+            out["system_prompt"] = self.system_prompt
+        return out
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        release(self.session_id, reason="released" if exc_type is None else "error")
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The outcome of release/revoke: the session as it is now, and what this call changed."""
+
+    session: Session
+    already_ended: bool
+    ended: tuple[str, ...] = ()  # session ids ended by this call (the session and its chain)
+    revoked: tuple[str, ...] = ()  # accessors revoked by this call
+    graceful: bool = False  # a revoke that let the holder finish first
+
+
+# --- building sessions -------------------------------------------------------------------------
+
+_SESSION_COLS = (
+    "id, masque, version, actor, intent, started_at, expires_at, status, role, actor_ring, masque_ring,"
+    " originator, parent_id, scope, ended_at, end_reason, exit_code, holder_pid, holder_host,"
+    " content_hash, source_path, metadata"
+)
+
+
+def _from_row(row: tuple[Any, ...], accessor: str | None = None, cred_exp: Any = None) -> Session:
+    meta = json.loads(row[21]) if row[21] else {}
+    return Session(
+        session_id=row[0], masque=row[1], version=row[2], actor=row[3], intent=row[4],
+        started_at=as_utc(row[5]), expires_at=as_utc(row[6]), status=row[7], role=row[8],  # type: ignore[arg-type]
+        actor_ring=row[9], masque_ring=row[10], originator=row[11], parent_id=row[12], scope=row[13],
+        ended_at=as_utc(row[14]), end_reason=row[15], exit_code=row[16], holder_pid=row[17],
+        holder_host=row[18], content_hash=row[19], source_path=row[20],
+        knowledge=tuple(Knowledge(k["uri"], k.get("endpoint")) for k in meta.get("knowledge", [])),
+        accessor=accessor, credential_expires_at=as_utc(cred_exp),
+    )
+
+
+def load(conn: duckdb.DuckDBPyConnection, session_id: str) -> Session:
+    """The session with this id (and its newest credential's accessor); NotFound when unknown."""
+    row = conn.execute(f"SELECT {_SESSION_COLS} FROM sessions WHERE id = ?", [session_id]).fetchone()
+    if row is None:
+        raise NotFound(
+            f"no session {session_id!r}",
+            hint="`masque sessions` lists sessions; ids look like ses_01J...",
+        )
+    cred = conn.execute(
+        "SELECT accessor, expires_at FROM credentials WHERE session_id = ? ORDER BY issued_at DESC LIMIT 1",
+        [session_id],
+    ).fetchone()
+    return _from_row(row, *(cred or (None, None)))
+
+
+def render_prompt(w: Wearable, intent: str, knowledge: tuple[Knowledge, ...]) -> str:
+    """Lens + context + intent (+ knowledge pointers) as one system-prompt fragment."""
+    parts = [f"You are wearing the masque {w.name} {w.version}.", f"Your stated intent: {intent.strip()}"]
+    if w.context:
+        parts.append("Context:\n" + w.context.strip())
+    parts.append("Lens:\n" + w.lens.strip())
+    if knowledge:
+        lines = [f"- {k.uri}" + (f" ({k.endpoint})" if k.endpoint else " (unresolved)") for k in knowledge]
+        parts.append("Knowledge (look things up here rather than guessing):\n" + "\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def wearable_from_model(resolved: Any) -> Wearable:
+    """A Wearable from `masque.registry.Resolved` (a validated YAML/JSON masque)."""
+    from masque.intent import Policy
+
+    m = resolved.masque
+    policy = Policy.compile(m.intent)
+    return Wearable(
+        key=m.key, name=m.name, version=m.version, ring=m.ring, decide=policy.decide, lens=m.lens,
+        context=m.context, knowledge=tuple(m.knowledge),
+        vault_role=m.access.vault_role if m.access else None,
+        ttl=m.access.ttl if m.access else "session", skills=tuple(m.skills),
+        content_hash=resolved.sha256, source_path=str(resolved.path), source=str(resolved.source),
+    )
+
+
+def resolve_wearable(ref: str) -> Wearable:
+    """Opted-in code masques (MASQUE_CODE_MASQUES) first, then the registry."""
+    from masque import api, registry
+
+    coded = api.code_masque_for(ref)
+    if coded is not None:
+        return coded
+    return wearable_from_model(registry.resolve(ref))
+
+
+# --- assume ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    session_expires: dt.datetime
+    cred_expires: dt.datetime
+    cred_max: dt.datetime
+    caps: tuple[str, ...]
+
+
+def _plan_ttl(
+    w: Wearable, who: Acting, parent: Session | None, local: bool, ttl: str | None, now: dt.datetime
+) -> _Plan:
+    """Work out expiries. A --ttl longer than allowed is refused (exit 3), never silently shortened."""
+    lim = config.limits()
+    cap = dt.timedelta(seconds=lim.max_ttl_seconds)
+    why = [f"the maximum session length {format_duration(cap)} ([limits] max_ttl_seconds)"]
+
+    def narrow(limit: dt.timedelta, reason: str) -> None:
+        nonlocal cap
+        if limit < cap:
+            cap = limit
+            why.append(reason)
+
+    if who.actor.ring is Ring.GUEST:
+        narrow(dt.timedelta(seconds=lim.guest_ttl_seconds), "the guest session cap")
+    if parent is not None:
+        narrow(dt.timedelta(seconds=lim.chained_ttl_seconds), "the cap on sessions assumed from a session")
+        if local and parent.expires_at is not None:
+            narrow(parent.expires_at - now, f"the remaining life of the enclosing session {parent.session_id}")
+    allowed = cap
+    if w.ttl != "session":
+        masque_ttl = parse_duration(w.ttl)
+        if masque_ttl < allowed:
+            allowed = masque_ttl
+            why.append(f"the masque's access.ttl {w.ttl}")
+    requested = None
+    if ttl is not None:
+        requested = parse_duration(ttl)
+        if requested > allowed:
+            raise Refused(
+                f"{w.ref}: --ttl {ttl} ({format_duration(requested)}) is longer than allowed: "
+                f"at most {format_duration(allowed)} ({why[-1]})",
+                reason="ttl_too_long",
+                hint=f"ask for {format_duration(allowed)} or less; renew later with `masque token renew`",
+            )
+    return _Plan(now + cap, now + (requested or allowed), now + allowed, tuple(why))
+
+
+def _holder_start(pid: int) -> str | None:
+    """The kernel's start time of a process (Linux), to tell a dead holder from a reused PID."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _event(
+    conn: duckdb.DuckDBPyConnection, type_: str, *, session_id: str | None, masque: str | None,
+    version: str | None, actor: str | None, originator: str | None, payload: dict[str, Any],
+) -> None:
+    conn.execute(
+        "INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [new_id("evt_"), utcnow(), type_, session_id, masque, version, actor, originator,
+         json.dumps(payload, default=str)],
+    )
+
+
+def _session_event(conn: duckdb.DuckDBPyConnection, type_: str, s: Session, payload: dict[str, Any]) -> None:
+    _event(conn, type_, session_id=s.session_id, masque=s.masque, version=s.version, actor=s.actor,
+           originator=s.originator, payload=payload)
+
+
+def _parent(conn: duckdb.DuckDBPyConnection, who: Acting, selection: Selection) -> Session | None:
+    """The session this assumption is made from: the token's session, or an exec parent."""
+    parent_id = None
+    if selection.token:
+        from masque.credentials import broker
+
+        status = broker().verify(selection.token, conn=conn)
+        if not status.valid:
+            raise Refused(
+                f"MASQUE_TOKEN is not valid: {status.message}",
+                reason="token_invalid",
+                hint="unset MASQUE_TOKEN and MASQUE_SESSION_ID (`eval \"$(masque release --format env)\"`)",
+            )
+        parent_id = status.session_id
+    elif who.session_id:
+        parent_id = who.session_id
+    elif selection.parent_session_id:
+        parent_id = selection.parent_session_id
+    if parent_id is None:
+        return None
+    parent = load(conn, parent_id)
+    if parent.status not in LIVE:
+        raise Refused(
+            f"the enclosing session {parent_id} has ended ({parent.status}); cannot assume from it",
+            reason="parent_ended",
+            hint="unset MASQUE_PARENT_SESSION_ID / MASQUE_TOKEN, or assume from a live session",
+        )
+    return parent
+
+
+def assume(
+    ref: str | Wearable,
+    intent: str,
+    *,
+    selection: Selection | None = None,
+    ttl: str | None = None,
+    local: bool = False,
+    strict_knowledge: bool = False,
+    holder_pid: int | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Session:
+    """Don a masque: decide, mint, record (one transaction), and return the session with its token."""
+    from masque import knowledge as knowledge_mod, rings
+    from masque.credentials import SESSION_ROLE, broker
+
+    w = ref if isinstance(ref, Wearable) else resolve_wearable(ref)
+    selection = selection or rings.selection_from_env()
+    decision = w.decide(intent)
+    pointers = knowledge_mod.resolve(list(w.knowledge), strict=False)
+    links = tuple(Knowledge(p.uri, p.endpoint) for p in pointers)
+    unresolved = [k.uri for k in links if k.endpoint is None]
+    pid = holder_pid if holder_pid is not None else os.getpid()
+    refusal: Refused | None = None
+    with store.transaction() as conn:
+        who = rings.resolve_acting(conn, selection)
+        parent = _parent(conn, who, selection)
+        originator = parent.originator if parent is not None and parent.originator else who.actor.name
+        now = utcnow()
+        try:
+            if not decision.allowed:
+                raise decision.refusal(w.ref)
+            rings.check_qualified(who.actor, w.ring, f"wearing {w.ref}")
+            if strict_knowledge and unresolved:
+                knowledge_mod.resolve(list(w.knowledge), strict=True)
+            if local and parent is None:
+                raise UsageError("--local needs an enclosing session", hint="assume a global session first")
+            if local and parent is not None and Ring(parent.masque_ring or "admin").rank > w.ring.rank:
+                raise Refused(
+                    f"{w.ref} (ring {w.ring.value}) would widen the enclosing session {parent.session_id} "
+                    f"(ring {parent.masque_ring}); a local session can only narrow it",
+                    reason="local_widens",
+                    hint="pick a masque of the same or an outer ring",
+                )
+            plan = _plan_ttl(w, who, parent, local, ttl, now)
+        except Refused as exc:
+            refusal = exc
+            kind = {"intent_": "intent_denied", "ring_refused": "ring_refused"}
+            event = next((v for k, v in kind.items() if exc.reason.startswith(k)), "assume_refused")
+            _event(conn, event, session_id=None, masque=w.key, version=w.version, actor=who.actor.name,
+                   originator=originator, payload={
+                       "intent": intent, "reason": exc.reason, "message": str(exc),
+                       "pattern": decision.pattern, "actor_ring": who.actor.ring.value,
+                       "masque_ring": w.ring.value, "parent_id": parent.session_id if parent else None})
+        if refusal is None:
+            session_id = new_id("ses_")
+            meta = {
+                "knowledge": [{"uri": k.uri, "endpoint": k.endpoint} for k in links],
+                "holder_start": _holder_start(pid), "source": w.source, "caps": list(plan.caps),
+                "acting_via": who.via.value, "audited": who.actor.ring is not Ring.ADMIN, **(metadata or {}),
+            }
+            conn.execute(
+                "INSERT INTO sessions (id, masque, version, content_hash, source_path, masque_ring, actor,"
+                " actor_ring, originator, parent_id, scope, intent, role, status, started_at, expires_at,"
+                " holder_pid, holder_host, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " 'active', ?, ?, ?, ?, ?)",
+                [session_id, w.key, w.version, w.content_hash, w.source_path, w.ring.value, who.actor.name,
+                 who.actor.ring.value, originator, parent.session_id if parent else None,
+                 "local" if local else "global", intent, w.vault_role, now, plan.session_expires, pid,
+                 socket.gethostname(), json.dumps(meta)],
+            )
+            minted = broker().mint(
+                conn, session_id=session_id, role=w.vault_role or SESSION_ROLE, actor=who.actor.name,
+                issued_at=now, expires_at=plan.cred_expires, max_expires_at=plan.cred_max,
+            )
+            for skill in w.skills:
+                conn.execute("INSERT OR IGNORE INTO masque_skills VALUES (?, ?, ?, ?)",
+                             [w.key, w.version, skill.uri, skill.level.value])
+            session = Session(
+                session_id=session_id, masque=w.key, version=w.version, actor=who.actor.name, intent=intent,
+                started_at=now, expires_at=plan.session_expires, role=w.vault_role, accessor=minted.accessor,
+                credential_expires_at=minted.expires_at, actor_ring=who.actor.ring.value,
+                masque_ring=w.ring.value, originator=originator,
+                parent_id=parent.session_id if parent else None, scope="local" if local else "global",
+                holder_pid=pid, holder_host=socket.gethostname(), content_hash=w.content_hash,
+                source_path=w.source_path, knowledge=links,
+            )
+            _session_event(conn, "mask_session_started", session, {
+                "intent": intent, "scope": session.scope, "parent_id": session.parent_id,
+                "role": w.vault_role, "accessor": minted.accessor, "content_hash": w.content_hash,
+                "expires_at": plan.session_expires.isoformat(), "pattern": decision.pattern,
+                "unresolved_knowledge": unresolved, "actor_ring": who.actor.ring.value,
+                "audited": meta["audited"]})
+            _session_event(conn, "credential_minted", session, {
+                "accessor": minted.accessor, "role": minted.role,
+                "expires_at": minted.expires_at.isoformat(), "max_expires_at": minted.max_expires_at.isoformat()})
+    if refusal is not None:
+        raise refusal
+    # The token leaves this function only after the transaction above committed.
+    return replace(session, token=minted.token, system_prompt=render_prompt(w, intent, links))
+
+
+# --- release and revoke --------------------------------------------------------------------------
+
+
+def _chain(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
+    """Live sessions chained below `session_id` (children, grandchildren, ...)."""
+    found = conn.execute(
+        "WITH RECURSIVE below(id) AS (SELECT id FROM sessions WHERE parent_id = ?"
+        " UNION SELECT s.id FROM sessions s JOIN below b ON s.parent_id = b.id)"
+        " SELECT s.id FROM sessions s JOIN below USING (id) WHERE s.status IN ('active', 'revoking')"
+        " ORDER BY s.id",
+        [session_id],
+    ).fetchall()
+    return [r[0] for r in found]
+
+
+def _end(
+    conn: duckdb.DuckDBPyConnection, s: Session, *, status: str, reason: str, by: str | None,
+    exit_code: int | None = None,
+) -> tuple[list[str], list[str]]:
+    """End `s` and its chain, revoke their credentials, write the events. Returns (ended, accessors)."""
+    from masque.credentials import broker
+
+    now = utcnow()
+    below = _chain(conn, s.session_id)
+    conn.execute(
+        "UPDATE sessions SET status = ?, ended_at = ?, end_reason = ?, exit_code = coalesce(?, exit_code)"
+        " WHERE id = ?",
+        [status, now, reason, exit_code, s.session_id],
+    )
+    if below:
+        marks = ", ".join("?" for _ in below)
+        conn.execute(
+            f"UPDATE sessions SET status = 'ended', ended_at = ?, end_reason = 'parent_ended' WHERE id IN ({marks})",
+            [now, *below],
+        )
+    revoked = broker().revoke_sessions(conn, [s.session_id, *below], reason)
+    ended_now = [s, *(load(conn, sid) for sid in below)]
+    by_id = {x.session_id: x for x in ended_now}
+    for accessor, sid in revoked:
+        _session_event(conn, "credential_revoked", by_id[sid], {"accessor": accessor, "reason": reason, "by": by})
+    for x in ended_now:
+        is_root = x.session_id == s.session_id
+        _session_event(conn, "mask_session_ended", x, {
+            "status": status if is_root else "ended", "reason": reason if is_root else "parent_ended",
+            "by": by, "exit_code": exit_code if is_root else None,
+            "duration_s": round((now - x.started_at).total_seconds(), 3)})
+    return [s.session_id, *below], [a for a, _ in revoked]
+
+
+def _may_end(who: Acting, s: Session) -> None:
+    """A session is ended by its own actor, or by a more trusted ring (admins end anything)."""
+    if who.actor.name == s.actor or who.actor.ring is Ring.ADMIN:
+        return
+    if s.actor_ring is not None and who.actor.ring.outranks(Ring(s.actor_ring)):
+        return
+    raise Refused(
+        f"actor {who.actor.name!r} (ring {who.actor.ring.value}) cannot end session {s.session_id} "
+        f"of actor {s.actor!r}",
+        reason="ring_refused",
+        hint="a session is ended by its own actor or by a more trusted ring",
+    )
+
+
+def release(
+    session_id: str | None = None,
+    *,
+    reason: str = "released",
+    score: str | None = None,
+    notes: str | None = None,
+    exit_code: int | None = None,
+    selection: Selection | None = None,
+) -> Ended:
+    """Doff a session (default: MASQUE_SESSION_ID). Ended already -> Ended(already_ended=True)."""
+    sid = _session_id_or_env(session_id)
+    with store.transaction() as conn:
+        s = load(conn, sid)
+        who = _who_may_end(conn, s, selection)
+        if score is not None:
+            record_score(conn, sid, score, notes, who.actor.name)
+        if s.status in ENDED:
+            if exit_code is not None and s.exit_code is None:
+                conn.execute("UPDATE sessions SET exit_code = ? WHERE id = ?", [exit_code, sid])
+            return Ended(load(conn, sid), already_ended=True)
+        # A release during a graceful revoke completes the revoke.
+        status, why = ("revoked", "revoked") if s.status == "revoking" else ("ended", reason)
+        ended, revoked = _end(conn, s, status=status, reason=why, by=who.actor.name, exit_code=exit_code)
+        return Ended(load(conn, sid), False, tuple(ended), tuple(revoked))
+
+
+def _who_may_end(conn: duckdb.DuckDBPyConnection, s: Session, selection: Selection | None) -> Acting:
+    from masque import rings
+
+    sel = selection or rings.selection_from_env()
+    # The holder of a session's own token may end it, even after the token expired.
+    if sel.token and not sel.name:
+        from masque.credentials import broker
+
+        status = broker().verify(sel.token, conn=conn)
+        if status.session_id == s.session_id:
+            return rings.Acting(rings.get_actor(conn, s.actor), rings.ActingVia.SESSION, session_id=s.session_id)
+    who = rings.resolve_acting(conn, sel)
+    _may_end(who, s)
+    return who
+
+
+def _session_id_or_env(session_id: str | None) -> str:
+    sid = session_id or config.session_id_from_env()
+    if not sid:
+        raise UsageError(
+            "no session given and MASQUE_SESSION_ID is not set",
+            hint="pass a session id (`masque sessions --active` lists them)",
+        )
+    return sid.strip()
+
+
+def record_score(
+    conn: duckdb.DuckDBPyConnection, session_id: str, symbol: str, notes: str | None, actor: str | None
+) -> None:
+    """Append a score row for a session on the caller's connection (scoring owns the semantics)."""
+    from masque.scoring import add_score
+
+    add_score(conn, session_id, symbol, notes, actor)
+
+
+def revoke(
+    session_id: str,
+    *,
+    now: bool = False,
+    grace: dt.timedelta = DEFAULT_GRACE,
+    selection: Selection | None = None,
+    poll: float = 0.1,
+) -> Ended:
+    """Revoke a session and its chain. Graceful by default: mark it `revoking`, send an `exec` holder
+    SIGTERM (it forwards it to its command), wait up to `grace` for the holder to release, then kill
+    the credentials. `now=True` kills them at once."""
+    with store.transaction() as conn:
+        s = load(conn, session_id)
+        who = _who_may_end(conn, s, selection)
+        if s.status in ENDED:
+            return Ended(s, already_ended=True)
+        if now or grace <= dt.timedelta(0):
+            ended, revoked = _end(conn, s, status="revoked", reason="revoked", by=who.actor.name)
+            return Ended(load(conn, session_id), False, tuple(ended), tuple(revoked))
+        deadline = utcnow() + grace
+        conn.execute(
+            "UPDATE sessions SET status = 'revoking', metadata = json_merge_patch(metadata, ?::JSON) WHERE id = ?",
+            [json.dumps({"revoke_deadline": deadline.isoformat(), "revoked_by": who.actor.name}), session_id],
+        )
+        _session_event(conn, "mask_session_revoking", s, {"by": who.actor.name, "deadline": deadline.isoformat()})
+        exec_holder = _exec_holder(conn, s)
+    if exec_holder is not None:
+        import signal
+
+        try:
+            os.kill(exec_holder, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    while utcnow() < deadline:
+        with store.connect(read_only=True) as conn:
+            status = conn.execute("SELECT status FROM sessions WHERE id = ?", [session_id]).fetchone()
+        if status is None or status[0] in ENDED:
+            break
+        time.sleep(poll)
+    with store.transaction() as conn:
+        current = load(conn, session_id)
+        if current.status in ENDED:
+            return Ended(current, False, (session_id,), (), graceful=True)
+        ended, revoked = _end(conn, current, status="revoked", reason="revoked", by=who.actor.name)
+        return Ended(load(conn, session_id), False, tuple(ended), tuple(revoked), graceful=True)
+
+
+def _exec_holder(conn: duckdb.DuckDBPyConnection, s: Session) -> int | None:
+    """The PID of a live `masque exec` wrapper holding `s` on this host, else None (never signal shells)."""
+    row = conn.execute(
+        "SELECT json_extract(metadata, '$.exec')::BOOLEAN, json_extract_string(metadata, '$.holder_start')"
+        " FROM sessions WHERE id = ?",
+        [s.session_id],
+    ).fetchone()
+    if not row or not row[0] or s.holder_pid is None or s.holder_host != socket.gethostname():
+        return None
+    return s.holder_pid if holder_alive(s.holder_pid, row[1]) else None
+
+
+def holder_alive(pid: int, start: str | None) -> bool:
+    """True when `pid` runs and (where known) is the same process that started the session."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return start is None or _holder_start(pid) in (None, start)
+
+
+def end_actor_sessions(conn: duckdb.DuckDBPyConnection, actor: str, *, reason: str, by: str) -> list[str]:
+    """End every live session of `actor` (demotion, disapproval), revoking credentials down each chain."""
+    ids = [r[0] for r in conn.execute(
+        "SELECT id FROM sessions WHERE actor = ? AND status IN ('active', 'revoking') ORDER BY id", [actor]
+    ).fetchall()]
+    ended: list[str] = []
+    for sid in ids:
+        s = load(conn, sid)
+        if s.status in LIVE:
+            ended += _end(conn, s, status="revoked", reason=reason, by=by)[0]
+    return ended
