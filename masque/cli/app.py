@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "masque.cli.actors",
     "masque.cli.sessions",
     "masque.cli.tokens",
+    "masque.cli.generate",
 ]
 
 _state = {"debug": False}
