@@ -132,8 +132,10 @@ def _real(path: Path) -> Path:
 
 
 def _suffixes() -> tuple[str, ...]:
+    from masque.mythatron.dialect import register
     from masque.validate import suffixes
 
+    register()  # *.mask.json files are masques too, loaded through the MythaTron dialect
     return suffixes()
 
 

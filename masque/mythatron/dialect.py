@@ -202,7 +202,7 @@ def check_resolved(doc: Document, flat: Mapping[str, Any]) -> Iterator[Diagnosti
         defaults = {
             "ring": "takes ring player",
             "intent": "allows any intent (*)",
-            "access": "mints no credential",
+            "access": "mints no vault-role credential",
         }
         said = ", ".join(defaults[k] for k in missing)
         yield _diag(

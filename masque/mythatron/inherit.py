@@ -223,8 +223,8 @@ def resolve(data: Mapping[str, Any], path: Path | str | None, *, finder: Finder 
         flat = merge(flat, layer)
     if len(layers) > 1:
         # The child's identity wins; its `extends` stays as a record of where the rest came from.
-        flat = {k: v for k, v in flat.items() if k not in OWN_KEYS}
-        flat.update({k: data[k] for k in OWN_KEYS if k in data})
+        own = {k: v for k, v in data.items() if k in OWN_KEYS}
+        flat = {**own, **{k: v for k, v in flat.items() if k not in OWN_KEYS}}
     return Resolved(flat, tuple(chain))
 
 

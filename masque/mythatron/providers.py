@@ -107,11 +107,10 @@ class OfflineProvider:
         if request.examples:
             index, score = nearest(request.prompt, [e[0] for e in request.examples])
             text = request.examples[index][1]
-            where = f"example {index + 1} of {len(request.examples)}"
-            note = f"offline: answered with {where} (similarity {score:.2f})"
+            note = f"nearest example {index + 1} of {len(request.examples)}, similarity {score:.2f}"
         else:
             text = "(offline provider: this mask has no prompt.examples to answer from)"
-            note = "offline: the mask has no examples"
+            note = "the mask has no examples"
         if on_token is not None:
             on_token(text)
         return Completion(
