@@ -1,3 +1,3 @@
-from masque.cli.app import main
+from masque.cli.entry import main
 
 main()

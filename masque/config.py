@@ -57,6 +57,13 @@ def crash_log_path() -> Path:
     return home() / "crash.log"
 
 
+def cache_dir() -> Path:
+    """Regenerable files (compiled validators): `$XDG_CACHE_HOME/masque`, else `~/.cache/masque`."""
+    xdg = _env("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "masque"
+
+
 def config_home() -> Path:
     xdg = _env("XDG_CONFIG_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
@@ -104,9 +111,7 @@ def _read_toml(path: str, mtime_ns: int) -> dict[str, Any]:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(
-            f"{path}: invalid TOML: {exc}", hint="fix the file or point MASQUE_CONFIG elsewhere"
-        ) from None
+        raise UsageError(f"{path}: invalid TOML: {exc}", hint="fix the file or point MASQUE_CONFIG elsewhere") from None
 
 
 def load_config() -> dict[str, Any]:
@@ -117,9 +122,7 @@ def load_config() -> dict[str, Any]:
     try:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:
-        raise UsageError(
-            f"config file {path} does not exist", hint="unset MASQUE_CONFIG or create the file"
-        ) from None
+        raise UsageError(f"config file {path} does not exist", hint="unset MASQUE_CONFIG or create the file") from None
     return _read_toml(str(path), mtime)
 
 

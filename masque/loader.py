@@ -1,10 +1,12 @@
-"""YAML/JSON bytes -> plain data plus a node tree that knows the line/column of every key and item.
+"""YAML/JSON text -> plain data, plus the line/column of every key and item when a file has problems.
 
-One parse serves both the verdict and the positions: libyaml (via PyYAML's C parser) produces events
-and a small iterative composer here builds the node tree. Composing ourselves, instead of with
-libyaml's recursive composer, bounds nesting depth (libyaml segfaults near 100k levels), alias
-expansion ("billion laughs") and node count before any Python object is built. Scalars resolve with
-the YAML 1.2 core schema, so `yes`, `on` and unquoted timestamps stay strings, as in ruamel.yaml.
+libyaml (PyYAML's C parser) produces events; the small iterative composer here builds plain Python
+values from them directly. Composing ourselves, instead of with libyaml's recursive composer and
+PyYAML's constructor, is ~3x faster and bounds nesting depth (libyaml segfaults near 100k levels),
+alias expansion ("billion laughs") and node count. Valid files never pay for positions: a Document
+re-reads its text with tracking on the first time a diagnostic asks where something is. Scalars
+resolve with the YAML 1.2 core schema, so `yes`, `on` and unquoted dates stay strings, as in
+ruamel.yaml (which round-trips files when Masque edits them).
 """
 
 from __future__ import annotations
@@ -16,45 +18,16 @@ from typing import Any
 
 import yaml
 from yaml import events as ev
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from masque.config import Limits, limits as current_limits
+from masque.config import Limits
+from masque.config import limits as current_limits
 from masque.diagnostics import Diagnostic
 
 _CLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Core12Loader(_CLoader):  # type: ignore[misc,valid-type]
-    """libyaml parser + SafeConstructor + YAML 1.2 core-schema resolution."""
-
-    yaml_implicit_resolvers: dict[str | None, list[tuple[str, re.Pattern[str]]]] = {}
-
-
-def _add(tag: str, pattern: str, first: str) -> None:
-    _Core12Loader.add_implicit_resolver(tag, re.compile(pattern, re.X), list(first))
-
-
-_add("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF")
-_add("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789")
-_add(
-    "tag:yaml.org,2002:float",
-    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-    "-+0123456789.",
-)
-_add("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""])  # type: ignore[arg-type]
-_add("tag:yaml.org,2002:merge", r"^(?:<<)$", "<")
-
-
-def _construct_int(loader: Any, node: ScalarNode) -> int:
-    value = str(node.value)
-    if value.startswith("0o"):
-        return int(value[2:], 8)
-    if value.startswith("0x"):
-        return int(value[2:], 16)
-    return int(value)
-
-
-_Core12Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+class _Parser(_CLoader):
+    """libyaml's event parser; resolution and construction happen in `compose` below."""
 
 
 class LoadProblem(Exception):
@@ -63,39 +36,6 @@ class LoadProblem(Exception):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(diagnostic.message)
         self.diagnostic = diagnostic
-
-
-@dataclass
-class Document:
-    """Parsed file: plain JSON-like `data` and the `root` node for positions."""
-
-    path: str
-    text: str
-    data: Any
-    root: Node
-
-    def position(self, json_path: tuple[str | int, ...]) -> tuple[int, int]:
-        """1-based (line, col) of the deepest node on `json_path` (of the key, for mapping members)."""
-        return locate(self.root, json_path)
-
-
-def locate(root: Node, json_path: tuple[str | int, ...]) -> tuple[int, int]:
-    node: Node = root
-    mark = node.start_mark
-    for part in json_path:
-        if isinstance(node, MappingNode):
-            for key, value in node.value:
-                if isinstance(key, ScalarNode) and key.value == str(part):
-                    mark, node = key.start_mark, value
-                    break
-            else:
-                break
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            mark = node.start_mark
-        else:
-            break
-    return mark.line + 1, mark.column + 1
 
 
 def _problem(path: str, code: str, message: str, mark: Any = None) -> LoadProblem:
@@ -140,25 +80,177 @@ def decode(path: str, raw: bytes, lim: Limits) -> str:
         ) from None
 
 
-def compose(path: str, text: str, lim: Limits) -> Node | None:
-    """Events -> node tree, iteratively, enforcing depth, alias-expansion and document-count limits."""
-    loader = _Core12Loader(text)
-    anchors: dict[str, Node] = {}
-    sizes: dict[int, int] = {}  # id(node) -> expanded node count
-    open_ids: set[int] = set()
-    # Stack frames: [node, pending_key, expanded_size, seen_keys]
+@dataclass
+class Document:
+    """Parsed file: plain JSON-like `data`, and (when asked for) the position of every key and item."""
+
+    path: str
+    text: str
+    data: Any
+    marks: dict[tuple[Any, ...], tuple[int, int]] | None = None
+    limits: Limits | None = None
+
+    def position(self, json_path: tuple[str | int, ...]) -> tuple[int, int]:
+        """1-based (line, col) of the deepest known node on `json_path` (the key, for mapping members).
+
+        Positions are recorded lazily: the fast path does not track them, and the first call re-reads
+        the text with tracking on (only files with problems ever need it).
+        """
+        if self.marks is None:
+            self.marks = {}
+            compose(self.path, self.text, self.limits or current_limits(), self.marks)
+        parts = tuple(json_path)
+        while parts:
+            found = self.marks.get(parts)
+            if found is not None:
+                return found
+            parts = parts[:-1]
+        return self.marks.get((), (1, 1))
+
+
+class _Merge:
+    """Marker for the `<<` merge key."""
+
+
+_MERGE = _Merge()
+
+
+_STR = "tag:yaml.org,2002:str"
+_INT_RE = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_FLOAT_RE = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
+_SPECIAL_FLOATS = {
+    ".inf": float("inf"),
+    ".Inf": float("inf"),
+    ".INF": float("inf"),
+    "+.inf": float("inf"),
+    "+.Inf": float("inf"),
+    "+.INF": float("inf"),
+    "-.inf": float("-inf"),
+    "-.Inf": float("-inf"),
+    "-.INF": float("-inf"),
+    ".nan": float("nan"),
+    ".NaN": float("nan"),
+    ".NAN": float("nan"),
+}
+_WORDS: dict[str, Any] = {
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+    "null": None,
+    "Null": None,
+    "NULL": None,
+    "~": None,
+    "": None,
+}
+
+
+def _to_int(value: str) -> int:
+    if value.startswith("0o"):
+        return int(value[2:], 8)
+    if value.startswith("0x"):
+        return int(value[2:], 16)
+    return int(value)
+
+
+def _plain(value: str) -> Any:
+    """YAML 1.2 core schema resolution of a plain (unquoted) scalar."""
+    if value in _WORDS:
+        return _WORDS[value]
+    first = value[0]
+    if first in "-+.0123456789":
+        if _INT_RE.fullmatch(value):
+            return _to_int(value)
+        if _FLOAT_RE.fullmatch(value):
+            return float(value)
+        if value in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[value]
+    elif value == "<<":
+        return _MERGE
+    return value
+
+
+def _scalar(event: Any, path: str) -> Any:
+    """Resolve a scalar with the YAML 1.2 core schema; other explicit tags are refused."""
+    value: str = event.value
+    tag = event.tag
+    if tag is None or tag == "!":
+        return _plain(value) if event.implicit[0] else value  # quoted and block scalars are strings
+    if tag == _STR:
+        return value
+    resolved = _plain(value)
+    expected = {
+        "tag:yaml.org,2002:int": int,
+        "tag:yaml.org,2002:float": float,
+        "tag:yaml.org,2002:bool": bool,
+        "tag:yaml.org,2002:null": type(None),
+    }.get(tag)
+    if expected is None:
+        raise _problem(path, "yaml-tag", f"tag {tag!r} is not supported; use plain YAML values", event.start_mark)
+    if expected is float and type(resolved) is int:
+        return float(resolved)
+    if type(resolved) is not expected:
+        raise _problem(path, "yaml-tag", f"{value!r} is not a valid {tag.rsplit(':', 1)[-1]}", event.start_mark)
+    return resolved
+
+
+def compose(path: str, text: str, lim: Limits, marks: dict[tuple[Any, ...], tuple[int, int]] | None = None) -> Any:
+    """Events -> plain data, iteratively, enforcing one document, depth, size and alias limits.
+
+    libyaml's own composer is recursive in C and segfaults near 100k nesting levels, so nodes are
+    built here instead. Aliases reuse the anchored object; the expanded size is counted as if they
+    were copies, which stops "billion laughs" within a few events. With `marks`, the 1-based
+    position of every key and item is recorded under its JSON path.
+    """
+    loader = _Parser(text)
+    anchors: dict[str, tuple[Any, int]] = {}  # anchor -> (value, expanded size)
+    open_anchors: set[str] = set()
+    # frame: [container, is_map, pending_key, size, seen_keys, merges, anchor, json_path]
     stack: list[list[Any]] = []
-    root: Node | None = None
+    root: Any = _NOTHING
     documents = 0
     total = 0
+    track = marks is not None
+    rec: dict[tuple[Any, ...], tuple[int, int]] = marks if marks is not None else {}
     try:
         while True:
             event = loader.get_event()
-            if event is None or isinstance(event, ev.StreamEndEvent):
-                break
-            if isinstance(event, (ev.StreamStartEvent, ev.DocumentEndEvent)):
+            cls = event.__class__ if event is not None else ev.StreamEndEvent
+            if cls is ev.ScalarEvent:
+                value, size = _scalar(event, path), 1
+                if event.anchor is not None:
+                    anchors[event.anchor] = (value, 1)
+            elif cls is ev.MappingStartEvent or cls is ev.SequenceStartEvent:
+                if len(stack) >= lim.max_depth:
+                    raise _problem(path, "too-deep", f"nesting deeper than {lim.max_depth} levels", event.start_mark)
+                if event.tag not in (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
+                    raise _problem(path, "yaml-tag", f"tag {event.tag!r} is not supported", event.start_mark)
+                is_map = cls is ev.MappingStartEvent
+                json_path = _child_path(stack) if track else None
+                if event.anchor is not None:
+                    open_anchors.add(event.anchor)
+                stack.append([{} if is_map else [], is_map, _NOTHING, 1, None, None, event.anchor, json_path])
+                if track and not stack[:-1]:
+                    rec[()] = (event.start_mark.line + 1, event.start_mark.column + 1)
                 continue
-            if isinstance(event, ev.DocumentStartEvent):
+            elif cls is ev.MappingEndEvent or cls is ev.SequenceEndEvent:
+                frame = stack.pop()
+                value, size = frame[0], frame[3]
+                if frame[5]:
+                    _apply_merges(value, frame[5])
+                if frame[6] is not None:
+                    anchors[frame[6]] = (value, size)
+                    open_anchors.discard(frame[6])
+            elif cls is ev.AliasEvent:
+                if event.anchor in open_anchors:
+                    raise _problem(path, "recursive-alias", f"alias *{event.anchor} refers to itself", event.start_mark)
+                found = anchors.get(event.anchor)
+                if found is None:
+                    raise _problem(path, "yaml-syntax", f"alias *{event.anchor} names no anchor", event.start_mark)
+                value, size = found
+            elif cls is ev.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
                     raise _problem(
@@ -168,80 +260,43 @@ def compose(path: str, text: str, lim: Limits) -> Node | None:
                         event.start_mark,
                     )
                 continue
-            node: Node
-            size = 1
-            if isinstance(event, ev.AliasEvent):
-                target = anchors.get(event.anchor)  # type: ignore[arg-type]
-                if target is None:
-                    raise _problem(path, "yaml-syntax", f"alias *{event.anchor} names no anchor", event.start_mark)
-                if id(target) in open_ids:
-                    raise _problem(
-                        path, "recursive-alias", f"alias *{event.anchor} refers to itself", event.start_mark
-                    )
-                node, size = target, sizes[id(target)]
-            elif isinstance(event, ev.ScalarEvent):
-                tag = event.tag
-                if tag is None or tag == "!":
-                    tag = loader.resolve(ScalarNode, event.value, event.implicit)
-                node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
-            elif isinstance(event, (ev.SequenceStartEvent, ev.MappingStartEvent)):
-                if len(stack) >= lim.max_depth:
-                    raise _problem(
-                        path, "too-deep", f"nesting deeper than {lim.max_depth} levels", event.start_mark
-                    )
-                is_seq = isinstance(event, ev.SequenceStartEvent)
-                kind = SequenceNode if is_seq else MappingNode
-                tag = event.tag
-                if tag is None or tag == "!":
-                    tag = loader.resolve(kind, None, event.implicit)
-                coll = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
-                if event.anchor is not None:
-                    anchors[event.anchor] = coll
-                open_ids.add(id(coll))
-                stack.append([coll, None, 1, set()])
+            elif cls is ev.StreamEndEvent:
+                break
+            else:  # StreamStart, DocumentEnd
                 continue
-            elif isinstance(event, (ev.SequenceEndEvent, ev.MappingEndEvent)):
-                frame = stack.pop()
-                node, size = frame[0], frame[2]
-                node.end_mark = event.end_mark
-                open_ids.discard(id(node))
-                sizes[id(node)] = size
-            else:  # pragma: no cover - libyaml emits no other events
-                continue
-            if isinstance(event, ev.ScalarEvent) and event.anchor is not None:
-                anchors[event.anchor] = node
-                sizes[id(node)] = 1
             total += size
             if total > lim.max_nodes:
                 raise _problem(
                     path,
                     "alias-bomb",
-                    f"document expands to more than {lim.max_nodes:,} nodes (anchors/aliases used as a bomb?)",
+                    f"document expands to more than {lim.max_nodes:,} nodes (anchors and aliases used as a bomb?)",
                     event.start_mark,
                 )
             if not stack:
-                root = node
+                root = value
+                if track and () not in rec:
+                    rec[()] = (event.start_mark.line + 1, event.start_mark.column + 1)
                 continue
             frame = stack[-1]
-            parent = frame[0]
-            frame[2] += size
-            if isinstance(parent, SequenceNode):
-                parent.value.append(node)
-            elif frame[1] is None:
-                if isinstance(node, ScalarNode) and node.tag != "tag:yaml.org,2002:merge":
-                    key = (node.tag, node.value)
-                    if key in frame[3]:
-                        raise _problem(
-                            path,
-                            "duplicate-key",
-                            f"duplicate key {node.value!r}: each key may appear once per mapping",
-                            node.start_mark,
-                        )
-                    frame[3].add(key)
-                frame[1] = node
+            frame[3] += size
+            if not frame[1]:
+                if track:
+                    rec[(*frame[7], len(frame[0]))] = (
+                        event.start_mark.line + 1,
+                        event.start_mark.column + 1,
+                    )
+                frame[0].append(value)
+            elif frame[2] is _NOTHING:
+                _take_key(path, frame, value, event)
+                if track and value is not _MERGE:
+                    rec[(*frame[7], value)] = (event.start_mark.line + 1, event.start_mark.column + 1)
             else:
-                parent.value.append((frame[1], node))
-                frame[1] = None
+                key = frame[2]
+                frame[2] = _NOTHING
+                if key is _MERGE:
+                    frame[5] = (frame[5] or []) + (value if isinstance(value, list) else [value])
+                else:
+                    frame[0][key] = value
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
@@ -256,28 +311,74 @@ def compose(path: str, text: str, lim: Limits) -> Node | None:
     return root
 
 
-def construct(path: str, root: Node) -> Any:
-    loader = _Core12Loader("")
-    try:
-        return loader.construct_document(root)
-    except yaml.MarkedYAMLError as exc:
-        raise _problem(path, "yaml-syntax", str(exc.problem or exc), exc.problem_mark) from None
-    except (TypeError, ValueError) as exc:  # e.g. unhashable keys, bad !!binary
-        raise _problem(path, "yaml-syntax", str(exc), root.start_mark) from None
-    finally:
-        loader.dispose()
+class _Nothing:
+    """Marker: no pending key / no document."""
 
 
-def load_text(path: str, text: str, lim: Limits | None = None) -> Document:
+_NOTHING: Any = _Nothing()
+
+
+def _child_path(stack: list[list[Any]]) -> tuple[Any, ...]:
+    if not stack:
+        return ()
+    parent = stack[-1]
+    if parent[1]:
+        return (*parent[7], parent[2]) if parent[2] is not _NOTHING else (*parent[7], "?")
+    return (*parent[7], len(parent[0]))
+
+
+def _take_key(path: str, frame: list[Any], key: Any, event: Any) -> None:
+    if isinstance(key, (dict, list)):
+        raise _problem(path, "yaml-syntax", "complex (mapping or list) keys are not supported", event.start_mark)
+    if key is not _MERGE:
+        seen = frame[4]
+        if seen is None:
+            seen = frame[4] = set()
+        marker = (type(key), key)
+        if marker in seen:
+            raise _problem(
+                path,
+                "duplicate-key",
+                f"duplicate key {key!r}: each key may appear once per mapping",
+                event.start_mark,
+            )
+        seen.add(marker)
+    frame[2] = key
+
+
+def _apply_merges(target: dict[Any, Any], sources: list[Any]) -> None:
+    """YAML merge keys: explicit keys win, then earlier merge sources win over later ones."""
+    for source in sources:
+        if isinstance(source, dict):
+            for key, value in source.items():
+                target.setdefault(key, value)
+
+
+def load_text(path: str, text: str, lim: Limits | None = None, *, track: bool = False) -> Document:
     """Parse text that must hold one mapping document."""
     lim = lim or current_limits()
-    root = compose(path, text, lim)
-    if root is None:
-        raise _problem(path, "empty-file", "file is empty; a masque needs at least name, index, version, ring, intent and lens")
-    if not isinstance(root, MappingNode):
-        kind = "a list" if isinstance(root, SequenceNode) else "a scalar"
-        raise _problem(path, "root-not-mapping", f"the top level is {kind}; it must be a mapping of fields", root.start_mark)
-    return Document(path, text, construct(path, root), root)
+    marks: dict[tuple[Any, ...], tuple[int, int]] | None = {} if track else None
+    data = compose(path, text, lim, marks)
+    if data is _NOTHING or data is None:
+        raise _problem(
+            path,
+            "empty-file",
+            "file is empty; a masque needs at least name, index, version, ring, intent and lens",
+        )
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "a scalar"
+        doc = Document(path, text, data, marks, lim)
+        line, col = doc.position(())
+        raise LoadProblem(
+            Diagnostic(
+                path,
+                "root-not-mapping",
+                f"the top level is {kind}; it must be a mapping of fields",
+                line=line,
+                col=col,
+            )
+        )
+    return Document(path, text, data, marks, lim)
 
 
 def load_file(path: str | Path, lim: Limits | None = None) -> Document:

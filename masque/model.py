@@ -142,9 +142,7 @@ class Masque:
         return self.name.casefold()
 
 
-_REF_RE = re.compile(
-    r"^(?:masque:)?(?P<name>[A-Za-z0-9][A-Za-z0-9._/-]*?)(?:@v?(?P<version>[0-9][0-9A-Za-z.+-]*))?$"
-)
+_REF_RE = re.compile(r"^(?:masque:)?(?P<name>[A-Za-z0-9][A-Za-z0-9._/-]*?)(?:@v?(?P<version>[0-9][0-9A-Za-z.+-]*))?$")
 
 
 @dataclass(frozen=True)
@@ -168,12 +166,26 @@ class Ref:
         return f"{self.name}@{self.version}" if self.version else self.name
 
 
+class FrozenMap(dict[Any, Any]):
+    """A read-only dict: still JSON-serialisable and picklable, unlike MappingProxyType."""
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("masque model mappings are read-only")
+
+    __setitem__ = __delitem__ = _readonly
+    clear = pop = popitem = setdefault = update = __ior__ = _readonly
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenMap, (dict(self),))
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items(), key=repr)))
+
+
 def _freeze(value: Any) -> Any:
     """Deep-copy plain YAML data into immutable containers (tuples and read-only mappings)."""
-    from types import MappingProxyType
-
     if isinstance(value, dict):
-        return MappingProxyType({k: _freeze(v) for k, v in value.items()})
+        return FrozenMap({k: _freeze(v) for k, v in value.items()})
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     return value
@@ -200,8 +212,7 @@ def masque_from_data(data: Mapping[str, Any]) -> Masque:
             Performance(
                 Score(perf["score"]) if perf.get("score") else None,
                 tuple(
-                    HistoryEntry(str(h["date"]), Score(h["score"]), h.get("notes"))
-                    for h in perf.get("history") or ()
+                    HistoryEntry(str(h["date"]), Score(h["score"]), h.get("notes")) for h in perf.get("history") or ()
                 ),
             )
             if perf is not None

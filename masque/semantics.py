@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -66,12 +67,21 @@ def _norm(pattern: str) -> str:
     return normalize(pattern)
 
 
+@lru_cache(maxsize=1024)
+def _star_only_regex(denied: str) -> re.Pattern[str] | None:
+    if any(ch in denied for ch in "?["):
+        return None
+    return re.compile(".*".join(re.escape(part) for part in denied.split("*")), re.S)
+
+
 def _shadows(denied: str, allowed: str) -> bool:
-    """True when every intent matching `allowed` surely matches `denied` (conservative)."""
-    if any(ch in denied for ch in "?[") or "[" in allowed:
-        return False
-    regex = "".join(".*" if ch == "*" else re.escape(ch) for ch in denied)
-    return re.fullmatch(regex, allowed, re.S) is not None
+    """True when every intent matching `allowed` surely matches `denied` (conservative).
+
+    Only for denied globs made of literals and `*`: then matching the allowed pattern's own text
+    means each of its wildcards is swallowed by a `*` and so is every string it could match.
+    """
+    regex = _star_only_regex(denied)
+    return regex is not None and "[" not in allowed and regex.fullmatch(allowed) is not None
 
 
 def check_intent(doc: Document, data: dict[str, Any]) -> Iterator[Diagnostic]:
@@ -85,9 +95,7 @@ def check_intent(doc: Document, data: dict[str, Any]) -> Iterator[Diagnostic]:
                 yield _diag(doc, where, "intent-empty-pattern", "pattern is blank; remove it or write a glob")
                 continue
             if normal in seen[side]:
-                yield _diag(
-                    doc, where, "intent-duplicate", f"{pattern!r} repeats item {seen[side][normal]}", WARNING
-                )
+                yield _diag(doc, where, "intent-duplicate", f"{pattern!r} repeats item {seen[side][normal]}", WARNING)
                 continue
             seen[side][normal] = i
     for normal, i in seen["denied"].items():
@@ -120,8 +128,10 @@ def check_uris(doc: Document, data: dict[str, Any]) -> Iterator[Diagnostic]:
         parts = urlsplit(uri)
         if parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
             yield _diag(
-                doc, where, "knowledge-uri", f"{uri!r}: an MCP pointer is mcp://server/resource, without "
-                "user, port, query or fragment"
+                doc,
+                where,
+                "knowledge-uri",
+                f"{uri!r}: an MCP pointer is mcp://server/resource, without user, port, query or fragment",
             )
         elif not _HOST_RE.match(parts.netloc) or "//" in parts.path:
             yield _diag(doc, where, "knowledge-uri", f"{uri!r} is not a well-formed mcp://server/resource")
@@ -150,13 +160,19 @@ def check_identity(doc: Document, data: dict[str, Any]) -> Iterator[Diagnostic]:
         for key in attributes:
             if not isinstance(key, str):
                 yield _diag(
-                    doc, ("attributes",), "attributes-key", f"attribute key {key!r} must be a string; quote it"
+                    doc,
+                    ("attributes",),
+                    "attributes-key",
+                    f"attribute key {key!r} must be a string; quote it",
                 )
     expected = expected_file_name(name)
     base = Path(doc.path).name
     if base.endswith(".masque.yaml") and base != expected:
         yield _diag(
-            doc, ("name",), "file-name", f"file is named {base!r}; a masque named {name!r} lives in {expected!r}",
+            doc,
+            ("name",),
+            "file-name",
+            f"file is named {base!r}; a masque named {name!r} lives in {expected!r}",
             WARNING,
         )
 

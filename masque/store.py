@@ -149,4 +149,4 @@ def rows(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[
     """Run a query and return rows as dicts."""
     cur = conn.execute(sql, params) if params is not None else conn.execute(sql)
     names = [d[0] for d in cur.description or []]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

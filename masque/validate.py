@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from masque.config import Limits, limits as current_limits
-from masque.diagnostics import Diagnostic, FileResult, Report, Severity, strict as make_strict
+from masque.config import Limits
+from masque.config import limits as current_limits
+from masque.diagnostics import Diagnostic, FileResult, Report, Severity
+from masque.diagnostics import strict as make_strict
 from masque.errors import UsageError, ValidationFailed
 from masque.loader import Document, LoadProblem, decode, load_text
 from masque.model import Masque, masque_from_data
@@ -97,7 +99,7 @@ def _dialect(path: str) -> Callable[[str, str], tuple[list[Diagnostic], Masque |
     for suffix, target in DIALECTS.items():
         if path.endswith(suffix):
             module, func = target.split(":")
-            return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+            return getattr(importlib.import_module(module), func)
     return None
 
 
@@ -143,15 +145,23 @@ def cross_file_diagnostics(results: Sequence[FileResult]) -> None:
             continue
         if m.index in by_index:
             result.diagnostics.append(
-                Diagnostic(result.path, "duplicate-index", f"index {m.index} is already used by {by_index[m.index]}; "
-                           "give each masque its own index", json_path="$.index")
+                Diagnostic(
+                    result.path,
+                    "duplicate-index",
+                    f"index {m.index} is already used by {by_index[m.index]}; give each masque its own index",
+                    json_path="$.index",
+                )
             )
         else:
             by_index[m.index] = result.path
         if m.ref in by_ref:
             result.diagnostics.append(
-                Diagnostic(result.path, "duplicate-ref", f"{m.name}@{m.version} is already defined in "
-                           f"{by_ref[m.ref]}; bump the version or rename", json_path="$.version")
+                Diagnostic(
+                    result.path,
+                    "duplicate-ref",
+                    f"{m.name}@{m.version} is already defined in {by_ref[m.ref]}; bump the version or rename",
+                    json_path="$.version",
+                )
             )
         else:
             by_ref[m.ref] = result.path
@@ -172,6 +182,68 @@ def _positions_for_cross_file(results: Sequence[FileResult], lim: Limits) -> Non
                     result.masque = None
 
 
+# Below this many files a worker process costs more than it saves.
+PARALLEL_THRESHOLD = 400
+_CHUNK = 100
+
+
+def _check_chunk(args: tuple[list[str], Limits]) -> list[tuple[str, list[Diagnostic], object | None]]:
+    """Worker side: check files, return picklable (path, diagnostics, data-of-valid-file) triples."""
+    paths, lim = args
+    out = []
+    for path in paths:
+        result = check_file(path, lim)
+        out.append((result.path, result.diagnostics, result.masque))
+    return out
+
+
+def _check_parallel(
+    files: Sequence[Path], lim: Limits, progress: Callable[[int], None] | None
+) -> list[FileResult] | None:
+    """Check files on every core with forked workers; None when that is not possible here."""
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    workers = min(os.cpu_count() or 1, (len(files) + _CHUNK - 1) // _CHUNK)
+    if workers < 2:
+        return None
+    names = [str(f) for f in files]
+    chunks = [(names[i : i + _CHUNK], lim) for i in range(0, len(names), _CHUNK)]
+    results: list[FileResult] = []
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        for chunk in pool.imap(_check_chunk, chunks):
+            for path, diagnostics, model in chunk:
+                results.append(FileResult(path, diagnostics, model))
+            if progress is not None:
+                progress(len(chunk))
+    return results
+
+
+def validate_files(
+    files: Sequence[Path],
+    *,
+    strict: bool = False,
+    lim: Limits | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Check the given files (see `discover`); never raises for bad file content."""
+    lim = lim or current_limits()
+    results = _check_parallel(files, lim, progress) if len(files) >= PARALLEL_THRESHOLD else None
+    if results is None:
+        results = []
+        for path in files:
+            results.append(check_file(path, lim))
+            if progress is not None:
+                progress(1)
+    cross_file_diagnostics(results)
+    _positions_for_cross_file(results, lim)
+    if strict:
+        for result in results:
+            result.diagnostics = make_strict(result.diagnostics)
+    return Report(results)
+
+
 def validate_paths(
     paths: Sequence[str],
     *,
@@ -179,20 +251,8 @@ def validate_paths(
     lim: Limits | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Report:
-    """Check every file found under `paths`; never raises for bad file content."""
-    lim = lim or current_limits()
-    files = discover(paths)
-    results = []
-    for path in files:
-        results.append(check_file(path, lim))
-        if progress is not None:
-            progress(1)
-    cross_file_diagnostics(results)
-    _positions_for_cross_file(results, lim)
-    if strict:
-        for result in results:
-            result.diagnostics = make_strict(result.diagnostics)
-    return Report(results)
+    """Discover files under `paths` and check them all."""
+    return validate_files(discover(paths), strict=strict, lim=lim, progress=progress)
 
 
 @dataclass(frozen=True)

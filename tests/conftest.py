@@ -39,12 +39,15 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("MASQUE_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
     monkeypatch.setenv("NO_COLOR", "1")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
+    from masque import schema
     from masque.cli import output
 
+    schema.fast_validator.cache_clear()
     output.reset_consoles()
     yield home
     output.reset_consoles()

@@ -78,7 +78,7 @@ def test_unexpected_error_writes_crash_log_without_traceback(
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("kaboom msq_SECRETTOKEN")
 
-    monkeypatch.setattr(masque.validate, "validate_paths", boom)
+    monkeypatch.setattr(masque.validate, "validate_files", boom)
     (Path.cwd() / "personas").mkdir()
     (Path.cwd() / "personas" / "x.masque.yaml").write_text("name: x\n")
     result = invoke(["validate"])
@@ -96,7 +96,7 @@ def test_debug_shows_the_traceback(invoke: Callable[..., Any], monkeypatch: pyte
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(masque.validate, "validate_paths", boom)
+    monkeypatch.setattr(masque.validate, "validate_files", boom)
     (Path.cwd() / "personas").mkdir()
     (Path.cwd() / "personas" / "x.masque.yaml").write_text("name: x\n")
     with pytest.raises(RuntimeError, match="kaboom"):

@@ -88,8 +88,10 @@ def test_text_output_is_one_line_per_problem(invoke: Invoke) -> None:
     result = invoke(["validate", CASES / "invalid" / "bad-ring.masque.yaml"])
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert lines[0].endswith("bad-ring.masque.yaml:4:1: error[schema-enum] $.ring: "
-                             "'god' is not one of 'admin', 'player', 'guest', 'outsider'")
+    assert lines[0].endswith(
+        "bad-ring.masque.yaml:4:1: error[schema-enum] $.ring: "
+        "'god' is not one of 'admin', 'player', 'guest', 'outsider'"
+    )
     assert lines[-1] == "1 file checked: 0 valid, 1 invalid (1 error, 0 warnings)"
 
 
@@ -171,7 +173,9 @@ def test_max_file_size_from_config(tmp_path: Path, invoke: Invoke, monkeypatch: 
 def test_hostile_files_in_one_directory(tmp_path: Path) -> None:
     (tmp_path / "bomb.masque.yaml").write_text(
         "a: &a [x,x,x,x,x,x,x,x,x,x]\n"
-        + "".join(f"{c}: &{c} [" + ",".join([f"*{p}"] * 10) + "]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+        + "".join(
+            f"{c}: &{c} [" + ",".join([f"*{p}"] * 10) + "]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+        )
     )
     (tmp_path / "deep.masque.yaml").write_text("[" * 100_000 + "]" * 100_000)
     (tmp_path / "bin.masque.yaml").write_bytes(b"\x00\x01\x02")

@@ -1,0 +1,85 @@
+"""Console-script entry point, with a fast path for `masque validate`.
+
+pre-commit and CI run `masque validate FILE...` constantly, and importing Typer alone costs ~100 ms
+(it pulls in pydantic). So a plain `validate` invocation — only the options below, no --help — is
+parsed here with no third-party import. Anything else, including every malformed command line, goes
+to the Typer app, which owns help and usage errors. tests/test_entry.py checks that both paths print
+the same thing and exit with the same code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_FLAGS = {"--strict": "strict", "-v": "verbose", "--verbose": "verbose"}
+_VALUED = {"--format": "fmt", "-f": "fmt"}
+
+
+def parse_fast_validate(args: list[str]) -> dict[str, object] | None:
+    """Options of a plain `validate` command line, or None when Typer must handle it."""
+    options: dict[str, object] = {"strict": False, "verbose": False, "fmt": "text", "paths": []}
+    paths: list[str] = []
+    i = 0
+    only_paths = False
+    while i < len(args):
+        arg = args[i]
+        if only_paths or not arg.startswith("-") or arg == "-":
+            paths.append(arg)
+        elif arg == "--":
+            only_paths = True
+        elif arg in _FLAGS:
+            options[_FLAGS[arg]] = True
+        elif arg in _VALUED and i + 1 < len(args):
+            options[_VALUED[arg]] = args[i + 1]
+            i += 1
+        elif arg.startswith("--format="):
+            options["fmt"] = arg.split("=", 1)[1]
+        else:
+            return None
+        i += 1
+    if options["fmt"] not in ("text", "json", "github"):
+        return None
+    options["paths"] = paths
+    return options
+
+
+def _fast_validate(args: list[str]) -> int | None:
+    options = parse_fast_validate(args)
+    if options is None:
+        return None
+    from masque.errors import MasqueError
+
+    try:
+        from masque.cli.validate_run import run_validate
+
+        return run_validate(
+            options["paths"],  # type: ignore[arg-type]
+            strict=bool(options["strict"]),
+            fmt=str(options["fmt"]),
+            verbose=bool(options["verbose"]),
+        )
+    except MasqueError as exc:
+        from masque.cli.output import print_error
+
+        print_error(str(exc), exc.hint)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get("MASQUE_DEBUG", "") not in ("", "0"):
+            raise
+        from masque.cli.crash import report_crash
+
+        return report_crash(exc)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["validate"]:
+        code = _fast_validate(args[1:])
+        if code is not None:
+            sys.exit(code)
+    from masque.cli.app import main as typer_main
+
+    typer_main(args)
