@@ -87,14 +87,18 @@ class Masque(ABC):
         try:
             verdict = self.validate_intent(intent)
         except Exception as exc:  # any error refuses, like the YAML policy
-            return Decision(False, "error", None, "", f"refused: validate_intent raised {type(exc).__name__}: {exc}")
+            return Decision(
+                False, "error", None, "", f"refused: validate_intent raised {type(exc).__name__}: {exc}"
+            )
         if isinstance(verdict, Decision):
             return verdict
         empty = Policy.compile(Intent(("*",))).decide(intent)
         if not empty.allowed:  # empty or too long: every assumption states its goal, code or not
             return empty
         if verdict:
-            return Decision(True, "allowed", None, empty.normalized, f"allowed by {type(self).__name__}.validate_intent")
+            return Decision(
+                True, "allowed", None, empty.normalized, f"allowed by {type(self).__name__}.validate_intent"
+            )
         return Decision(
             False, "denied", None, empty.normalized, f"denied by {type(self).__name__}.validate_intent"
         )
@@ -107,10 +111,20 @@ class Masque(ABC):
         digest = hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else None
         name = self.name or type(self).__name__
         return Wearable(
-            key=name.casefold(), name=name, version=str(self.version), ring=Ring(self.ring_required),
-            decide=self.decide, lens=self.lens(), context=self.context(), knowledge=tuple(self.knowledge()),
-            vault_role=access.vault_role if access else None, ttl=access.ttl if access else "session",
-            skills=tuple(self.skills()), content_hash=digest, source_path=source, source="code",
+            key=name.casefold(),
+            name=name,
+            version=str(self.version),
+            ring=Ring(self.ring_required),
+            decide=self.decide,
+            lens=self.lens(),
+            context=self.context(),
+            knowledge=tuple(self.knowledge()),
+            vault_role=access.vault_role if access else None,
+            ttl=access.ttl if access else "session",
+            skills=tuple(self.skills()),
+            content_hash=digest,
+            source_path=source,
+            source="code",
         )
 
 
@@ -151,7 +165,9 @@ def load_code_masque(spec: str) -> Masque:
     """Import `module:Class` or `path/to/file.py:Class` and instantiate it. Runs that code."""
     module_name, sep, class_name = spec.strip().rpartition(":")
     if not sep or not module_name or not class_name:
-        raise UsageError(f"not a code masque spec: {spec!r}", hint="use module:Class or path/to/file.py:Class")
+        raise UsageError(
+            f"not a code masque spec: {spec!r}", hint="use module:Class or path/to/file.py:Class"
+        )
     try:
         if module_name.endswith(".py"):
             path = Path(module_name).expanduser().resolve()
@@ -164,7 +180,9 @@ def load_code_masque(spec: str) -> Masque:
         else:
             module = importlib.import_module(module_name)
     except (ImportError, OSError) as exc:
-        raise UsageError(f"cannot import code masque {spec!r}: {exc}", hint="check MASQUE_CODE_MASQUES") from None
+        raise UsageError(
+            f"cannot import code masque {spec!r}: {exc}", hint="check MASQUE_CODE_MASQUES"
+        ) from None
     cls = getattr(module, class_name, None)
     if not (inspect.isclass(cls) and issubclass(cls, Masque)):
         raise UsageError(f"{spec!r} is not a masque.api.Masque subclass", hint="subclass masque.api.Masque")
@@ -227,8 +245,13 @@ def assume(
 
     target: str | Wearable = masque.to_wearable() if isinstance(masque, Masque) else masque
     return sessions.assume(
-        target, intent, selection=_selection(actor, key), ttl=ttl, local=local,
-        strict_knowledge=strict_knowledge, holder_pid=os.getpid(),
+        target,
+        intent,
+        selection=_selection(actor, key),
+        ttl=ttl,
+        local=local,
+        strict_knowledge=strict_knowledge,
+        holder_pid=os.getpid(),
     )
 
 
@@ -238,10 +261,11 @@ def release(
     """Doff a session (default: MASQUE_SESSION_ID); optionally score it (`+ - / * e`)."""
     from masque import rings, sessions
 
-    sid = session.session_id if hasattr(session, "session_id") else session
-    token = getattr(session, "token", None)
-    sel = rings.Selection(token=token) if token else None
-    return sessions.release(sid, score=score, notes=notes, selection=sel)  # type: ignore[arg-type]
+    if isinstance(session, str) or session is None:
+        return sessions.release(session, score=score, notes=notes)
+    # Release with the session's own token: the holder may always end what it holds.
+    sel = rings.Selection(token=session.token) if session.token else None
+    return sessions.release(session.session_id, score=score, notes=notes, selection=sel)
 
 
 def revoke(session_id: str, *, now: bool = False, grace: dt.timedelta | None = None) -> Ended:
@@ -262,4 +286,3 @@ def verify(token: str) -> TokenStatus:
     from masque.credentials import broker
 
     return broker().verify(token)
-

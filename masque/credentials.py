@@ -183,7 +183,16 @@ class LocalBroker:
         conn.execute(
             "INSERT INTO credentials (accessor, session_id, token_hash, role, actor, issued_at, expires_at,"
             " max_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [accessor, session_id, hash_token(secret, token), role, actor, issued_at, expires_at, max_expires_at],
+            [
+                accessor,
+                session_id,
+                hash_token(secret, token),
+                role,
+                actor,
+                issued_at,
+                expires_at,
+                max_expires_at,
+            ],
         )
         return Minted(token, accessor, session_id, role, actor, issued_at, expires_at, max_expires_at)
 
@@ -195,7 +204,9 @@ class LocalBroker:
             secret = _secret(c, create=False)
             row = None
             if secret is not None:
-                row = c.execute(_LOOKUP_SQL + " WHERE c.token_hash = ?", [hash_token(secret, token.strip())]).fetchone()
+                row = c.execute(
+                    _LOOKUP_SQL + " WHERE c.token_hash = ?", [hash_token(secret, token.strip())]
+                ).fetchone()
             if row is None:
                 return TokenStatus(False, "unknown", "unknown token (never minted by this store)")
             return _judge(c, row)
@@ -204,7 +215,9 @@ class LocalBroker:
         with store.connect() as conn:
             row = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
             if row is None:
-                raise NotFound(f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors")
+                raise NotFound(
+                    f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors"
+                )
             return _judge(conn, row)
 
     def renew(self, token: str, increment: dt.timedelta | None = None) -> TokenStatus:
@@ -236,9 +249,9 @@ class LocalBroker:
                     "UPDATE credentials SET expires_at = ? WHERE accessor = ?", [new_expiry, status.accessor]
                 )
                 conn.execute(
-                    "INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator, payload)"
-                    " SELECT ?, ?, 'credential_renewed', id, masque, version, actor, originator, ? FROM sessions"
-                    " WHERE id = ?",
+                    "INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator,"
+                    " payload) SELECT ?, ?, 'credential_renewed', id, masque, version, actor, originator, ?"
+                    " FROM sessions WHERE id = ?",
                     [
                         new_id("evt_"),
                         now,
@@ -272,8 +285,22 @@ def _replace_expiry(status: TokenStatus, expires_at: dt.datetime) -> TokenStatus
 def _judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus:
     from masque import rings
 
-    (accessor, session_id, role, actor, issued, expires, max_expires, revoked_at, revoke_reason,
-     s_status, masque, version, masque_ring, deadline) = row
+    (
+        accessor,
+        session_id,
+        role,
+        actor,
+        issued,
+        expires,
+        max_expires,
+        revoked_at,
+        revoke_reason,
+        s_status,
+        masque,
+        version,
+        masque_ring,
+        deadline,
+    ) = row
     issued, expires, max_expires = as_utc(issued), as_utc(expires), as_utc(max_expires)
     base = {
         "accessor": accessor,
@@ -289,11 +316,14 @@ def _judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus
     }
     now = utcnow()
     if revoked_at is not None:
-        return TokenStatus(False, "revoked", f"revoked ({revoke_reason}) at {as_utc(revoked_at).isoformat()}", **base)  # type: ignore[union-attr]
+        when = as_utc(revoked_at) or now
+        return TokenStatus(False, "revoked", f"revoked ({revoke_reason}) at {when.isoformat()}", **base)
     if s_status not in ("active", "revoking"):
         return TokenStatus(False, "revoked", f"its session {session_id} has ended ({s_status})", **base)
     if deadline and now >= dt.datetime.fromisoformat(deadline):
-        return TokenStatus(False, "revoked", f"its session {session_id} was revoked (grace period over)", **base)
+        return TokenStatus(
+            False, "revoked", f"its session {session_id} was revoked (grace period over)", **base
+        )
     if expires is not None and now >= expires:
         return TokenStatus(False, "expired", f"expired at {expires.isoformat()}", **base)
     holder = rings.find_actor(conn, actor)
@@ -331,12 +361,16 @@ def revoke_accessor(accessor: str, selection: Any = None) -> TokenStatus:
     with store.transaction() as conn:
         row = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
         if row is None:
-            raise NotFound(f"no credential with accessor {accessor}",
-                           hint="`masque sessions --json` lists accessors")
+            raise NotFound(
+                f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors"
+            )
         who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
         owner = rings.find_actor(conn, row[3])
-        if not (who.name == row[3] or who.ring is Ring.ADMIN
-                or (owner is not None and who.ring.outranks(owner.ring))):
+        if not (
+            who.name == row[3]
+            or who.ring is Ring.ADMIN
+            or (owner is not None and who.ring.outranks(owner.ring))
+        ):
             raise Refused(
                 f"actor {who.name!r} (ring {who.ring.value}) cannot revoke {accessor} of actor {row[3]!r}",
                 reason="ring_refused",
@@ -351,7 +385,12 @@ def revoke_accessor(accessor: str, selection: Any = None) -> TokenStatus:
                 "INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator, payload)"
                 " SELECT ?, ?, 'credential_revoked', id, masque, version, actor, originator, ?"
                 " FROM sessions WHERE id = ?",
-                [new_id("evt_"), utcnow(),
-                 json.dumps({"accessor": accessor, "reason": "revoked", "by": who.name}), row[1]],
+                [
+                    new_id("evt_"),
+                    utcnow(),
+                    json.dumps({"accessor": accessor, "reason": "revoked", "by": who.name}),
+                    row[1],
+                ],
             )
-        return _judge(conn, conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone())
+        after = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
+        return _judge(conn, after or row)

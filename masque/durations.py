@@ -57,7 +57,7 @@ def _parse_iso(raw: str) -> dt.timedelta:
 
 def format_duration(value: dt.timedelta) -> str:
     """A compact human form: `8h`, `1h30m`, `45s`, `2d3h` (whole seconds)."""
-    seconds = int(round(value.total_seconds()))
+    seconds = round(value.total_seconds())
     if seconds <= 0:
         return "0s"
     parts = []

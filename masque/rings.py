@@ -39,7 +39,8 @@ SELECT a.name, a.ring, a.is_founder, a.created_by, a.created_at,
   (SELECT d.reason || ' (by ' || d.by_actor || ')'
      FROM disapprovals d JOIN actors b ON b.name = d.by_actor
     WHERE d.actor = a.name AND d.lifted_at IS NULL
-      AND (b.ring = 'admin' OR list_position({_RING_LIST_SQL}, b.ring) < list_position({_RING_LIST_SQL}, a.ring))
+      AND (b.ring = 'admin'
+           OR list_position({_RING_LIST_SQL}, b.ring) < list_position({_RING_LIST_SQL}, a.ring))
     ORDER BY d.created_at DESC LIMIT 1) AS disapproval
 FROM actors a
 """
@@ -361,7 +362,9 @@ def change_ring(name: str, step: int, selection: Selection | None = None) -> tup
                 "founders cannot be moved, and no one moves themselves",
             )
         conn.execute("UPDATE actors SET ring = ? WHERE name = ?", [new_ring.value, name])
-        _event(conn, f"actor_{verb}d", who.name, {"name": name, "from": target.ring.value, "to": new_ring.value})
+        _event(
+            conn, f"actor_{verb}d", who.name, {"name": name, "from": target.ring.value, "to": new_ring.value}
+        )
         if step > 0:
             from masque import sessions
 
@@ -402,7 +405,8 @@ def approve(name: str, selection: Selection | None = None) -> tuple[Actor, int]:
         target = _visible_target(conn, who, name)
         if not may_act_on(who, target):
             raise Refused(
-                f"actor {who.name!r} (ring {who.ring.value}) cannot approve {name!r} (ring {target.ring.value})",
+                f"actor {who.name!r} (ring {who.ring.value}) cannot approve {name!r} "
+                f"(ring {target.ring.value})",
                 reason="ring_refused",
                 hint="only a more trusted ring (or an admin) lifts a disapproval",
             )

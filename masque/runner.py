@@ -12,6 +12,7 @@ the same actor, chained and capped).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -88,10 +89,17 @@ def run(
     from masque import rings, sessions
 
     if not argv:
-        raise UsageError("no command to run", hint="put the command after --: masque exec REF --intent T -- CMD")
+        raise UsageError(
+            "no command to run", hint="put the command after --: masque exec REF --intent T -- CMD"
+        )
     sel = selection or rings.selection_from_env()
     session = sessions.assume(
-        ref, intent, selection=sel, ttl=ttl, strict_knowledge=strict_knowledge, holder_pid=os.getpid(),
+        ref,
+        intent,
+        selection=sel,
+        ttl=ttl,
+        strict_knowledge=strict_knowledge,
+        holder_pid=os.getpid(),
         metadata={"exec": True, "command": list(argv)[:1]},
     )
     own = rings.Selection(token=session.token)  # release with the session's own token
@@ -100,10 +108,8 @@ def run(
 
     def forward(signum: int, frame: FrameType | None) -> None:
         if child:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 child[0].send_signal(signum)
-            except ProcessLookupError:
-                pass
         else:
             pending.append(signum)
 

@@ -81,7 +81,9 @@ def show(session_id: str, selection: Selection | None = None) -> SessionDetail:
         who = rings.resolve_acting(conn, selection or rings.selection_from_env())
         s = load(conn, session_id)
         if s.actor_ring and who.actor.ring.rank > rings.Ring(s.actor_ring).rank:
-            raise NotFound(f"no session {session_id!r}", hint="`masque sessions` lists the sessions you can see")
+            raise NotFound(
+                f"no session {session_id!r}", hint="`masque sessions` lists the sessions you can see"
+            )
         events = store.rows(
             conn,
             "SELECT id, ts, type, actor, originator, payload FROM events WHERE session_id = ? ORDER BY id",
@@ -101,13 +103,18 @@ def show(session_id: str, selection: Selection | None = None) -> SessionDetail:
                 c[k] = as_utc(c[k])
         scores = store.rows(
             conn,
-            "SELECT id, symbol, notes, scored_by, created_at FROM scores WHERE session_id = ? ORDER BY created_at, id",
+            "SELECT id, symbol, notes, scored_by, created_at FROM scores WHERE session_id = ?"
+            " ORDER BY created_at, id",
             [session_id],
         )
         for sc in scores:
             sc["created_at"] = as_utc(sc["created_at"])
-        children = [r[0] for r in conn.execute(
-            "SELECT id FROM sessions WHERE parent_id = ? ORDER BY id", [session_id]).fetchall()]
+        children = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM sessions WHERE parent_id = ? ORDER BY id", [session_id]
+            ).fetchall()
+        ]
     return SessionDetail(s, events, creds, scores, children)
 
 
@@ -189,5 +196,14 @@ def sweep_stale(selection: Selection | None = None) -> list[Stale]:
     return done
 
 
-__all__ = ["ENDED", "SessionDetail", "Stale", "WhoAmI", "find_stale", "list_sessions", "show", "sweep_stale",
-           "whoami"]
+__all__ = [
+    "ENDED",
+    "SessionDetail",
+    "Stale",
+    "WhoAmI",
+    "find_stale",
+    "list_sessions",
+    "show",
+    "sweep_stale",
+    "whoami",
+]

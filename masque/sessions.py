@@ -12,6 +12,7 @@ Queries (list, show, whoami, stale sweep) live in `masque.session_queries`; `mas
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -166,13 +167,30 @@ _SESSION_COLS = (
 def _from_row(row: tuple[Any, ...], accessor: str | None = None, cred_exp: Any = None) -> Session:
     meta = json.loads(row[21]) if row[21] else {}
     return Session(
-        session_id=row[0], masque=row[1], version=row[2], actor=row[3], intent=row[4],
-        started_at=as_utc(row[5]), expires_at=as_utc(row[6]), status=row[7], role=row[8],  # type: ignore[arg-type]
-        actor_ring=row[9], masque_ring=row[10], originator=row[11], parent_id=row[12], scope=row[13],
-        ended_at=as_utc(row[14]), end_reason=row[15], exit_code=row[16], holder_pid=row[17],
-        holder_host=row[18], content_hash=row[19], source_path=row[20],
+        session_id=row[0],
+        masque=row[1],
+        version=row[2],
+        actor=row[3],
+        intent=row[4],
+        started_at=as_utc(row[5]) or utcnow(),
+        expires_at=as_utc(row[6]),
+        status=row[7],
+        role=row[8],
+        actor_ring=row[9],
+        masque_ring=row[10],
+        originator=row[11],
+        parent_id=row[12],
+        scope=row[13],
+        ended_at=as_utc(row[14]),
+        end_reason=row[15],
+        exit_code=row[16],
+        holder_pid=row[17],
+        holder_host=row[18],
+        content_hash=row[19],
+        source_path=row[20],
         knowledge=tuple(Knowledge(k["uri"], k.get("endpoint")) for k in meta.get("knowledge", [])),
-        accessor=accessor, credential_expires_at=as_utc(cred_exp),
+        accessor=accessor,
+        credential_expires_at=as_utc(cred_exp),
     )
 
 
@@ -210,11 +228,20 @@ def wearable_from_model(resolved: Any) -> Wearable:
     m = resolved.masque
     policy = Policy.compile(m.intent)
     return Wearable(
-        key=m.key, name=m.name, version=m.version, ring=m.ring, decide=policy.decide, lens=m.lens,
-        context=m.context, knowledge=tuple(m.knowledge),
+        key=m.key,
+        name=m.name,
+        version=m.version,
+        ring=m.ring,
+        decide=policy.decide,
+        lens=m.lens,
+        context=m.context,
+        knowledge=tuple(m.knowledge),
         vault_role=m.access.vault_role if m.access else None,
-        ttl=m.access.ttl if m.access else "session", skills=tuple(m.skills),
-        content_hash=resolved.sha256, source_path=str(resolved.path), source=str(resolved.source),
+        ttl=m.access.ttl if m.access else "session",
+        skills=tuple(m.skills),
+        content_hash=resolved.sha256,
+        source_path=str(resolved.path),
+        source=str(resolved.source),
     )
 
 
@@ -258,7 +285,9 @@ def _plan_ttl(
     if parent is not None:
         narrow(dt.timedelta(seconds=lim.chained_ttl_seconds), "the cap on sessions assumed from a session")
         if local and parent.expires_at is not None:
-            narrow(parent.expires_at - now, f"the remaining life of the enclosing session {parent.session_id}")
+            narrow(
+                parent.expires_at - now, f"the remaining life of the enclosing session {parent.session_id}"
+            )
     allowed = cap
     if w.ttl != "session":
         masque_ttl = parse_duration(w.ttl)
@@ -288,20 +317,44 @@ def _holder_start(pid: int) -> str | None:
 
 
 def _event(
-    conn: duckdb.DuckDBPyConnection, type_: str, *, session_id: str | None, masque: str | None,
-    version: str | None, actor: str | None, originator: str | None, payload: dict[str, Any],
+    conn: duckdb.DuckDBPyConnection,
+    type_: str,
+    *,
+    session_id: str | None,
+    masque: str | None,
+    version: str | None,
+    actor: str | None,
+    originator: str | None,
+    payload: dict[str, Any],
 ) -> None:
     conn.execute(
         "INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator, payload)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [new_id("evt_"), utcnow(), type_, session_id, masque, version, actor, originator,
-         json.dumps(payload, default=str)],
+        [
+            new_id("evt_"),
+            utcnow(),
+            type_,
+            session_id,
+            masque,
+            version,
+            actor,
+            originator,
+            json.dumps(payload, default=str),
+        ],
     )
 
 
 def _session_event(conn: duckdb.DuckDBPyConnection, type_: str, s: Session, payload: dict[str, Any]) -> None:
-    _event(conn, type_, session_id=s.session_id, masque=s.masque, version=s.version, actor=s.actor,
-           originator=s.originator, payload=payload)
+    _event(
+        conn,
+        type_,
+        session_id=s.session_id,
+        masque=s.masque,
+        version=s.version,
+        actor=s.actor,
+        originator=s.originator,
+        payload=payload,
+    )
 
 
 def _parent(conn: duckdb.DuckDBPyConnection, who: Acting, selection: Selection) -> Session | None:
@@ -315,7 +368,7 @@ def _parent(conn: duckdb.DuckDBPyConnection, who: Acting, selection: Selection) 
             raise Refused(
                 f"MASQUE_TOKEN is not valid: {status.message}",
                 reason="token_invalid",
-                hint="unset MASQUE_TOKEN and MASQUE_SESSION_ID (`eval \"$(masque release --format env)\"`)",
+                hint='unset MASQUE_TOKEN and MASQUE_SESSION_ID (`eval "$(masque release --format env)"`)',
             )
         parent_id = status.session_id
     elif who.session_id:
@@ -346,7 +399,8 @@ def assume(
     metadata: dict[str, Any] | None = None,
 ) -> Session:
     """Don a masque: decide, mint, record (one transaction), and return the session with its token."""
-    from masque import knowledge as knowledge_mod, rings
+    from masque import knowledge as knowledge_mod
+    from masque import rings
     from masque.credentials import SESSION_ROLE, broker
 
     w = ref if isinstance(ref, Wearable) else resolve_wearable(ref)
@@ -382,53 +436,126 @@ def assume(
             refusal = exc
             kind = {"intent_": "intent_denied", "ring_refused": "ring_refused"}
             event = next((v for k, v in kind.items() if exc.reason.startswith(k)), "assume_refused")
-            _event(conn, event, session_id=None, masque=w.key, version=w.version, actor=who.actor.name,
-                   originator=originator, payload={
-                       "intent": intent, "reason": exc.reason, "message": str(exc),
-                       "pattern": decision.pattern, "actor_ring": who.actor.ring.value,
-                       "masque_ring": w.ring.value, "parent_id": parent.session_id if parent else None})
+            _event(
+                conn,
+                event,
+                session_id=None,
+                masque=w.key,
+                version=w.version,
+                actor=who.actor.name,
+                originator=originator,
+                payload={
+                    "intent": intent,
+                    "reason": exc.reason,
+                    "message": str(exc),
+                    "pattern": decision.pattern,
+                    "actor_ring": who.actor.ring.value,
+                    "masque_ring": w.ring.value,
+                    "parent_id": parent.session_id if parent else None,
+                },
+            )
         if refusal is None:
             session_id = new_id("ses_")
             meta = {
                 "knowledge": [{"uri": k.uri, "endpoint": k.endpoint} for k in links],
-                "holder_start": _holder_start(pid), "source": w.source, "caps": list(plan.caps),
-                "acting_via": who.via.value, "audited": who.actor.ring is not Ring.ADMIN, **(metadata or {}),
+                "holder_start": _holder_start(pid),
+                "source": w.source,
+                "caps": list(plan.caps),
+                "acting_via": who.via.value,
+                "audited": who.actor.ring is not Ring.ADMIN,
+                **(metadata or {}),
             }
             conn.execute(
                 "INSERT INTO sessions (id, masque, version, content_hash, source_path, masque_ring, actor,"
                 " actor_ring, originator, parent_id, scope, intent, role, status, started_at, expires_at,"
                 " holder_pid, holder_host, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
                 " 'active', ?, ?, ?, ?, ?)",
-                [session_id, w.key, w.version, w.content_hash, w.source_path, w.ring.value, who.actor.name,
-                 who.actor.ring.value, originator, parent.session_id if parent else None,
-                 "local" if local else "global", intent, w.vault_role, now, plan.session_expires, pid,
-                 socket.gethostname(), json.dumps(meta)],
+                [
+                    session_id,
+                    w.key,
+                    w.version,
+                    w.content_hash,
+                    w.source_path,
+                    w.ring.value,
+                    who.actor.name,
+                    who.actor.ring.value,
+                    originator,
+                    parent.session_id if parent else None,
+                    "local" if local else "global",
+                    intent,
+                    w.vault_role,
+                    now,
+                    plan.session_expires,
+                    pid,
+                    socket.gethostname(),
+                    json.dumps(meta),
+                ],
             )
             minted = broker().mint(
-                conn, session_id=session_id, role=w.vault_role or SESSION_ROLE, actor=who.actor.name,
-                issued_at=now, expires_at=plan.cred_expires, max_expires_at=plan.cred_max,
+                conn,
+                session_id=session_id,
+                role=w.vault_role or SESSION_ROLE,
+                actor=who.actor.name,
+                issued_at=now,
+                expires_at=plan.cred_expires,
+                max_expires_at=plan.cred_max,
             )
             for skill in w.skills:
-                conn.execute("INSERT OR IGNORE INTO masque_skills VALUES (?, ?, ?, ?)",
-                             [w.key, w.version, skill.uri, skill.level.value])
+                conn.execute(
+                    "INSERT OR IGNORE INTO masque_skills VALUES (?, ?, ?, ?)",
+                    [w.key, w.version, skill.uri, skill.level.value],
+                )
             session = Session(
-                session_id=session_id, masque=w.key, version=w.version, actor=who.actor.name, intent=intent,
-                started_at=now, expires_at=plan.session_expires, role=w.vault_role, accessor=minted.accessor,
-                credential_expires_at=minted.expires_at, actor_ring=who.actor.ring.value,
-                masque_ring=w.ring.value, originator=originator,
-                parent_id=parent.session_id if parent else None, scope="local" if local else "global",
-                holder_pid=pid, holder_host=socket.gethostname(), content_hash=w.content_hash,
-                source_path=w.source_path, knowledge=links,
+                session_id=session_id,
+                masque=w.key,
+                version=w.version,
+                actor=who.actor.name,
+                intent=intent,
+                started_at=now,
+                expires_at=plan.session_expires,
+                role=w.vault_role,
+                accessor=minted.accessor,
+                credential_expires_at=minted.expires_at,
+                actor_ring=who.actor.ring.value,
+                masque_ring=w.ring.value,
+                originator=originator,
+                parent_id=parent.session_id if parent else None,
+                scope="local" if local else "global",
+                holder_pid=pid,
+                holder_host=socket.gethostname(),
+                content_hash=w.content_hash,
+                source_path=w.source_path,
+                knowledge=links,
             )
-            _session_event(conn, "mask_session_started", session, {
-                "intent": intent, "scope": session.scope, "parent_id": session.parent_id,
-                "role": w.vault_role, "accessor": minted.accessor, "content_hash": w.content_hash,
-                "expires_at": plan.session_expires.isoformat(), "pattern": decision.pattern,
-                "unresolved_knowledge": unresolved, "actor_ring": who.actor.ring.value,
-                "audited": meta["audited"]})
-            _session_event(conn, "credential_minted", session, {
-                "accessor": minted.accessor, "role": minted.role,
-                "expires_at": minted.expires_at.isoformat(), "max_expires_at": minted.max_expires_at.isoformat()})
+            _session_event(
+                conn,
+                "mask_session_started",
+                session,
+                {
+                    "intent": intent,
+                    "scope": session.scope,
+                    "parent_id": session.parent_id,
+                    "role": w.vault_role,
+                    "accessor": minted.accessor,
+                    "content_hash": w.content_hash,
+                    "expires_at": plan.session_expires.isoformat(),
+                    "pattern": decision.pattern,
+                    "unresolved_knowledge": unresolved,
+                    "actor_ring": who.actor.ring.value,
+                    "audited": meta["audited"],
+                },
+            )
+            _session_event(
+                conn,
+                "credential_minted",
+                session,
+                {
+                    "accessor": minted.accessor,
+                    "role": minted.role,
+                    "expires_at": minted.expires_at.isoformat(),
+                    "max_expires_at": minted.max_expires_at.isoformat(),
+                },
+            )
     if refusal is not None:
         raise refusal
     # The token leaves this function only after the transaction above committed.
@@ -451,7 +578,12 @@ def _chain(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
 
 
 def _end(
-    conn: duckdb.DuckDBPyConnection, s: Session, *, status: str, reason: str, by: str | None,
+    conn: duckdb.DuckDBPyConnection,
+    s: Session,
+    *,
+    status: str,
+    reason: str,
+    by: str | None,
     exit_code: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """End `s` and its chain, revoke their credentials, write the events. Returns (ended, accessors)."""
@@ -467,20 +599,31 @@ def _end(
     if below:
         marks = ", ".join("?" for _ in below)
         conn.execute(
-            f"UPDATE sessions SET status = 'ended', ended_at = ?, end_reason = 'parent_ended' WHERE id IN ({marks})",
+            "UPDATE sessions SET status = 'ended', ended_at = ?, end_reason = 'parent_ended'"
+            f" WHERE id IN ({marks})",
             [now, *below],
         )
     revoked = broker().revoke_sessions(conn, [s.session_id, *below], reason)
     ended_now = [s, *(load(conn, sid) for sid in below)]
     by_id = {x.session_id: x for x in ended_now}
     for accessor, sid in revoked:
-        _session_event(conn, "credential_revoked", by_id[sid], {"accessor": accessor, "reason": reason, "by": by})
+        _session_event(
+            conn, "credential_revoked", by_id[sid], {"accessor": accessor, "reason": reason, "by": by}
+        )
     for x in ended_now:
         is_root = x.session_id == s.session_id
-        _session_event(conn, "mask_session_ended", x, {
-            "status": status if is_root else "ended", "reason": reason if is_root else "parent_ended",
-            "by": by, "exit_code": exit_code if is_root else None,
-            "duration_s": round((now - x.started_at).total_seconds(), 3)})
+        _session_event(
+            conn,
+            "mask_session_ended",
+            x,
+            {
+                "status": status if is_root else "ended",
+                "reason": reason if is_root else "parent_ended",
+                "by": by,
+                "exit_code": exit_code if is_root else None,
+                "duration_s": round((now - x.started_at).total_seconds(), 3),
+            },
+        )
     return [s.session_id, *below], [a for a, _ in revoked]
 
 
@@ -534,7 +677,9 @@ def _who_may_end(conn: duckdb.DuckDBPyConnection, s: Session, selection: Selecti
 
         status = broker().verify(sel.token, conn=conn)
         if status.session_id == s.session_id:
-            return rings.Acting(rings.get_actor(conn, s.actor), rings.ActingVia.SESSION, session_id=s.session_id)
+            return rings.Acting(
+                rings.get_actor(conn, s.actor), rings.ActingVia.SESSION, session_id=s.session_id
+            )
     who = rings.resolve_acting(conn, sel)
     _may_end(who, s)
     return who
@@ -580,18 +725,19 @@ def revoke(
             return Ended(load(conn, session_id), False, tuple(ended), tuple(revoked))
         deadline = utcnow() + grace
         conn.execute(
-            "UPDATE sessions SET status = 'revoking', metadata = json_merge_patch(metadata, ?::JSON) WHERE id = ?",
+            "UPDATE sessions SET status = 'revoking',"
+            " metadata = json_merge_patch(metadata, ?::JSON) WHERE id = ?",
             [json.dumps({"revoke_deadline": deadline.isoformat(), "revoked_by": who.actor.name}), session_id],
         )
-        _session_event(conn, "mask_session_revoking", s, {"by": who.actor.name, "deadline": deadline.isoformat()})
+        _session_event(
+            conn, "mask_session_revoking", s, {"by": who.actor.name, "deadline": deadline.isoformat()}
+        )
         exec_holder = _exec_holder(conn, s)
     if exec_holder is not None:
         import signal
 
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(exec_holder, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     while utcnow() < deadline:
         with store.connect(read_only=True) as conn:
             status = conn.execute("SELECT status FROM sessions WHERE id = ?", [session_id]).fetchone()
@@ -631,9 +777,13 @@ def holder_alive(pid: int, start: str | None) -> bool:
 
 def end_actor_sessions(conn: duckdb.DuckDBPyConnection, actor: str, *, reason: str, by: str) -> list[str]:
     """End every live session of `actor` (demotion, disapproval), revoking credentials down each chain."""
-    ids = [r[0] for r in conn.execute(
-        "SELECT id FROM sessions WHERE actor = ? AND status IN ('active', 'revoking') ORDER BY id", [actor]
-    ).fetchall()]
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM sessions WHERE actor = ? AND status IN ('active', 'revoking') ORDER BY id",
+            [actor],
+        ).fetchall()
+    ]
     ended: list[str] = []
     for sid in ids:
         s = load(conn, sid)

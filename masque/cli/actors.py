@@ -8,8 +8,9 @@ import typer
 
 from masque.cli.app import app
 
-actor_app = typer.Typer(name="actor", help="Actors and trust rings (admin > player > guest > outsider).",
-                        no_args_is_help=True)
+actor_app = typer.Typer(
+    name="actor", help="Actors and trust rings (admin > player > guest > outsider).", no_args_is_help=True
+)
 app.add_typer(actor_app)
 
 _AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
@@ -38,11 +39,20 @@ def init_cmd(
 
     result = rings.init(founder)
     if json_out:
-        print_json({"store": str(result.store), "created": result.created, "name": result.founder.name,
-                    "ring": result.founder.ring.value, "key": result.key})
+        print_json(
+            {
+                "store": str(result.store),
+                "created": result.created,
+                "name": result.founder.name,
+                "ring": result.founder.ring.value,
+                "key": result.key,
+            }
+        )
         return
     if not result.created:
-        typer.echo(f"store {result.store} is already initialised; founder {result.founder.name} (admin)", err=True)
+        typer.echo(
+            f"store {result.store} is already initialised; founder {result.founder.name} (admin)", err=True
+        )
         return
     typer.echo(f"created {result.store}; founder {result.founder.name} (admin)", err=True)
     typer.echo("founder key (shown once; store it safely, e.g. in a 0600 file for --key-file):", err=True)
@@ -52,7 +62,9 @@ def init_cmd(
 @actor_app.command("add")
 def add_cmd(
     name: str = typer.Argument(..., help="New actor's name."),
-    ring: str = typer.Option("outsider", "--ring", help="Starting ring (below your own; admins may add admins)."),
+    ring: str = typer.Option(
+        "outsider", "--ring", help="Starting ring (below your own; admins may add admins)."
+    ),
     as_name: str | None = _AS,
     key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,

@@ -17,8 +17,12 @@ if TYPE_CHECKING:
 
 _AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
 _KEY_FILE = typer.Option(None, "--key-file", help="File holding the actor key `masque actor add` printed.")
-_INTENT = typer.Option(..., "--intent", "-i", help="Why you are wearing it: matched against the masque's globs.")
-_TTL = typer.Option(None, "--ttl", help="Shorter credential lifetime: PT15M, 15m, 2h. Longer than allowed exits 3.")
+_INTENT = typer.Option(
+    ..., "--intent", "-i", help="Why you are wearing it: matched against the masque's globs."
+)
+_TTL = typer.Option(
+    None, "--ttl", help="Shorter credential lifetime: PT15M, 15m, 2h. Longer than allowed exits 3."
+)
 _FORMATS = ("env", "json", "text")
 
 
@@ -74,7 +78,12 @@ def assume_cmd(
     # The holder is the shell that runs us (bash execs `$(masque ...)` directly), so
     # `masque sessions --stale` can tell when it is gone.
     s = sessions.assume(
-        ref, intent, selection=selection, ttl=ttl, local=local, strict_knowledge=strict_knowledge,
+        ref,
+        intent,
+        selection=selection,
+        ttl=ttl,
+        local=local,
+        strict_knowledge=strict_knowledge,
         holder_pid=os.getppid(),
     )
     _render_assumed(s, fmt)
@@ -127,18 +136,29 @@ def release_cmd(
     ended = sessions.release(session_id, score=score, notes=notes)
     s = ended.session
     if fmt == "json":
-        print_json({**s.to_dict(), "already_ended": ended.already_ended, "ended": list(ended.ended),
-                    "revoked": list(ended.revoked)})
+        print_json(
+            {
+                **s.to_dict(),
+                "already_ended": ended.already_ended,
+                "ended": list(ended.ended),
+                "revoked": list(ended.revoked),
+            }
+        )
     elif fmt == "env":
-        sys.stdout.write("unset MASQUE_SESSION_ID MASQUE_TOKEN MASQUE_MASQUE MASQUE_VERSION MASQUE_ACTOR_NAME "
-                         "MASQUE_ROLE MASQUE_ACCESSOR MASQUE_EXPIRES_AT MASQUE_INTENT MASQUE_SYSTEM_PROMPT\n")
+        sys.stdout.write(
+            "unset MASQUE_SESSION_ID MASQUE_TOKEN MASQUE_MASQUE MASQUE_VERSION MASQUE_ACTOR_NAME "
+            "MASQUE_ROLE MASQUE_ACCESSOR MASQUE_EXPIRES_AT MASQUE_INTENT MASQUE_SYSTEM_PROMPT\n"
+        )
     elif ended.already_ended:
-        typer.echo(f"session {s.session_id} had already ended ({s.status}, {s.end_reason}); nothing to do",
-                   err=True)
+        typer.echo(
+            f"session {s.session_id} had already ended ({s.status}, {s.end_reason}); nothing to do", err=True
+        )
     else:
         chained = f"; also ended {len(ended.ended) - 1} chained session(s)" if len(ended.ended) > 1 else ""
-        typer.echo(f"released {s.session_id} ({s.ref}); {len(ended.revoked)} credential(s) revoked{chained}",
-                   err=True)
+        typer.echo(
+            f"released {s.session_id} ({s.ref}); {len(ended.revoked)} credential(s) revoked{chained}",
+            err=True,
+        )
 
 
 @app.command("exec")
@@ -149,7 +169,9 @@ def exec_cmd(
     as_name: str | None = _AS,
     key_file: Path | None = _KEY_FILE,
     ttl: str | None = _TTL,
-    strict_knowledge: bool = typer.Option(False, "--strict-knowledge", help="Refuse on unresolved knowledge."),
+    strict_knowledge: bool = typer.Option(
+        False, "--strict-knowledge", help="Refuse on unresolved knowledge."
+    ),
 ) -> None:
     """Run a command wearing a masque; release when it exits; exit with its exit code.
 
@@ -160,7 +182,9 @@ def exec_cmd(
     from masque import rings, runner
 
     selection = rings.selection_from_env(as_name, key_file)
-    _, code = runner.run(ref, intent, command, selection=selection, ttl=ttl, strict_knowledge=strict_knowledge)
+    _, code = runner.run(
+        ref, intent, command, selection=selection, ttl=ttl, strict_knowledge=strict_knowledge
+    )
     raise typer.Exit(code)
 
 
@@ -175,10 +199,14 @@ def whoami_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSO
         print_json(me.to_dict())
         return
     a = me.acting.actor
-    typer.echo(f"actor   {a.name} ({a.ring.value}, via {me.acting.via.value})"
-               + (f"  SUSPENDED: {a.disapproval}" if a.disapproval else ""))
+    typer.echo(
+        f"actor   {a.name} ({a.ring.value}, via {me.acting.via.value})"
+        + (f"  SUSPENDED: {a.disapproval}" if a.disapproval else "")
+    )
     if me.session is None:
-        typer.echo("masque  none" + (f" (inside exec of {me.parent_session_id})" if me.parent_session_id else ""))
+        typer.echo(
+            "masque  none" + (f" (inside exec of {me.parent_session_id})" if me.parent_session_id else "")
+        )
         return
     s = me.session
     typer.echo(f"masque  {s.ref}  session {s.session_id} ({s.status})")
@@ -191,7 +219,9 @@ def whoami_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSO
 def revoke_cmd(
     session_id: str = typer.Argument(..., help="Session to revoke (and every session chained below it)."),
     now: bool = typer.Option(False, "--now", help="Emergency: kill the credentials at once, no grace."),
-    grace: str = typer.Option("10s", "--grace", help="How long the holder gets to wind down (graceful mode)."),
+    grace: str = typer.Option(
+        "10s", "--grace", help="How long the holder gets to wind down (graceful mode)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Revoke a session. Graceful by default: mark it revoking, send an exec'd command SIGTERM, wait up to
@@ -200,20 +230,34 @@ def revoke_cmd(
     from masque.cli.output import print_json
     from masque.durations import parse_duration
 
-    ended = sessions.revoke(session_id, now=now, grace=parse_duration(grace) if not now else sessions.DEFAULT_GRACE)
+    ended = sessions.revoke(
+        session_id, now=now, grace=parse_duration(grace) if not now else sessions.DEFAULT_GRACE
+    )
     s = ended.session
     if json_out:
-        print_json({**s.to_dict(), "already_ended": ended.already_ended, "graceful": ended.graceful,
-                    "ended": list(ended.ended), "revoked": list(ended.revoked)})
+        print_json(
+            {
+                **s.to_dict(),
+                "already_ended": ended.already_ended,
+                "graceful": ended.graceful,
+                "ended": list(ended.ended),
+                "revoked": list(ended.revoked),
+            }
+        )
     elif ended.already_ended:
         typer.echo(f"session {s.session_id} had already ended ({s.status}); nothing to revoke", err=True)
     else:
-        typer.echo(f"revoked {s.session_id} ({s.ref}): {len(ended.ended)} session(s) ended, "
-                   f"{len(ended.revoked)} credential(s) revoked", err=True)
+        typer.echo(
+            f"revoked {s.session_id} ({s.ref}): {len(ended.ended)} session(s) ended, "
+            f"{len(ended.revoked)} credential(s) revoked",
+            err=True,
+        )
 
 
 sessions_app = typer.Typer(
-    name="sessions", help="List sessions; `sessions show ID` for one.", invoke_without_command=True,
+    name="sessions",
+    help="List sessions; `sessions show ID` for one.",
+    invoke_without_command=True,
     no_args_is_help=False,
 )
 app.add_typer(sessions_app)
@@ -252,8 +296,10 @@ def sessions_cmd(
         typer.echo("no sessions" + (" active" if active else ""), err=True)
         return
     rows = [("SESSION", "MASQUE", "ACTOR", "STATUS", "STARTED", "ACCESSOR", "INTENT")]
-    rows += [(s.session_id, s.ref, s.actor, s.status, _fmt(s.started_at), s.accessor or "-", s.intent)
-             for s in found]
+    rows += [
+        (s.session_id, s.ref, s.actor, s.status, _fmt(s.started_at), s.accessor or "-", s.intent)
+        for s in found
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
         typer.echo("  ".join([*(c.ljust(w) for c, w in zip(row[:6], widths, strict=True)), row[6]]))
@@ -273,12 +319,29 @@ def sessions_show_cmd(
         print_json(detail.to_dict())
         return
     s = detail.session
-    for key in ("session_id", "masque", "version", "actor", "actor_ring", "originator", "intent", "status",
-                "scope", "parent_id", "started_at", "expires_at", "ended_at", "end_reason", "exit_code"):
+    for key in (
+        "session_id",
+        "masque",
+        "version",
+        "actor",
+        "actor_ring",
+        "originator",
+        "intent",
+        "status",
+        "scope",
+        "parent_id",
+        "started_at",
+        "expires_at",
+        "ended_at",
+        "end_reason",
+        "exit_code",
+    ):
         typer.echo(f"{key:12} {_fmt(getattr(s, key))}")
     for c in detail.credentials:
-        typer.echo(f"credential   {c['accessor']} role={c['role']} expires={_fmt(c['expires_at'])} "
-                   f"revoked={_fmt(c['revoked_at'])}")
+        typer.echo(
+            f"credential   {c['accessor']} role={c['role']} expires={_fmt(c['expires_at'])} "
+            f"revoked={_fmt(c['revoked_at'])}"
+        )
     for sc in detail.scores:
         typer.echo(f"score        {sc['symbol']} {sc['notes'] or ''}".rstrip())
     for child in detail.children:

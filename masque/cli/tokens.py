@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from masque.cli.app import app
 
-token_app = typer.Typer(name="token", help="Verify, renew, look up and revoke credentials.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from masque.credentials import TokenStatus
+
+token_app = typer.Typer(
+    name="token", help="Verify, renew, look up and revoke credentials.", no_args_is_help=True
+)
 app.add_typer(token_app)
 
 
@@ -16,31 +23,37 @@ def _token_or_env(token: str | None) -> str:
 
     value = token or config.env_value("MASQUE_TOKEN") or config.env_value("MASQUE_CREDENTIAL")
     if not value:
-        raise UsageError("no token given and neither MASQUE_TOKEN nor MASQUE_CREDENTIAL is set",
-                         hint="pass the token (msq_...) as an argument")
+        raise UsageError(
+            "no token given and neither MASQUE_TOKEN nor MASQUE_CREDENTIAL is set",
+            hint="pass the token (msq_...) as an argument",
+        )
     return value
 
 
-def _print_status(status: object, json_out: bool) -> None:
+def _print_status(s: TokenStatus, json_out: bool) -> None:
     from masque.cli.output import print_json
 
-    s = status  # a masque.credentials.TokenStatus
     if json_out:
-        print_json(s.to_dict())  # type: ignore[attr-defined]
+        print_json(s.to_dict())
         return
-    if s.valid:  # type: ignore[attr-defined]
-        typer.echo(f"valid: session {s.session_id} ({s.masque}@{s.version}) role={s.role} "  # type: ignore[attr-defined]
-                   f"actor={s.actor} accessor={s.accessor}; {s.message}")  # type: ignore[attr-defined]
+    if s.valid:
+        typer.echo(
+            f"valid: session {s.session_id} ({s.masque}@{s.version}) role={s.role} "
+            f"actor={s.actor} accessor={s.accessor}; {s.message}"
+        )
     else:
-        typer.echo(f"{s.reason}: {s.message}", err=True)  # type: ignore[attr-defined]
+        typer.echo(f"{s.reason}: {s.message}", err=True)
 
 
 @token_app.command("verify")
 def verify_cmd(
-    token: str | None = typer.Argument(None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."),
+    token: str | None = typer.Argument(
+        None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Exit 0 when the token is valid now; 3 when unknown, expired, revoked or its actor no longer qualifies."""
+    """Exit 0 when the token is valid now; 3 when unknown, expired, revoked or its actor no longer
+    qualifies."""
     from masque.credentials import broker
     from masque.errors import ExitCode
 
@@ -52,8 +65,12 @@ def verify_cmd(
 
 @token_app.command("renew")
 def renew_cmd(
-    token: str | None = typer.Argument(None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."),
-    ttl: str | None = typer.Option(None, "--ttl", help="Extend to now + this (default: its original lifetime)."),
+    token: str | None = typer.Argument(
+        None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."
+    ),
+    ttl: str | None = typer.Option(
+        None, "--ttl", help="Extend to now + this (default: its original lifetime)."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Extend a valid credential, never past its maximum (a longer --ttl exits 3)."""
