@@ -89,8 +89,8 @@ def fast_validator(which: str = "masque") -> Callable[[Any], Any]:
     cached = config.cache_dir() / f"validator-{which}-{key}.py"
     try:
         return _exec_validator(cached.read_text(encoding="utf-8"), str(cached))
-    except (OSError, SyntaxError, KeyError, TypeError):
-        pass  # no cache yet, or a damaged one: generate afresh
+    except Exception:  # no cache yet, or a damaged one: generate afresh
+        pass
     code = fastjsonschema.compile_to_code(load_schema(which), formats=_FORMATS, use_default=False, use_formats=True)
     _write_atomically(cached, code)
     return _exec_validator(code, str(cached))
