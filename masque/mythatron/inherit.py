@@ -150,7 +150,10 @@ def _read(path: Path) -> Mapping[str, Any] | None:
 
 def find_parent(ref: Ref, near: Path | None) -> tuple[Parent | None, list[str]]:
     """The file defining `ref` exactly, and the other versions seen (for the error message)."""
-    wanted = {ref.name.casefold(), f"mask.{ref.name.casefold().removeprefix('mask.')}"}
+    full = ref.name.casefold().removeprefix("mask.")
+    # A mask names its family in its id (mask.base/professor); a masque only by where its file is
+    # (base/scholar.masque.yaml declares `name: scholar`), so the last segment must match there.
+    wanted = {full, f"mask.{full}", full.rsplit("/", 1)[-1].replace(" ", "-")}
     seen: list[str] = []
     for base in _search_dirs(near, ref.name.count("/") + 1):
         for path in _candidates(ref, base):
@@ -161,7 +164,7 @@ def find_parent(ref: Ref, near: Path | None) -> tuple[Parent | None, list[str]]:
                 continue
             dialect = dialect_of(path)
             key, version = ident(data, dialect).rsplit("@", 1)
-            if key not in wanted:
+            if key.replace(" ", "-") not in wanted or (dialect == "mask" and not key.startswith("mask.")):
                 continue
             if version == ref.version:
                 return Parent(path, data, dialect), seen
