@@ -7,6 +7,40 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+# Every code `masque validate` can emit (documented in the README; tests produce each one).
+DIAGNOSTIC_CODES: dict[str, str] = {
+    "unreadable": "the file cannot be read",
+    "file-too-large": "over [limits] max_file_bytes (default 1 MiB)",
+    "binary-file": "NUL bytes: not a text file",
+    "not-utf8": "bytes that are not UTF-8 (UTF-16 with a BOM is accepted)",
+    "empty-file": "nothing but whitespace or comments",
+    "yaml-syntax": "the YAML does not parse",
+    "yaml-tag": "an explicit tag other than the YAML 1.2 core ones",
+    "duplicate-key": "a key repeated in one mapping",
+    "multiple-documents": "more than one YAML document",
+    "root-not-mapping": "the top level is a list or a scalar",
+    "alias-bomb": "anchors/aliases expand past [limits] max_nodes",
+    "recursive-alias": "an alias inside its own anchor",
+    "too-deep": "nesting past [limits] max_depth",
+    "schema-<keyword>": "a JSON Schema rule failed (schema-required, schema-enum, schema-pattern, ...)",
+    "ttl-invalid": "access.ttl is not an ISO 8601 duration",
+    "ttl-not-positive": "access.ttl is zero",
+    "ttl-too-long": "access.ttl over [limits] max_ttl_seconds (default 12 h)",
+    "intent-empty-pattern": "a blank intent pattern",
+    "intent-conflict": "one pattern both allowed and denied",
+    "intent-duplicate": "warning: a pattern listed twice",
+    "intent-shadowed": "warning: a denied pattern matches every allowed intent",
+    "knowledge-uri": "an mcp:// pointer with user, port, query or fragment",
+    "knowledge-duplicate": "warning: a pointer listed twice",
+    "skill-uri": "a malformed skill:// URI",
+    "skill-duplicate": "warning: a skill claimed twice",
+    "extends-ref": "extends names the masque itself",
+    "attributes-key": "a non-string attribute key",
+    "file-name": "warning: the file is not named <lowercase-name>.masque.yaml",
+    "duplicate-index": "two files checked together share an index",
+    "duplicate-ref": "two files checked together share name@version",
+}
+
 
 class Severity(str, Enum):
     ERROR = "error"

@@ -96,7 +96,8 @@ def test_prompt_sections_become_the_lens(tmp_path: Path) -> None:
     doc["prompt"].update({"constraints": ["Be brief"], "style_guidelines": ["Warm"], "format": "markdown"})
     diags, masque = check(write(tmp_path / "tester.mask.json", doc))
     assert "mask-masque-defaults" not in codes(diags)
-    assert masque.lens == "You test things.\n\nConstraints:\n- Be brief\n\nStyle guidelines:\n- Warm\n\nFormat: markdown"
+    expected = "You test things.\n\nConstraints:\n- Be brief\n\nStyle guidelines:\n- Warm\n\nFormat: markdown"
+    assert masque.lens == expected
     assert masque.ring is Ring.GUEST and masque.access.vault_role == "reader"
     assert masque.attributes["prompt"]["examples"][0]["output"] == "hello"
 
@@ -201,7 +202,7 @@ def test_a_masque_yaml_can_extend_a_masque_yaml(tmp_path: Path) -> None:
         'intent:\n  allowed: ["teach *"]\nlens: Teach patiently.\n',
         encoding="utf-8",
     )
-    masque, flat = resolve_file(child)
+    masque, _ = resolve_file(child)
     assert masque.intent.allowed == ("read *", "teach *")  # lists merge
     assert masque.lens == "Teach patiently." and masque.ring is Ring.GUEST  # scalars override
     assert masque.knowledge == ("mcp://library/catalog",) and masque.name == "teacher"

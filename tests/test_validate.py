@@ -39,7 +39,7 @@ def test_valid_cases_build_a_model() -> None:
     report = validate_paths([str(CASES / "valid")])
     assert report.ok
     names = sorted(f.masque.name for f in report.files if f.masque is not None)  # type: ignore[attr-defined]
-    assert names == ["Minimal", "Yes-Man"]
+    assert names == ["Minimal", "Warnings", "Yes-Man"]
 
 
 def test_shipped_personas_are_valid_without_warnings(personas: Path) -> None:
@@ -216,3 +216,30 @@ def test_schema_command_prints_the_shipped_schema(invoke: Invoke) -> None:
     assert "$schema: https://json-schema.org/draft/2020-12/schema" in result.stdout
     as_json = json.loads(invoke(["schema", "--format", "json"]).stdout)
     assert as_json["required"] == ["name", "index", "version", "ring", "intent", "lens"]
+
+
+def test_warning_codes_point_at_the_repeat() -> None:
+    result = check_file(CASES / "valid" / "warnings.masque.yaml")
+    assert result.valid
+    assert [(d.code, d.line, d.col) for d in result.diagnostics] == [
+        ("intent-duplicate", 6, 28),
+        ("knowledge-duplicate", 12, 5),
+        ("skill-duplicate", 16, 5),
+    ]
+
+
+def test_a_directory_named_like_a_masque_is_unreadable(tmp_path: Path) -> None:
+    (tmp_path / "odd.masque.yaml").mkdir()
+    assert [d.code for d in check_file(tmp_path / "odd.masque.yaml").diagnostics] == ["unreadable"]
+
+
+def test_every_documented_code_is_produced_by_a_test_case() -> None:
+    from masque.diagnostics import DIAGNOSTIC_CODES
+
+    produced = {case["code"] for case in EXPECTED.values()}
+    produced |= {"intent-duplicate", "knowledge-duplicate", "skill-duplicate", "unreadable", "file-name"}
+    produced |= {"file-too-large", "binary-file", "not-utf8", "alias-bomb", "too-deep"}
+    produced |= {"duplicate-index", "duplicate-ref", "intent-shadowed"}
+    produced = {"schema-<keyword>" if c.startswith("schema-") else c for c in produced}
+    unreachable_by_files = {"ttl-invalid"}  # the schema pattern rejects every malformed duration first
+    assert set(DIAGNOSTIC_CODES) - unreachable_by_files == produced

@@ -1,0 +1,74 @@
+"""Durations and --since values as users type them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from masque.durations import format_duration, parse_duration, parse_since
+from masque.errors import UsageError
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("PT8H", 8 * 3600),
+        ("PT15M", 900),
+        ("P1D", 86400),
+        ("P1DT2H", 26 * 3600),
+        ("pt1h", 3600),
+        ("30d", 30 * 86400),
+        ("12h", 12 * 3600),
+        ("15m", 900),
+        ("90s", 90),
+        ("1h30m", 5400),
+        ("2w", 14 * 86400),
+        ("1.5h", 5400),
+        (" 10m ", 600),
+    ],
+)
+def test_parse_duration_accepts_iso_and_short_forms(text: str, seconds: int) -> None:
+    assert parse_duration(text) == dt.timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "  ", "soon", "10", "h", "P1M", "P1Y", "0m", "PT0S", "-5m", "10x", "P"])
+def test_parse_duration_refuses_what_is_not_a_fixed_positive_duration(text: str) -> None:
+    with pytest.raises(UsageError) as info:
+        parse_duration(text)
+    assert repr(text.strip()) in str(info.value) or repr(text) in str(info.value)
+
+
+def test_months_are_refused_with_a_hint() -> None:
+    with pytest.raises(UsageError, match="months or years") as info:
+        parse_duration("P1M")
+    assert info.value.hint and "P30D" in info.value.hint
+
+
+@given(st.integers(min_value=1, max_value=400 * 86400))
+def test_format_then_parse_round_trips(seconds: int) -> None:
+    value = dt.timedelta(seconds=seconds)
+    assert parse_duration(format_duration(value)) == value
+
+
+@given(st.text(max_size=30))
+def test_parse_duration_never_raises_anything_but_usage_error(text: str) -> None:
+    try:
+        value = parse_duration(text)
+    except UsageError:
+        return
+    assert value > dt.timedelta(0)
+
+
+def test_parse_since_takes_dates_times_and_durations_ago() -> None:
+    now = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    assert parse_since("7d", now=now) == now - dt.timedelta(days=7)
+    assert parse_since("PT1H", now=now) == now - dt.timedelta(hours=1)
+    assert parse_since("2026-01-15") == dt.datetime(2026, 1, 15, tzinfo=dt.timezone.utc)
+    assert parse_since("2026-01-15T10:30:00Z") == dt.datetime(2026, 1, 15, 10, 30, tzinfo=dt.timezone.utc)
+    offset = parse_since("2026-01-15T10:30:00+02:00")
+    assert offset == dt.datetime(2026, 1, 15, 8, 30, tzinfo=dt.timezone.utc)
+    with pytest.raises(UsageError, match="not a date"):
+        parse_since("last tuesday")
