@@ -80,7 +80,9 @@ def masque_from_mask(data: Mapping[str, Any]) -> Masque:
     attributes: dict[str, Any] = {"dialect": "mask", "mask_name": data["name"]}
     attributes.update({k: data[k] for k in MASK_ATTRIBUTES if k in data})
     return Masque(
-        name=data["id"],
+        # A family slash becomes a dot: `mask.base.professor` is a plain registry name (the registry
+        # reads a slash in a ref as a directory), and safe in file and table names.
+        name=str(data["id"]).replace("/", "."),
         index=int(data.get("index") or derived_index(data["id"])),
         version=data["version"],
         ring=Ring(data.get("ring", "player")),
