@@ -38,7 +38,7 @@ def test_token_is_prefixed_256_bit_and_never_stored_or_logged(invoke: Invoke) ->
     for table in ("credentials", "sessions", "events", "settings", "actors"):
         for row in store_rows(f"SELECT * FROM {table}"):
             assert token not in json.dumps(row, default=str), table
-    (token_hash,), = store_rows("SELECT token_hash FROM credentials")
+    ((token_hash,),) = store_rows("SELECT token_hash FROM credentials")
     assert len(token_hash) == 64  # HMAC-SHA256 hex
 
 
@@ -60,7 +60,7 @@ def test_iso_ttl_expires_even_while_the_session_is_open(invoke: Invoke) -> None:
     _age(s["accessor"], expires_at=dt.timedelta(seconds=-1))
     result = invoke(["token", "verify", s["token"], "--json"])
     assert result.exit_code == 3 and json.loads(result.stdout)["reason"] == "expired"
-    (status,), = store_rows("SELECT status FROM sessions WHERE id = ?", [s["session_id"]])
+    ((status,),) = store_rows("SELECT status FROM sessions WHERE id = ?", [s["session_id"]])
     assert status == "active"
 
 

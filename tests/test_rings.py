@@ -32,7 +32,7 @@ def test_init_creates_founder_admin_and_prints_key_once(invoke: Invoke) -> None:
     again = invoke(["init", "--founder", "root"])
     assert again.exit_code == 0
     assert again.stdout == "" and "already initialised" in again.stderr
-    (key_hash, ring, founder), = store_rows("SELECT key_hash, ring, is_founder FROM actors")
+    ((key_hash, ring, founder),) = store_rows("SELECT key_hash, ring, is_founder FROM actors")
     assert ring == "admin" and founder and key not in key_hash  # only a hash is stored
 
 
@@ -73,10 +73,18 @@ def test_key_file_selects_the_actor(invoke: Invoke, tmp_path: Any) -> None:
     key = add_actor(invoke, "gus", "guest")
     key_file = tmp_path / "gus.key"
     key_file.write_text(key + "\n")
-    me = json.loads(invoke(["whoami", "--json", ]).stdout)
+    me = json.loads(
+        invoke(
+            [
+                "whoami",
+                "--json",
+            ]
+        ).stdout
+    )
     assert me["actor"] == "root" and me["via"] == "founder"
-    result = invoke(["assume", "peer", "--intent", "review the diff", "--as", "gus", "--key-file", key_file,
-                     "--format", "json"])
+    result = invoke(
+        ["assume", "peer", "--intent", "review the diff", "--as", "gus", "--key-file", key_file, "--format", "json"]
+    )
     assert json.loads(result.stdout)["actor"] == "gus"
 
 
@@ -157,7 +165,7 @@ def test_demotion_ends_live_sessions_and_their_credentials(invoke: Invoke) -> No
     assert invoke(["actor", "demote", "pia"]).exit_code == 0
     verify = invoke(["token", "verify", s["token"], "--json"])
     assert verify.exit_code == 3 and json.loads(verify.stdout)["reason"] == "revoked"
-    (status, reason), = store_rows("SELECT status, end_reason FROM sessions WHERE id = ?", [s["session_id"]])
+    ((status, reason),) = store_rows("SELECT status, end_reason FROM sessions WHERE id = ?", [s["session_id"]])
     assert (status, reason) == ("revoked", "demoted")
 
 

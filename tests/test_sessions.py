@@ -14,8 +14,18 @@ from test_sessions_support import add_actor, assume_json, events, init_store, st
 
 Invoke = Callable[..., Any]
 REQUIRED = {
-    "session_id", "masque", "version", "actor", "intent", "started_at", "expires_at", "token", "role",
-    "accessor", "knowledge", "system_prompt",
+    "session_id",
+    "masque",
+    "version",
+    "actor",
+    "intent",
+    "started_at",
+    "expires_at",
+    "token",
+    "role",
+    "accessor",
+    "knowledge",
+    "system_prompt",
 }
 
 
@@ -28,7 +38,7 @@ def _setup(invoke: Invoke) -> None:
 def test_assume_json_has_the_documented_keys_and_prompt(invoke: Invoke) -> None:
     Path("masque.toml").write_text('[knowledge]\nrepo = "http://localhost:9000"\n')
     s = assume_json(invoke, "tool@1.0.0", "--intent", "implement the parser")
-    assert REQUIRED <= set(s)
+    assert set(s) >= REQUIRED
     assert (s["masque"], s["version"], s["actor"], s["role"]) == ("tool", "1.0.0", "root", "tool-ci")
     assert s["knowledge"] == [{"uri": "mcp://repo/source", "endpoint": "http://localhost:9000/source"}]
     prompt = s["system_prompt"]
@@ -36,7 +46,9 @@ def test_assume_json_has_the_documented_keys_and_prompt(invoke: Invoke) -> None:
     (row,) = store_rows("SELECT masque, version, content_hash, intent, status FROM sessions")
     assert row[:2] == ("tool", "1.0.0") and len(row[2]) == 64 and row[3:] == ("implement the parser", "active")
     assert [e["type"] for e in events() if e["session_id"] == s["session_id"]] == [
-        "mask_session_started", "credential_minted"]
+        "mask_session_started",
+        "credential_minted",
+    ]
     assert store_rows("SELECT skill FROM masque_skills") == [("skill://programming/python",)]
 
 
@@ -45,7 +57,9 @@ def test_assume_env_output_evals_in_a_shell(invoke: Invoke) -> None:
     assert result.exit_code == 0
     shell = subprocess.run(
         ["bash", "-c", result.stdout + 'printf "%s\\n%s\\n%s" "$MASQUE_SESSION_ID" "$MASQUE_TOKEN" "$MASQUE_INTENT"'],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     sid, token, intent = shell.stdout.split("\n")
     assert sid.startswith("ses_") and token.startswith("msq_")
@@ -105,10 +119,12 @@ def test_chained_sessions_carry_the_originator_and_end_with_their_parent(invoke:
     bkey = add_actor(invoke, "bob", "player")
     a = assume_json(invoke, "tool", "--intent", "implement it", env={"MASQUE_ACTOR": "pat", "MASQUE_ACTOR_KEY": pkey})
     inside_a = {"MASQUE_SESSION_ID": a["session_id"], "MASQUE_TOKEN": a["token"]}
-    b = assume_json(invoke, "open", "--intent", "work on it",
-                    env={**inside_a, "MASQUE_ACTOR": "bob", "MASQUE_ACTOR_KEY": bkey})
-    c = assume_json(invoke, "open", "--intent", "work on it",
-                    env={"MASQUE_SESSION_ID": b["session_id"], "MASQUE_TOKEN": b["token"]})
+    b = assume_json(
+        invoke, "open", "--intent", "work on it", env={**inside_a, "MASQUE_ACTOR": "bob", "MASQUE_ACTOR_KEY": bkey}
+    )
+    c = assume_json(
+        invoke, "open", "--intent", "work on it", env={"MASQUE_SESSION_ID": b["session_id"], "MASQUE_TOKEN": b["token"]}
+    )
     assert (b["parent_id"], c["parent_id"]) == (a["session_id"], b["session_id"])
     assert (b["actor"], c["actor"]) == ("bob", "bob")  # the token's actor acts inside a session
     assert {b["originator"], c["originator"]} == {"pat"}
@@ -152,8 +168,9 @@ def test_local_sessions_nest_and_only_narrow(invoke: Invoke) -> None:
 
 def test_revoke_now_kills_credentials_down_the_chain(invoke: Invoke) -> None:
     a = assume_json(invoke, "tool", "--intent", "implement it")
-    b = assume_json(invoke, "open", "--intent", "work on it",
-                    env={"MASQUE_SESSION_ID": a["session_id"], "MASQUE_TOKEN": a["token"]})
+    b = assume_json(
+        invoke, "open", "--intent", "work on it", env={"MASQUE_SESSION_ID": a["session_id"], "MASQUE_TOKEN": a["token"]}
+    )
     result = json.loads(invoke(["revoke", a["session_id"], "--now", "--json"]).stdout)
     assert result["status"] == "revoked" and set(result["revoked"]) == {a["accessor"], b["accessor"]}
     assert invoke(["token", "verify", b["token"]]).exit_code == 3
@@ -166,7 +183,10 @@ def test_graceful_revoke_without_an_exec_holder_waits_out_the_grace(invoke: Invo
     result = json.loads(invoke(["revoke", a["session_id"], "--grace", "0.2s", "--json"]).stdout)
     assert result["graceful"] and result["status"] == "revoked"
     assert [e["type"] for e in events() if e["session_id"] == a["session_id"]][-3:] == [
-        "mask_session_revoking", "credential_revoked", "mask_session_ended"]
+        "mask_session_revoking",
+        "credential_revoked",
+        "mask_session_ended",
+    ]
 
 
 def test_sessions_list_show_and_active(invoke: Invoke) -> None:
@@ -181,7 +201,7 @@ def test_sessions_list_show_and_active(invoke: Invoke) -> None:
     table = invoke(["sessions"]).stdout
     assert a["session_id"] in table and "implement it" in table
     shown = json.loads(invoke(["sessions", "show", a["session_id"], "--json"]).stdout)
-    assert [e["type"] for e in shown["events"]][0] == "mask_session_started"
+    assert next(e["type"] for e in shown["events"]) == "mask_session_started"
     assert shown["credentials"][0]["accessor"] == a["accessor"] and "token_hash" not in shown["credentials"][0]
     assert invoke(["sessions", "show", "ses_nope"]).exit_code == 4
 
@@ -206,6 +226,8 @@ def test_stale_sweep_releases_dead_holders_and_expired_sessions(invoke: Invoke) 
         conn.execute("UPDATE sessions SET expires_at = now() - INTERVAL 1 MINUTE WHERE id = ?", [late.session_id])
     swept = json.loads(invoke(["sessions", "--stale", "--json"]).stdout)
     assert {(s["session_id"], s["stale_reason"], s["status"]) for s in swept} == {
-        (orphan.session_id, "abandoned", "abandoned"), (late.session_id, "expired", "ended")}
+        (orphan.session_id, "abandoned", "abandoned"),
+        (late.session_id, "expired", "ended"),
+    }
     assert json.loads(invoke(["sessions", "--active", "--json"]).stdout)[0]["session_id"] == live.session_id
     assert invoke(["token", "verify", orphan.token]).exit_code == 3
