@@ -171,9 +171,9 @@ def test_a_mask_that_is_not_live_or_is_retired_falls_back(masks: Path) -> None:
 
 
 def test_override_and_experiment_flags(mt: Invoke) -> None:
-    assert [m.mask for m in route("story.continue", flag="critic-first").masks][0] == "mask.critic@1.0.0"
+    assert route("story.continue", flag="critic-first").masks[0].mask == "mask.critic@1.0.0"
     assert route("story.continue", flag="critic-first").source == "experiment:critic-first"
-    assert [m.mask for m in route("code.debug", flag="critic-first").masks][0] == "mask.debugger@1.0.0"
+    assert route("code.debug", flag="critic-first").masks[0].mask == "mask.debugger@1.0.0"
     overridden = route("story.continue", override="poet")
     assert [m.mask for m in overridden.masks] == ["mask.poet@1.0.0"] and overridden.source == "override"
     assert mt(["route", "story.continue", "--flag", "nope"]).exit_code == 2
