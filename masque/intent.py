@@ -40,12 +40,36 @@ class Reason(str, Enum):
 
 # Zero-width and other invisible format characters are stripped; whitespace (str.isspace) collapses.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
-# For ASCII text only C0 controls and DEL can be present; \t\n\v\f\r and \x1c-\x1f count as whitespace.
-_ASCII_CONTROLS = {c: None for c in range(0x20) if not chr(c).isspace()} | {0x7F: None}
+# Characters to delete, grown lazily as characters are first seen (a full Unicode scan at import would
+# cost ~0.2 s of every cold start). ASCII is classified up front: C0 controls and DEL, except the ones
+# Python counts as whitespace (\t \n \v \f \r and \x1c-\x1f), which collapse to spaces instead.
+_DELETE: set[str] = {chr(c) for c in [*range(0x20), 0x7F] if not chr(c).isspace()}
+_CLASSIFIED: set[str] = {chr(c) for c in range(0x80)}
+_MAX_CLASSIFIED = 1 << 16  # bound memory under hostile input; unclassified chars are just rechecked
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _char_class(chars: set[str]) -> re.Pattern[str]:
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
+
+
+# A regex deletes them (str.translate with a dict is ~7x slower on non-ASCII text). It only ever grows
+# to the ~240 Cc/Cf code points, so recompiling it on growth is cheap.
+_delete_re = _char_class(_DELETE)
+_ASCII_DELETABLE = _delete_re
 
 
 def _strip_invisible(text: str) -> str:
-    return "".join(ch for ch in text if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE_CATEGORIES)
+    global _delete_re
+    fresh = set(_NON_ASCII.findall(text)).difference(_CLASSIFIED)
+    if fresh:
+        found = {c for c in fresh if not c.isspace() and unicodedata.category(c) in _INVISIBLE_CATEGORIES}
+        if found - _DELETE:
+            _DELETE.update(found)
+            _delete_re = _char_class(_DELETE)
+        if len(_CLASSIFIED) < _MAX_CLASSIFIED:
+            _CLASSIFIED.update(fresh)
+    return _delete_re.sub("", text)
 
 
 def _full_pass(text: str) -> str:
@@ -58,20 +82,24 @@ def _full_pass(text: str) -> str:
     return " ".join(text.split())
 
 
-def normalize(text: str) -> str:
-    """Canonical form for matching: NFKC, case-folded, invisible characters removed, whitespace collapsed.
+_is_normalized = unicodedata.is_normalized
+_nfkc = unicodedata.normalize
 
-    Idempotent: `normalize(normalize(x)) == normalize(x)` (property-tested).
+
+def _is_fixed_point(text: str) -> bool:
+    """True when another full pass would change nothing (for text that is already collapsed).
+
+    isprintable() rules out Cc and Cf (so stripping is a no-op) and every whitespace but " ".
     """
-    if text.isascii():
-        # Fast path (the common case): NFKC is the identity on ASCII and casefold() equals lower().
-        if not text.isprintable():
-            text = text.translate(_ASCII_CONTROLS)
-        return " ".join(text.lower().split())
+    return text.isprintable() and text.casefold() == text and _is_normalized("NFKC", text)
+
+
+def _slow_normalize(text: str) -> str:
+    """The definition: full passes until nothing changes (a few compatibility characters need two)."""
     result = _full_pass(text)
-    # A handful of compatibility characters need a second pass to reach a fixed point (e.g. a
-    # decomposition that yields a combining mark after collapsed whitespace); loop until stable.
     for _ in range(4):
+        if _is_fixed_point(result):
+            break
         again = _full_pass(result)
         if again == result:
             break
@@ -79,7 +107,36 @@ def normalize(text: str) -> str:
     return result
 
 
-@dataclass(frozen=True)
+def normalize(text: str) -> str:
+    """Canonical form for matching: NFKC, case-folded, invisible characters removed, whitespace collapsed.
+
+    Idempotent: `normalize(normalize(x)) == normalize(x)`; the fast paths below return exactly what
+    the full passes of `_slow_normalize` do (both property-tested).
+    """
+    if text.isascii():
+        # NFKC is the identity on ASCII and casefold() equals lower().
+        if text.isprintable():  # no control characters; the only whitespace is " "
+            lowered = text.lower()
+            if "  " in lowered or lowered[:1] == " " or lowered[-1:] == " ":
+                return " ".join(lowered.split())
+            return lowered
+        text = _ASCII_DELETABLE.sub("", text)
+        return " ".join(text.lower().split())
+    # One strip-NFKC-casefold-NFKC-collapse pass; when that reaches a fixed point it is the definition's
+    # answer (a pass that changes nothing more is what `_slow_normalize` stops at).
+    stripped = text if text.isprintable() else _strip_invisible(text)
+    folded = stripped if _is_normalized("NFKC", stripped) else _nfkc("NFKC", stripped)
+    folded = folded.casefold()
+    if not _is_normalized("NFKC", folded):
+        folded = _nfkc("NFKC", folded)
+    if "  " in folded or folded[:1] == " " or folded[-1:] == " " or not folded.isprintable():
+        folded = " ".join(folded.split())
+    if _is_fixed_point(folded):
+        return folded
+    return _slow_normalize(text)
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The answer to "may this masque be worn for this intent?" and why."""
 
@@ -128,70 +185,102 @@ _HINTS = {
 }
 
 
-def _side_regex(patterns: Sequence[str]) -> re.Pattern[str] | None:
-    """One regex for a list of globs; group i+1 matches exactly when pattern i matched first."""
-    if not patterns:
-        return None
-    parts = [f"({fnmatch.translate(normalize(p))})" for p in patterns]
-    regex = re.compile("|".join(parts))
-    if regex.groups != len(patterns):
-        # fnmatch.translate produced capturing groups of its own (older Pythons do), so lastindex no
-        # longer maps to pattern numbers; fall back to per-pattern regexes.
-        raise _NeedsPerPattern
-    return regex
-
-
-class _NeedsPerPattern(Exception):
-    pass
-
-
 def _quote(text: str, limit: int = 80) -> str:
     shown = text if len(text) <= limit else text[: limit - 1] + "…"
     return '"' + shown.replace('"', '\\"') + '"'
 
 
-class _Side:
-    """The compiled matcher for one side (allowed or denied) of a policy."""
+def _policy_regex(globs: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex for the (normalised) globs, in order; group i+1 takes part exactly when glob i won.
 
-    __slots__ = ("_each", "_one", "patterns")
-
-    def __init__(self, patterns: Sequence[str]) -> None:
-        self.patterns = tuple(patterns)
-        self._each: tuple[re.Pattern[str], ...] = ()
-        try:
-            self._one = _side_regex(self.patterns)
-        except _NeedsPerPattern:
-            self._one = None
-            self._each = tuple(re.compile(fnmatch.translate(normalize(p))) for p in self.patterns)
-
-    def first_match(self, normalized: str) -> str | None:
-        """The first pattern (in file order) matching the normalised intent, or None."""
-        if self._one is not None:
-            m = self._one.match(normalized)
-            if m is None or m.lastindex is None:
-                return None
-            return self.patterns[m.lastindex - 1]
-        for pattern, regex in zip(self.patterns, self._each, strict=True):
-            if regex.match(normalized):
-                return pattern
+    Alternation is ordered and every alternative is anchored at both ends, so the first glob that
+    matches the whole intent is the one whose group closes the match (`lastindex`).
+    """
+    regex = re.compile("|".join(f"({fnmatch.translate(g)})" for g in globs))
+    if regex.groups != len(globs):
+        # fnmatch.translate made capturing groups of its own (Python 3.10 does), so group numbers no
+        # longer map to globs; the caller falls back to one regex per glob.
         return None
+    return regex
+
+
+_WILD_START = frozenset("*?[")
+
+
+class _Matcher:
+    """Finds the first glob (in order) matching a whole normalised intent, with one regex call.
+
+    Globs are bucketed by their first character: a glob that starts with a literal `c` can only match
+    intents starting with `c`, so each bucket's regex holds just those globs plus the ones starting
+    with a wildcard, in their original order. Big policies then try a handful of alternatives, not all.
+    """
+
+    __slots__ = ("_buckets", "_each", "_rest")
+
+    def __init__(self, globs: Sequence[str]) -> None:
+        normalized = [normalize(g) for g in globs]
+        first = [g[0] if g and g[0] not in _WILD_START else None for g in normalized]
+        self._each: tuple[re.Pattern[str], ...] = ()
+        self._buckets: dict[str, tuple[re.Pattern[str] | None, tuple[int, ...]]] = {}
+        self._rest = self._bucket(normalized, [i for i, c in enumerate(first) if c is None])
+        for char in {c for c in first if c is not None}:
+            members = [i for i, c in enumerate(first) if c is None or c == char]
+            self._buckets[char] = self._bucket(normalized, members)
+        if any(regex is None and members for regex, members in [self._rest, *self._buckets.values()]):
+            self._each = tuple(re.compile(fnmatch.translate(g)) for g in normalized)
+
+    @staticmethod
+    def _bucket(globs: list[str], members: list[int]) -> tuple[re.Pattern[str] | None, tuple[int, ...]]:
+        if not members:
+            return None, ()
+        return _policy_regex([globs[i] for i in members]), tuple(members)
+
+    def first(self, normalized: str) -> int | None:
+        """Index of the first glob matching all of `normalized` (non-empty), or None."""
+        if self._each:
+            for i, regex in enumerate(self._each):
+                if regex.match(normalized):
+                    return i
+            return None
+        combined, members = self._buckets.get(normalized[0], self._rest)
+        if combined is None:
+            return None
+        m = combined.match(normalized)
+        return None if m is None or m.lastindex is None else members[m.lastindex - 1]
 
 
 class Policy:
-    """A compiled intent policy. Build with `Policy.compile(intent)` (cached by the Intent value)."""
+    """A compiled intent policy. Build with `Policy.compile(intent)` (cached by the Intent value).
 
-    __slots__ = ("_allowed", "_denied", "_error", "intent", "max_chars")
+    Denied and allowed globs are compiled together, denied first: regex alternation takes the first
+    alternative that matches, so a matching denied glob always wins, and one `match` call decides.
+    Messages are assembled from pieces prepared at compile time.
+    """
+
+    __slots__ = ("_error", "_matcher", "_no_match", "_outcomes", "intent", "max_chars")
 
     def __init__(self, intent: Intent, max_chars: int) -> None:
         self.intent = intent
         self.max_chars = max_chars
         self._error: str | None = None
+        self._matcher = _Matcher(())
+        # Per glob, in regex order: (allowed?, reason, glob as written, message suffix).
+        self._outcomes: tuple[tuple[bool, str, str, str], ...] = ()
         try:
-            self._denied = _Side(intent.denied)
-            self._allowed = _Side(intent.allowed)
+            globs = [*intent.denied, *intent.allowed]
+            self._outcomes = tuple(
+                [(False, Reason.DENIED.value, g, f" matches denied pattern {_quote(g)}") for g in intent.denied]
+                + [(True, Reason.ALLOWED.value, g, f" matches allowed pattern {_quote(g)}") for g in intent.allowed]
+            )
+            self._matcher = _Matcher(globs)
         except Exception as exc:  # any compile problem refuses every intent, with the cause
             self._error = f"the intent policy could not be compiled: {exc}"
-            self._denied = self._allowed = _Side(())
+        if intent.allowed:
+            listed = ", ".join(_quote(str(p), 40) for p in intent.allowed[:5])
+            more = f" (and {len(intent.allowed) - 5} more)" if len(intent.allowed) > 5 else ""
+            self._no_match = f" matches none of the allowed patterns {listed}{more}"
+        else:
+            self._no_match = " cannot match: the masque allows no intents"
 
     @classmethod
     def compile(cls, intent: Intent) -> Policy:
@@ -203,52 +292,37 @@ class Policy:
     def decide(self, text: str) -> Decision:
         """Decide one intent. Never raises: any error becomes a refusing Decision(reason="error")."""
         try:
-            return self._decide(text)
-        except Exception as exc:
+            if self._error is not None:
+                return Decision(False, Reason.ERROR.value, None, "", f"refused: {self._error}")
+            if not isinstance(text, str):
+                raise TypeError(f"the intent must be text, not {type(text).__name__}")
+            # Never normalise megabytes: anything far over the cap is refused before any work.
+            if len(text) > 4 * self.max_chars:
+                return self._too_long(len(text), "")
+            normalized = normalize(text)
+            if not normalized:
+                return Decision(False, "empty", None, "", "refused: the intent is empty; state what you are doing")
+            if len(normalized) > self.max_chars:
+                return self._too_long(len(normalized), normalized)
+            index = self._matcher.first(normalized)
+            if index is None:
+                message = f"refused: intent {_quote(normalized)}{self._no_match}"
+                return Decision(False, "no_match", None, normalized, message)
+            allowed, reason, glob, suffix = self._outcomes[index]
+            return Decision(allowed, reason, glob, normalized, f"{reason}: intent {_quote(normalized)}{suffix}")
+        except Exception as exc:  # e.g. a non-str intent from a library caller
             return _error_decision(exc)
 
-    def _decide(self, text: str) -> Decision:
-        if self._error is not None:
-            return Decision(False, Reason.ERROR.value, None, "", f"refused: {self._error}")
-        if not isinstance(text, str):
-            raise TypeError(f"the intent must be text, not {type(text).__name__}")
-        # Never normalise megabytes: anything far over the cap is refused before any work.
-        if len(text) > 4 * self.max_chars:
-            return self._too_long(len(text), "")
-        normalized = normalize(text)
-        if not normalized:
-            return Decision(
-                False, Reason.EMPTY.value, None, "", "refused: the intent is empty; state what you are doing"
-            )
-        if len(normalized) > self.max_chars:
-            return self._too_long(len(normalized), normalized)
-        denied = self._denied.first_match(normalized)
-        if denied is not None:
-            return Decision(
-                False,
-                Reason.DENIED.value,
-                denied,
-                normalized,
-                f"denied: intent {_quote(normalized)} matches denied pattern {_quote(denied)}",
-            )
-        allowed = self._allowed.first_match(normalized)
-        if allowed is not None:
-            return Decision(
-                True,
-                Reason.ALLOWED.value,
-                allowed,
-                normalized,
-                f"allowed: intent {_quote(normalized)} matches allowed pattern {_quote(allowed)}",
-            )
-        if self.intent.allowed:
-            listed = ", ".join(_quote(p, 40) for p in self.intent.allowed[:5])
-            more = f" (and {len(self.intent.allowed) - 5} more)" if len(self.intent.allowed) > 5 else ""
-            why = f"matches none of the allowed patterns {listed}{more}"
-        else:
-            why = "cannot match: the masque allows no intents"
-        return Decision(
-            False, Reason.NO_MATCH.value, None, normalized, f"refused: intent {_quote(normalized)} {why}"
-        )
+    def match(self, normalized: str) -> tuple[bool, str] | None:
+        """(allowed?, glob as written) of the glob deciding an already-normalised, non-empty intent.
+
+        The bare matcher without the checks and explanation of `decide` (routing and benchmarks).
+        """
+        index = self._matcher.first(normalized) if normalized else None
+        if index is None:
+            return None
+        allowed, _, glob, _ = self._outcomes[index]
+        return allowed, glob
 
     def _too_long(self, length: int, normalized: str) -> Decision:
         return Decision(

@@ -232,3 +232,33 @@ def test_normalised_text_has_no_invisible_characters_or_case(text: str) -> None:
     once = normalize(text)
     assert not any(unicodedata.category(c) in ("Cc", "Cf") for c in once)
     assert once == unicodedata.normalize("NFKC", once)
+
+
+def _reference_normalize(text: str) -> str:
+    """The definition, written independently: strip, NFKC, casefold, NFKC, strip, collapse; repeat."""
+
+    def strip(t: str) -> str:
+        return "".join(c for c in t if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf"))
+
+    def one_pass(t: str) -> str:
+        t = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", strip(t)).casefold())
+        return " ".join(strip(t).split())
+
+    result = one_pass(text)
+    while (again := one_pass(result)) != result:
+        result = again
+    return result
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), _TEXT, st.text(st.sampled_from([*"aA İß \t", "\u200b", "\u0301", "\u00a8", "ﾞ"]))))
+def test_fast_paths_agree_with_the_definition(text: str) -> None:
+    assert normalize(text) == _reference_normalize(text)
+
+
+def test_policy_match_is_the_bare_matcher() -> None:
+    policy = Policy.compile(SEED)
+    assert policy.match("delete production db") == (False, "delete production *")
+    assert policy.match("implement it") == (True, "implement *")
+    assert policy.match("refactor") is None
+    assert policy.match("") is None

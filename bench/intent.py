@@ -1,0 +1,212 @@
+"""Intent decisions/s: the compiled policy (masque.intent) vs a naive fnmatch loop, same inputs.
+
+    python bench/intent.py [--seconds 1.0] [--intents 2000]
+
+The naive peer is what seed 004's `matches_patterns(intent, allowed, denied)` amounts to: normalise the
+intent and each pattern, then `fnmatch.fnmatch` them one by one, denied first. A second naive figure
+normalises the patterns once (a stronger peer). Every contender must reach the same decisions; the
+script checks that before timing. Contenders run interleaved, round after round, and the best round
+counts, so load from other processes on a shared machine skews them alike.
+
+Two views: end to end (normalise + match + the explained `Decision`), and matching alone on intents
+normalised beforehand (what compiling the globs into one regex buys). Both are printed per policy
+group, because the naive loop costs O(patterns) while the compiled matcher stays nearly flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from masque.intent import Policy, normalize
+from masque.model import Intent
+
+VERBS = ["implement", "test", "deploy", "debug", "review", "delete", "refactor", "explain", "upgrade", "rush"]
+OBJECTS = ["the parser", "production database", "monitoring stack", "login flow", "backups", "docs", "ci"]
+Decide = Callable[[str], object]
+
+
+def shipped_policies() -> list[Intent]:
+    """The intent policies of the shipped personas (found and validated through the registry)."""
+    import os
+
+    os.environ.setdefault("MASQUE_PATH", str(Path(__file__).resolve().parent.parent / "personas"))
+    from masque import registry
+
+    return [e.masque.intent for e in registry.available() if e.masque is not None and e.active]
+
+
+def synthetic_policy(rng: random.Random, size: int) -> Intent:
+    """A bigger policy: `size` allowed globs with ?, [] and several stars, plus five denied ones."""
+    shapes = ["{v} *", "{v} * for ?*", "{v} the [a-m]*", "{v} *{o}", "{v} {o} *"]
+    allowed = tuple(
+        rng.choice(shapes).format(v=f"{rng.choice(VERBS)}{i // len(VERBS) or ''}", o=rng.choice(OBJECTS))
+        for i in range(size)
+    )
+    denied = (*(f"* {o}*" for o in rng.sample(OBJECTS, k=3)), "rush *", "* without backup*")
+    return Intent(allowed, denied)
+
+
+def make_intents(rng: random.Random, n: int) -> list[str]:
+    """A realistic mix: plain, shouting, padded, zero-width tricks, fullwidth, long free text."""
+    out = []
+    for i in range(n):
+        text = f"{rng.choice(VERBS)} {rng.choice(OBJECTS)}"
+        kind = i % 10
+        if kind == 1:
+            text = text.upper()
+        elif kind == 2:
+            text = f"  {text}\t for issue #{rng.randint(1, 999)} "
+        elif kind == 3:
+            text = text.replace(" ", " \u200b", 1)
+        elif kind == 4:
+            text = "ｄｅｐｌｏｙ " + text
+        elif kind == 5:
+            text += " without backup because the change window is short and the person asked twice"
+        out.append(text)
+    return out
+
+
+def naive(intent: Intent) -> Decide:
+    """The naive loop: normalise the intent and every pattern on each call, fnmatch, denied first."""
+
+    def decide(text: str) -> tuple[bool, str | None]:
+        normalized = normalize(text)
+        if not normalized:
+            return False, None
+        for pattern in intent.denied:
+            if fnmatch.fnmatch(normalized, normalize(pattern)):
+                return False, pattern
+        for pattern in intent.allowed:
+            if fnmatch.fnmatch(normalized, normalize(pattern)):
+                return True, pattern
+        return False, None
+
+    return decide
+
+
+def prenormalised(intent: Intent) -> Decide:
+    """The stronger naive peer: patterns normalised once, fnmatch loop per decision."""
+    denied = [(p, normalize(p)) for p in intent.denied]
+    allowed = [(p, normalize(p)) for p in intent.allowed]
+
+    def decide(text: str) -> tuple[bool, str | None]:
+        normalized = normalize(text)
+        if not normalized:
+            return False, None
+        for pattern, norm in denied:
+            if fnmatch.fnmatch(normalized, norm):
+                return False, pattern
+        for pattern, norm in allowed:
+            if fnmatch.fnmatch(normalized, norm):
+                return True, pattern
+        return False, None
+
+    return decide
+
+
+def fnmatch_only(intent: Intent) -> Decide:
+    """Matching alone, naive: fnmatch over normalised patterns of an already-normalised intent."""
+    denied = [(p, normalize(p)) for p in intent.denied]
+    allowed = [(p, normalize(p)) for p in intent.allowed]
+
+    def match(normalized: str) -> tuple[bool, str] | None:
+        for pattern, norm in denied:
+            if fnmatch.fnmatch(normalized, norm):
+                return False, pattern
+        for pattern, norm in allowed:
+            if fnmatch.fnmatch(normalized, norm):
+                return True, pattern
+        return None
+
+    return match
+
+
+def interleaved(contenders: dict[str, tuple[list[Decide], list[str]]], seconds: float) -> dict[str, float]:
+    """Best decisions/s of each contender; rounds alternate between them until the budget is spent."""
+    best = dict.fromkeys(contenders, 0.0)
+    deadline = time.perf_counter() + seconds * len(contenders)
+    rounds = 0
+    while rounds < 3 or time.perf_counter() < deadline:
+        rounds += 1
+        for name, (deciders, texts) in contenders.items():
+            start = time.perf_counter()
+            for decide in deciders:
+                for text in texts:
+                    decide(text)
+            elapsed = time.perf_counter() - start
+            best[name] = max(best[name], len(deciders) * len(texts) / elapsed)
+    return best
+
+
+def check_agreement(policies: list[Intent], intents: list[str]) -> None:
+    """A fast wrong matcher is worth nothing: all contenders must agree on every decision."""
+    for intent in policies:
+        compiled, slow, peer, loop = Policy.compile(intent), naive(intent), prenormalised(intent), fnmatch_only(intent)
+        for text in intents:
+            d = compiled.decide(text)
+            assert (d.allowed, d.pattern) == slow(text) == peer(text), (intent, text, d)
+            n = normalize(text)
+            assert compiled.match(n) == loop(n), (intent, text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=1.0, help="time budget per contender and group")
+    parser.add_argument("--intents", type=int, default=2000)
+    args = parser.parse_args()
+
+    rng = random.Random(42)
+    groups = {
+        "shipped personas": shipped_policies(),
+        "15-35 patterns": [synthetic_policy(rng, n) for n in (10, 20, 30)],
+        "100 patterns": [synthetic_policy(rng, 95)],
+    }
+    intents = make_intents(rng, args.intents)
+    every = [p for g in groups.values() for p in g]
+    start = time.perf_counter()
+    for intent in every:
+        Policy.compile(intent)
+    compile_ms = (time.perf_counter() - start) * 1000
+    check_agreement(every, intents)
+
+    normalized = [normalize(t) for t in intents]
+    print(f"intents: {len(intents)} (10% zero-width, 10% fullwidth, 10% shouting, 10% padded); "
+          f"compile all {len(every)} policies: {compile_ms:.1f} ms; python {sys.version.split()[0]}")
+    header = f"{'policy group':18} {'patterns':>9} | {'decide()':>11} {'naive':>9} {'ratio':>6} " \
+             f"{'pre-norm':>9} {'ratio':>6} | {'match()':>11} {'fnmatch':>9} {'ratio':>6}   (decisions/s)"
+    print(header)
+    for name, policies in groups.items():
+        sizes = sorted(len(p.allowed) + len(p.denied) for p in policies)
+        e2e = interleaved(
+            {
+                "compiled": ([Policy.compile(p).decide for p in policies], intents),
+                "naive": ([naive(p) for p in policies], intents),
+                "peer": ([prenormalised(p) for p in policies], intents),
+            },
+            args.seconds,
+        )
+        only = interleaved(
+            {
+                "compiled": ([Policy.compile(p).match for p in policies], normalized),
+                "fnmatch": ([fnmatch_only(p) for p in policies], normalized),
+            },
+            args.seconds,
+        )
+        span = f"{sizes[0]}-{sizes[-1]}" if sizes[0] != sizes[-1] else str(sizes[0])
+        print(
+            f"{name:18} {span:>9} | {e2e['compiled']:>11,.0f} {e2e['naive']:>9,.0f} "
+            f"{e2e['compiled'] / e2e['naive']:>5.1f}x {e2e['peer']:>9,.0f} {e2e['compiled'] / e2e['peer']:>5.1f}x | "
+            f"{only['compiled']:>11,.0f} {only['fnmatch']:>9,.0f} {only['compiled'] / only['fnmatch']:>5.1f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
