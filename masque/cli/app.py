@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "masque.cli.sessions",
     "masque.cli.tokens",
     "masque.cli.generate",
+    "masque.cli.memory",
 ]
 
 _state = {"debug": False}

@@ -1,0 +1,249 @@
+"""The compliance log (who read or wrote which shard, when, from which session) and memory history.
+
+Neither ever holds memory text or query text: the log keeps ids and counts, the history keeps content
+hashes, so forgetting a memory in LanceDB really removes its words. Writes go through DuckDB in the
+caller's transaction; this module never imports lancedb (session release calls `session_diff`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from masque import store
+from masque.durations import as_utc, utcnow
+from masque.ids import new_id
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from masque.memory.policy import Access, Caller
+
+MAX_LOGGED_IDS = 1000
+
+
+class Event(str, Enum):
+    """Kinds of change in memory_history."""
+
+    ADDED = "added"
+    IMPORTED = "imported"
+    FORGOTTEN = "forgotten"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: str
+    ts: dt.datetime
+    action: str
+    shard: str
+    reader_masque: str | None
+    actor: str | None
+    session_id: str | None
+    access: str
+    rows: int
+    memory_ids: tuple[str, ...]
+    detail: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "ts": self.ts.isoformat(),
+            "action": self.action,
+            "shard": self.shard,
+            "reader_masque": self.reader_masque,
+            "actor": self.actor,
+            "session_id": self.session_id,
+            "access": self.access,
+            "rows": self.rows,
+            "memory_ids": list(self.memory_ids),
+            "detail": dict(self.detail),
+        }
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    id: str
+    memory_id: str
+    masque: str
+    event: str
+    content_hash: str | None
+    session_id: str | None
+    actor: str | None
+    ts: dt.datetime
+    detail: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "memory_id": self.memory_id,
+            "masque": self.masque,
+            "event": self.event,
+            "content_hash": self.content_hash,
+            "session_id": self.session_id,
+            "actor": self.actor,
+            "ts": self.ts.isoformat(),
+            "detail": dict(self.detail),
+        }
+
+
+def log(
+    conn: duckdb.DuckDBPyConnection,
+    caller: Caller,
+    action: str,
+    shard: str,
+    access: Access,
+    *,
+    ids: Sequence[str] = (),
+    rows: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Append one compliance record (ids capped; the count is always exact)."""
+    conn.execute(
+        "INSERT INTO memory_log (id, ts, action, shard, reader_masque, actor, session_id, access, rows, "
+        "memory_ids, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            new_id("mlg_"),
+            utcnow(),
+            action,
+            shard,
+            caller.masque,
+            caller.actor,
+            caller.session_id,
+            access.value,
+            len(ids) if rows is None else rows,
+            json.dumps(list(ids[:MAX_LOGGED_IDS])),
+            json.dumps(dict(detail or {}), sort_keys=True, default=str),
+        ],
+    )
+
+
+def record(
+    conn: duckdb.DuckDBPyConnection,
+    caller: Caller,
+    masque: str,
+    event: Event,
+    items: Sequence[tuple[str, str | None]],
+    *,
+    detail: Mapping[str, Any] | None = None,
+    session_ids: Sequence[str | None] | None = None,
+) -> None:
+    """Append history rows for (memory_id, content_hash) pairs in one bulk insert."""
+    if not items:
+        return
+    import pyarrow as pa
+
+    now = utcnow()
+    payload = json.dumps(dict(detail or {}), sort_keys=True, default=str)
+    sessions = list(session_ids) if session_ids is not None else [caller.session_id] * len(items)
+    batch = pa.table(
+        {
+            "id": [new_id("mhi_") for _ in items],
+            "memory_id": [m for m, _ in items],
+            "masque": [masque] * len(items),
+            "event": [event.value] * len(items),
+            "content_hash": [h for _, h in items],
+            "session_id": pa.array(sessions, pa.string()),
+            "actor": [caller.actor] * len(items),
+            "ts": pa.array([now] * len(items), pa.timestamp("us", tz="UTC")),
+            "detail": [payload] * len(items),
+        }
+    )
+    conn.register("_memory_history_batch", batch)
+    try:
+        conn.execute(
+            "INSERT INTO memory_history (id, memory_id, masque, event, content_hash, session_id, actor, ts, detail) "
+            "SELECT id, memory_id, masque, event, content_hash, session_id, actor, ts, detail::JSON "
+            "FROM _memory_history_batch"
+        )
+    finally:
+        conn.unregister("_memory_history_batch")
+
+
+def _loads(value: Any) -> Any:
+    if value is None:
+        return None
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def read_log(
+    *, shard: str | None = None, session_id: str | None = None, action: str | None = None, limit: int = 100
+) -> list[LogEntry]:
+    """Newest first; filters are optional."""
+    where: list[str] = []
+    params: dict[str, Any] = {"limit": limit}
+    for column, value in (("shard", shard), ("session_id", session_id), ("action", action)):
+        if value:
+            where.append(f"{column} = ${column}")
+            params[column] = value
+    sql = "SELECT * FROM memory_log" + (" WHERE " + " AND ".join(where) if where else "")
+    sql += " ORDER BY id DESC LIMIT $limit"
+    with store.connect(read_only=True) as conn:
+        found = store.rows(conn, sql, params)
+    return [
+        LogEntry(
+            id=r["id"],
+            ts=as_utc(r["ts"]) or utcnow(),
+            action=r["action"],
+            shard=r["shard"],
+            reader_masque=r["reader_masque"],
+            actor=r["actor"],
+            session_id=r["session_id"],
+            access=r["access"],
+            rows=r["rows"],
+            memory_ids=tuple(_loads(r["memory_ids"]) or ()),
+            detail=_loads(r["detail"]) or {},
+        )
+        for r in found
+    ]
+
+
+def history(conn: duckdb.DuckDBPyConnection, memory_id: str) -> list[HistoryEntry]:
+    """Every recorded change of one memory, oldest first."""
+    found = store.rows(conn, "SELECT * FROM memory_history WHERE memory_id = ? ORDER BY id", [memory_id])
+    return [
+        HistoryEntry(
+            id=r["id"],
+            memory_id=r["memory_id"],
+            masque=r["masque"],
+            event=r["event"],
+            content_hash=r["content_hash"],
+            session_id=r["session_id"],
+            actor=r["actor"],
+            ts=as_utc(r["ts"]) or utcnow(),
+            detail=_loads(r["detail"]) or {},
+        )
+        for r in found
+    ]
+
+
+def session_diff(session_id: str) -> dict[str, Any]:
+    """The shard changes a session made: what `masque release` stores in sessions.metadata.
+
+    Returns {"session_id", "added": n, "forgotten": n, "added_ids": [...], "forgotten_ids": [...],
+    "shards": {masque: {"added": n, "forgotten": n}}}; ids are capped at 1000 each. Pure DuckDB.
+    """
+    with store.connect(read_only=True) as conn:
+        found = conn.execute(
+            "SELECT masque, event, memory_id FROM memory_history WHERE session_id = ? "
+            "AND event IN ('added', 'imported', 'forgotten') ORDER BY id",
+            [session_id],
+        ).fetchall()
+    added = [m for _, e, m in found if e in ("added", "imported")]
+    forgotten = [m for _, e, m in found if e == "forgotten"]
+    shards: dict[str, dict[str, int]] = {}
+    for masque, event, _ in found:
+        slot = shards.setdefault(masque, {"added": 0, "forgotten": 0})
+        slot["forgotten" if event == "forgotten" else "added"] += 1
+    return {
+        "session_id": session_id,
+        "added": len(added),
+        "forgotten": len(forgotten),
+        "added_ids": added[:MAX_LOGGED_IDS],
+        "forgotten_ids": forgotten[:MAX_LOGGED_IDS],
+        "shards": shards,
+    }

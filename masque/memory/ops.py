@@ -1,0 +1,514 @@
+"""Memory operations behind `masque memory ...`: add, list, get, forget, prune, history, export, import.
+
+Each operation resolves the caller (session or operator), checks the shard's policy, touches LanceDB,
+then records history and the compliance log in one DuckDB transaction. Expired rows (a `--ttl` that
+ran out, or older than the masque's retention window) are filtered out of every read at once and
+deleted on the next write to the shard or by `prune`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from masque import store
+from masque.durations import utcnow
+from masque.errors import NotFound, UsageError
+from masque.ids import new_id
+from masque.memory import audit, policy, shards
+from masque.memory.audit import Event
+from masque.memory.embedders import configured_embedder
+from masque.memory.policy import Access, Caller
+from masque.memory.shards import Memory, Shard
+
+if TYPE_CHECKING:
+    import numpy as np
+
+BATCH_ROWS = 2000  # rows per LanceDB commit: the unit a kill -9 can lose, never split
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Optional row filters shared by list, search, forget and export."""
+
+    ids: tuple[str, ...] = ()
+    session_id: str | None = None
+    branch: str | None = None
+    tags: tuple[str, ...] = ()
+    actor: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.ids or self.session_id or self.branch or self.tags or self.actor)
+
+    def sql(self) -> list[str]:
+        parts: list[str] = []
+        if self.ids:
+            parts.append("id IN (" + ", ".join(shards.sql_str(i) for i in self.ids) + ")")
+        if self.session_id:
+            parts.append(f"session_id = {shards.sql_str(self.session_id)}")
+        if self.branch:
+            parts.append(f"branch = {shards.sql_str(self.branch)}")
+        parts.extend(f"array_has(tags, {shards.sql_str(t)})" for t in self.tags)
+        if self.actor:
+            parts.append(f"actor = {shards.sql_str(self.actor)}")
+        return parts
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.ids:
+            out["ids"] = len(self.ids)
+        for key in ("session_id", "branch", "actor"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
+        if self.tags:
+            out["tags"] = list(self.tags)
+        return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """The shard an operation works on, with everything policy decided about it."""
+
+    masque: str
+    version: str | None
+    caller: Caller
+    settings: policy.ShardSettings
+    access: Access
+    opted_out: bool
+    retention: dt.timedelta | None
+
+
+@dataclass(frozen=True)
+class AddResult:
+    masque: str
+    stored: bool
+    ids: tuple[str, ...] = ()
+    reused_vectors: int = 0
+    pruned: int = 0
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "masque": self.masque,
+            "stored": self.stored,
+            "ids": list(self.ids),
+            "reused_vectors": self.reused_vectors,
+            "pruned": self.pruned,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class RemoveResult:
+    removed: tuple[str, ...]
+    shards: Mapping[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"removed": len(self.removed), "ids": list(self.removed), "shards": dict(self.shards)}
+
+
+def live_filter(now: dt.datetime, retention: dt.timedelta | None) -> str:
+    """Rows still alive at `now`: not past their ttl and inside the retention window."""
+    parts = [f"(expires_at IS NULL OR expires_at > {shards.sql_time(now)})"]
+    if retention is not None:
+        parts.append(f"created_at > {shards.sql_time(now - retention)}")
+    return " AND ".join(parts)
+
+
+def expired_filter(now: dt.datetime, retention: dt.timedelta | None) -> str:
+    return f"NOT ({live_filter(now, retention)})"
+
+
+def resolve(masque: str | None, caller: Caller, *, session_id: str | None = None) -> tuple[str, str | None]:
+    """Masque key and version: the argument, else the session's masque."""
+    if masque is None:
+        if session_id:
+            with store.connect(read_only=True) as conn:
+                row = conn.execute("SELECT masque, version FROM sessions WHERE id = ?", [session_id]).fetchone()
+            if row is None:
+                raise NotFound(f"session {session_id} does not exist", hint="`masque sessions list` shows sessions")
+            return str(row[0]), str(row[1])
+        if caller.masque is None:
+            raise UsageError(
+                "which masque's memory? name the MASQUE (outside a session there is no default)",
+                hint="e.g. `masque memory list codesmith`, or run inside a session (MASQUE_SESSION_ID)",
+            )
+        return caller.masque, caller.version
+    from masque.model import Ref
+
+    ref = Ref.parse(masque)
+    key = ref.name.casefold()
+    version = ref.version or (caller.version if caller.masque == key else None)
+    return key, version
+
+
+def target(masque: str | None, *, caller: Caller | None = None, session_id: str | None = None) -> Target:
+    caller = caller or policy.current_caller()
+    key, version = resolve(masque, caller, session_id=session_id)
+    with store.connect(read_only=True) as conn:
+        settings = policy.shard_settings(conn, key)
+        opted = policy.is_opted_out(conn, caller.actor, key)
+    return Target(
+        key, version, caller, settings, policy.read_access(caller, settings), opted, policy.retention_for(key, caller)
+    )
+
+
+def open_for(tgt: Target) -> Shard | None:
+    return shards.open_shard(tgt.masque, expected=tgt.settings.has_data)
+
+
+def log_only(
+    tgt: Target, action: str, access: Access, *, ids: Sequence[str] = (), detail: Mapping[str, Any] | None = None
+) -> None:
+    with store.transaction() as conn:
+        audit.log(conn, tgt.caller, action, tgt.masque, access, ids=ids, detail=detail)
+
+
+def check_read(tgt: Target, action: str) -> bool:
+    """Log and refuse a denied read; False (logged) when the actor opted out, so reads return nothing."""
+    if tgt.access is Access.DENIED:
+        log_only(tgt, action, Access.DENIED)
+        raise policy.denied(tgt.caller, tgt.masque)
+    if tgt.opted_out:
+        log_only(tgt, action, Access.OPTED_OUT)
+        return False
+    return True
+
+
+def _embed(shard: Shard | None, texts: Sequence[str], hashes: Sequence[str], embedder: Any) -> tuple[np.ndarray, int]:
+    """Vectors for `texts`, reusing stored ones by content hash when embedding costs a call."""
+    import numpy as np
+
+    reuse: dict[str, list[float]] = shard.vectors_for_hashes(hashes) if (shard and embedder.remote) else {}
+    todo = [i for i, h in enumerate(hashes) if h not in reuse]
+    fresh = embedder.embed([texts[i] for i in todo]) if todo else None
+    dim = fresh.shape[1] if fresh is not None else (shard.dim if shard else 0)
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    if fresh is not None:
+        out[todo] = fresh
+    for i, h in enumerate(hashes):
+        if h in reuse:
+            out[i] = np.asarray(reuse[h], dtype=np.float32)
+    return out, len(texts) - len(todo)
+
+
+def _prune_expired(shard: Shard, now: dt.datetime, retention: dt.timedelta | None) -> list[tuple[str, str | None]]:
+    where = expired_filter(now, retention)
+    if not shard.count(where):
+        return []
+    gone = shard.rows(where, columns=("id", "content_hash"))
+    shard.delete(where)
+    return [(r["id"], r["content_hash"]) for r in gone]
+
+
+def write(
+    tgt: Target,
+    memories: Sequence[Memory],
+    *,
+    event: Event = Event.ADDED,
+    detail: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> AddResult:
+    """Embed and store memories in commits of BATCH_ROWS, prune expired rows, record history and log."""
+    now = now or utcnow()
+    tgt_action = "import" if event is Event.IMPORTED else "add"
+    if tgt.caller.session_id and tgt.access is not Access.OWN and not tgt.caller.is_admin:
+        # Sharing grants reads only: a masque never writes another's memory.
+        log_only(tgt, tgt_action, Access.DENIED)
+        raise policy.denied(tgt.caller, tgt.masque)
+    if tgt.opted_out:
+        log_only(tgt, tgt_action, Access.OPTED_OUT)
+        return AddResult(tgt.masque, False, reason=f"actor {tgt.caller.actor!r} opted out of memory for {tgt.masque!r}")
+    embedder = configured_embedder(tgt.masque)
+    shard = open_for(tgt)
+    if shard is not None:
+        shards.check_embedder(shard, embedder.id)
+    stored: list[str] = []
+    reused = 0
+    for start in range(0, len(memories), BATCH_ROWS):
+        chunk = memories[start : start + BATCH_ROWS]
+        vectors, n_reused = _embed(shard, [m.text for m in chunk], [m.content_hash for m in chunk], embedder)
+        reused += n_reused
+        if shard is None:
+            shard = shards.create_shard(tgt.masque, embedder.id, int(vectors.shape[1]))
+        shards.check_dim(shard, vectors, embedder.id)
+        shard.add(shards.to_arrow(chunk, vectors, shard.table.schema))
+        stored.extend(m.id for m in chunk)
+    pruned = _prune_expired(shard, now, tgt.retention) if shard is not None else []
+    with store.transaction() as conn:
+        if shard is not None:
+            policy.register_shard(conn, tgt.masque, shard.embedder_id, shard.dim)
+        audit.record(conn, tgt.caller, tgt.masque, event, [(m.id, m.content_hash) for m in memories],
+                     detail=detail, session_ids=[m.session_id for m in memories])  # fmt: skip
+        audit.record(conn, tgt.caller, tgt.masque, Event.EXPIRED, pruned, detail={"reason": "retention"})
+        audit.log(conn, tgt.caller, tgt_action, tgt.masque, Access.OWN if tgt.access is Access.OWN else tgt.access,
+                  ids=stored, detail={**(detail or {}), "pruned": len(pruned)})  # fmt: skip
+    if shard is not None:
+        from masque.memory.search import maintain
+
+        maintain(shard)
+    return AddResult(tgt.masque, True, tuple(stored), reused, len(pruned))
+
+
+def add(
+    texts: Sequence[str],
+    masque: str | None = None,
+    *,
+    session_id: str | None = None,
+    branch: str | None = None,
+    tags: Sequence[str] = (),
+    ttl: dt.timedelta | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> AddResult:
+    """Store one memory per text in `masque`'s shard (default: the session's masque)."""
+    texts = [t for t in texts]
+    if not texts or any(not t.strip() for t in texts):
+        raise UsageError("nothing to remember: the memory text is empty", hint="pass TEXT, --file F or - for stdin")
+    tgt = target(masque, session_id=session_id)
+    now = now or utcnow()
+    session = session_id or tgt.caller.session_id
+    memories = [
+        Memory(
+            id=new_id("mem_"),
+            text=text,
+            masque=tgt.masque,
+            version=tgt.version,
+            session_id=session,
+            branch=branch,
+            tags=tuple(tags),
+            actor=tgt.caller.actor,
+            created_at=now,
+            expires_at=now + ttl if ttl else None,
+            content_hash=shards.content_hash(text),
+            metadata=dict(metadata or {}),
+        )
+        for text in texts
+    ]
+    detail: dict[str, Any] = {"ttl_seconds": int(ttl.total_seconds())} if ttl else {}
+    return write(tgt, memories, detail=detail, now=now)
+
+
+def _rows(tgt: Target, shard: Shard, filters: Filters, now: dt.datetime, include_expired: bool) -> list[Memory]:
+    parts = filters.sql()
+    if not include_expired:
+        parts.append(live_filter(now, tgt.retention))
+    found = [shards.memory_from_row(r) for r in shard.rows(" AND ".join(parts) if parts else None)]
+    found.sort(key=lambda m: m.id, reverse=True)
+    return found
+
+
+def list_memories(
+    masque: str | None = None,
+    *,
+    filters: Filters = Filters(),
+    limit: int | None = 50,
+    include_expired: bool = False,
+    now: dt.datetime | None = None,
+) -> list[Memory]:
+    """Live memories of a shard, newest first."""
+    tgt = target(masque)
+    if not check_read(tgt, "list"):
+        return []
+    shard = open_for(tgt)
+    found = _rows(tgt, shard, filters, now or utcnow(), include_expired) if shard else []
+    found = found[:limit] if limit else found
+    log_only(tgt, "list", tgt.access, ids=[m.id for m in found], detail=filters.to_json())
+    return found
+
+
+def get(masque: str | None, memory_id: str, *, now: dt.datetime | None = None) -> Memory:
+    tgt = target(masque)
+    found = []
+    if check_read(tgt, "get"):
+        shard = open_for(tgt)
+        found = _rows(tgt, shard, Filters(ids=(memory_id,)), now or utcnow(), False) if shard else []
+        log_only(tgt, "get", tgt.access, ids=[m.id for m in found])
+    if not found:
+        raise NotFound(
+            f"no memory {memory_id} in the shard of {tgt.masque!r} (it may have expired or been forgotten)",
+            hint=f"`masque memory list {tgt.masque}` shows live memories; "
+            f"`masque memory history {tgt.masque} {memory_id}` shows its changes",
+        )
+    return found[0]
+
+
+def forget(masque: str | None, filters: Filters, *, reason: str = "forget") -> RemoveResult:
+    """Delete the memories matching `filters` (at least one filter: never everything by accident)."""
+    if filters.empty:
+        raise UsageError(
+            "forget needs a filter: memory ids, --session, --branch, --tag or --actor",
+            hint="to drop a whole shard use `masque memory forget MASQUE --actor NAME` per actor, or prune",
+        )
+    tgt = target(masque)
+    policy.require_owner(tgt.caller, tgt.masque, "forget")
+    shard = open_for(tgt)
+    gone: list[dict[str, Any]] = []
+    if shard is not None:
+        where = " AND ".join(filters.sql())
+        gone = shard.rows(where, columns=("id", "content_hash"))
+        if gone:
+            shard.delete(where)
+    with store.transaction() as conn:
+        audit.record(conn, tgt.caller, tgt.masque, Event.FORGOTTEN, [(r["id"], r["content_hash"]) for r in gone],
+                     detail={"reason": reason})  # fmt: skip
+        audit.log(
+            conn, tgt.caller, "forget", tgt.masque, tgt.access, ids=[r["id"] for r in gone], detail=filters.to_json()
+        )
+    return RemoveResult(tuple(r["id"] for r in gone), {tgt.masque: len(gone)})
+
+
+def prune(
+    masque: str | None = None, *, older_than: dt.timedelta | None = None, now: dt.datetime | None = None
+) -> RemoveResult:
+    """Delete expired memories (and, with `older_than`, any older than that) from one or every shard."""
+    now = now or utcnow()
+    names = [masque] if masque else sorted({s.masque for s in policy.all_settings() if s.has_data})
+    removed: list[str] = []
+    per: dict[str, int] = {}
+    for name in names:
+        tgt = target(name)
+        policy.require_owner(tgt.caller, tgt.masque, "prune")
+        shard = open_for(tgt)
+        if shard is None:
+            continue
+        gone = _prune_expired(shard, now, tgt.retention)
+        old: list[tuple[str, str | None]] = []
+        if older_than is not None:
+            where = f"created_at < {shards.sql_time(now - older_than)}"
+            old = [(r["id"], r["content_hash"]) for r in shard.rows(where, columns=("id", "content_hash"))]
+            if old:
+                shard.delete(where)
+        with store.transaction() as conn:
+            audit.record(conn, tgt.caller, tgt.masque, Event.EXPIRED, gone, detail={"reason": "retention"})
+            seconds = older_than.total_seconds() if older_than else None
+            audit.record(
+                conn, tgt.caller, tgt.masque, Event.FORGOTTEN, old, detail={"reason": "older_than", "seconds": seconds}
+            )
+            ids = [i for i, _ in gone + old]
+            audit.log(conn, tgt.caller, "prune", tgt.masque, tgt.access, ids=ids)
+        removed.extend(i for i, _ in gone + old)
+        per[tgt.masque] = len(gone) + len(old)
+    return RemoveResult(tuple(removed), per)
+
+
+def history(masque: str | None, memory_id: str) -> list[audit.HistoryEntry]:
+    tgt = target(masque)
+    if not check_read(tgt, "history"):
+        return []
+    with store.transaction() as conn:
+        found = [h for h in audit.history(conn, memory_id) if h.masque == tgt.masque]
+        audit.log(conn, tgt.caller, "history", tgt.masque, tgt.access, ids=[memory_id] if found else [])
+    if not found:
+        raise NotFound(
+            f"memory {memory_id} has no history in the shard of {tgt.masque!r}",
+            hint=f"check the id with `masque memory list {tgt.masque}`",
+        )
+    return found
+
+
+def export(
+    masques: Sequence[str] = (), *, include_expired: bool = False, now: dt.datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """JSONL-ready dicts of every readable memory (oldest first per shard), logged per shard."""
+    now = now or utcnow()
+    names = list(masques) or sorted({s.masque for s in policy.all_settings() if s.has_data})
+    for name in names:
+        tgt = target(name)
+        if not check_read(tgt, "export"):
+            continue
+        shard = open_for(tgt)
+        if shard is None:
+            continue
+        where = None if include_expired else live_filter(now, tgt.retention)
+        ids: list[str] = []
+        for batch in shard.iter_batches(where):
+            for row in batch:
+                ids.append(row["id"])
+                yield shards.memory_from_row(row).to_json()
+        log_only(tgt, "export", tgt.access, ids=ids, detail={"rows": len(ids)})
+
+
+def _parse_time(value: Any, where: str) -> dt.datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{where}: not an ISO 8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def parse_jsonl(lines: Iterable[str], source: str, masque: str | None) -> Iterator[Memory]:
+    """Memories from `memory export` lines; `masque` overrides the one recorded in each line."""
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{source}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(
+                f"{where}: not JSON: {exc.msg}", hint="import reads the JSONL written by `masque memory export`"
+            ) from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
+            raise UsageError(f'{where}: each line must be an object with a non-empty "text"')
+        name = masque or obj.get("masque")
+        if not name:
+            raise UsageError(f'{where}: no "masque" in the line', hint="pass --masque NAME to import into one shard")
+        text = obj["text"]
+        yield Memory(
+            id=str(obj.get("id") or new_id("mem_")),
+            text=text,
+            masque=policy.masque_key(str(name)),
+            version=obj.get("version"),
+            session_id=obj.get("session_id"),
+            branch=obj.get("branch"),
+            tags=tuple(obj.get("tags") or ()),
+            actor=obj.get("actor"),
+            created_at=_parse_time(obj.get("created_at"), where) or utcnow(),
+            expires_at=_parse_time(obj.get("expires_at"), where),
+            content_hash=shards.content_hash(text),
+            metadata=obj.get("metadata") or {},
+        )
+
+
+def import_memories(lines: Iterable[str], *, source: str = "<stdin>", masque: str | None = None) -> dict[str, Any]:
+    """Import JSONL in whole batches; ids already in the shard are skipped, so re-running is safe."""
+    per: dict[str, int] = {}
+    skipped = 0
+    pending: dict[str, list[Memory]] = {}
+    targets: dict[str, Target] = {}
+
+    def flush(name: str) -> None:
+        nonlocal skipped
+        batch = pending.pop(name, [])
+        if not batch:
+            return
+        tgt = targets.get(name) or targets.setdefault(name, target(name))
+        shard = open_for(tgt)
+        if shard is not None:
+            quoted = ", ".join(shards.sql_str(m.id) for m in batch)
+            present = {r["id"] for r in shard.rows(f"id IN ({quoted})", columns=("id",))}
+            fresh = [m for m in batch if m.id not in present]
+            skipped += len(batch) - len(fresh)
+            batch = fresh
+        if batch:
+            result = write(tgt, batch, event=Event.IMPORTED, detail={"source": source})
+            per[name] = per.get(name, 0) + len(result.ids)
+            if not result.stored:
+                skipped += len(batch)
+            if name not in targets or not targets[name].settings.has_data:
+                targets[name] = target(name)  # the shard exists now: later batches must find it
+
+    for memory in parse_jsonl(lines, source, masque):
+        pending.setdefault(memory.masque, []).append(memory)
+        if len(pending[memory.masque]) >= BATCH_ROWS:
+            flush(memory.masque)
+    for name in list(pending):
+        flush(name)
+    return {"imported": sum(per.values()), "skipped": skipped, "shards": per}

@@ -1,0 +1,222 @@
+"""Hybrid search (vector + LanceDB full-text, fused by reciprocal rank) and index upkeep.
+
+Vector and full-text results are ranked separately over the live rows and fused with reciprocal rank
+fusion (score = sum of 1 / (60 + rank)), so a memory that matches both the words and the meaning of
+the query comes first. Once a shard passes `[memory] index_threshold` rows (default 20,000) an IVF_SQ
+vector index is built automatically; below that exact search is fast enough and always right.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from masque import config
+from masque.durations import utcnow
+from masque.errors import UsageError
+from masque.memory import ops, shards
+from masque.memory.embedders import configured_embedder
+from masque.memory.policy import Access
+from masque.memory.shards import Memory, Shard
+
+RRF_K = 60  # the constant from Cormack et al.; damps the weight of the very top ranks
+DEFAULT_INDEX_THRESHOLD = 20_000
+ROWS_PER_PARTITION = 400
+OPTIMIZE_UNINDEXED = 5_000  # fold new rows into the indices once this many are pending
+# A vector hit sharing (almost) nothing with the query is noise: with the hashing embedder an unrelated
+# text scores ~0 and would otherwise fill every result list. Text matches are never cut.
+MIN_SIMILARITY = 0.05
+_SEARCH_COLUMNS = [c for c in shards.COLUMNS]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the memory, its fused score and how each ranker saw it."""
+
+    memory: Memory
+    score: float
+    vector_rank: int | None
+    text_rank: int | None
+    distance: float | None
+    text_score: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"id": self.memory.id, "text": self.memory.text, "score": round(self.score, 6)}
+        out.update({k: v for k, v in self.memory.to_json().items() if k not in out})
+        out.update(
+            vector_rank=self.vector_rank,
+            text_rank=self.text_rank,
+            vector_distance=None if self.distance is None else round(self.distance, 6),
+            text_score=None if self.text_score is None else round(self.text_score, 6),
+        )
+        return out
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    masque: str
+    access: Access
+    hits: tuple[Hit, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"masque": self.masque, "access": self.access.value, "results": [h.to_json() for h in self.hits]}
+
+
+def _setting(name: str, default: int) -> int:
+    value = config.section("memory").get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UsageError(f"config [memory] {name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def vector_index(shard: Shard) -> Any | None:
+    return next((ix for ix in shard.indices() if ix.columns == ["vector"]), None)
+
+
+def _vector_query(shard: Shard, vector: Any, where: str, limit: int, indexed: bool) -> list[dict[str, Any]]:
+    query = shard.table.search(vector, vector_column_name="vector").distance_type("cosine")
+    if indexed:
+        parts = max(1, shard.count() // ROWS_PER_PARTITION)
+        query = query.nprobes(max(20, parts // 4)).refine_factor(10)
+    query = query.where(where, prefilter=True).select([*_SEARCH_COLUMNS, "_distance"]).limit(limit)
+    return list(query.to_arrow().to_pylist())
+
+
+def _text_query(shard: Shard, text: str, where: str, limit: int) -> list[dict[str, Any]]:
+    query = shard.table.search(text, query_type="fts", fts_columns="text")
+    query = query.where(where, prefilter=True).select([*_SEARCH_COLUMNS, "_score"]).limit(limit)
+    return list(query.to_arrow().to_pylist())
+
+
+def hybrid(shard: Shard, query: str, vector: Any, where: str, k: int) -> list[Hit]:
+    """Top `k` by reciprocal rank fusion of the vector and full-text rankings."""
+    depth = max(k * 4, 20)
+    by_vector = _vector_query(shard, vector, where, depth, vector_index(shard) is not None)
+    by_text = _text_query(shard, query, where, depth) if query.strip() else []
+    rows: dict[str, dict[str, Any]] = {}
+    fused: dict[str, float] = {}
+    vrank: dict[str, int] = {}
+    trank: dict[str, int] = {}
+    by_vector = [r for r in by_vector if 1.0 - float(r["_distance"]) >= MIN_SIMILARITY]
+    for rank, row in enumerate(by_vector, 1):
+        rows[row["id"]] = row
+        vrank[row["id"]] = rank
+        fused[row["id"]] = fused.get(row["id"], 0.0) + 1.0 / (RRF_K + rank)
+    for rank, row in enumerate(by_text, 1):
+        rows.setdefault(row["id"], row)
+        trank[row["id"]] = rank
+        rows[row["id"]]["_score"] = row.get("_score")
+        fused[row["id"]] = fused.get(row["id"], 0.0) + 1.0 / (RRF_K + rank)
+    # Ties (equal fused score) break newest first (ids sort by time), so the order is stable run to run.
+    order = sorted(sorted(fused, reverse=True), key=lambda i: -fused[i])[:k]
+    return [
+        Hit(
+            memory=shards.memory_from_row(rows[i]),
+            score=fused[i],
+            vector_rank=vrank.get(i),
+            text_rank=trank.get(i),
+            distance=rows[i].get("_distance"),
+            text_score=rows[i].get("_score"),
+        )
+        for i in order
+    ]
+
+
+def find(
+    query: str,
+    masque: str | None = None,
+    *,
+    k: int = 10,
+    filters: ops.Filters = ops.Filters(),
+    now: dt.datetime | None = None,
+) -> SearchResult:
+    """Hybrid search over the live memories of `masque` (default: the session's masque)."""
+    if k < 1:
+        raise UsageError(f"-k must be at least 1, got {k}")
+    if not query.strip():
+        raise UsageError("the search query is empty", hint='pass QUERY, e.g. `masque memory search codesmith "parser"`')
+    tgt = ops.target(masque)
+    if not ops.check_read(tgt, "search"):
+        return SearchResult(tgt.masque, Access.OPTED_OUT, ())
+    shard = ops.open_for(tgt)
+    hits: list[Hit] = []
+    if shard is not None:
+        embedder = configured_embedder(tgt.masque)
+        shards.check_embedder(shard, embedder.id)
+        vector = embedder.embed([query])
+        shards.check_dim(shard, vector, embedder.id)
+        where = " AND ".join([*filters.sql(), ops.live_filter(now or utcnow(), tgt.retention)])
+        hits = hybrid(shard, query, vector[0], where, k)
+    detail = {"k": k, "query_chars": len(query), **filters.to_json()}
+    ops.log_only(tgt, "search", tgt.access, ids=[h.memory.id for h in hits], detail=detail)
+    return SearchResult(tgt.masque, tgt.access, tuple(hits))
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    masque: str
+    rows: int
+    vector_index: str | None
+    built: bool
+    optimized: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "masque": self.masque,
+            "rows": self.rows,
+            "vector_index": self.vector_index,
+            "built": self.built,
+            "optimized": self.optimized,
+        }
+
+
+def _build_vector_index(shard: Shard, rows: int) -> None:
+    shards.lancedb_module()
+    from lancedb.index import IvfSq
+
+    partitions = max(1, rows // ROWS_PER_PARTITION)
+    shards.retry(
+        "build vector index",
+        lambda: shard.table.create_index(
+            "vector", config=IvfSq(distance_type="cosine", num_partitions=partitions), replace=True
+        ),
+    )
+
+
+def _unindexed(shard: Shard) -> int:
+    pending = 0
+    for ix in shard.indices():
+        stats = shard.table.index_stats(ix.name)
+        pending = max(pending, int(getattr(stats, "num_unindexed_rows", 0) or 0))
+    return pending
+
+
+def maintain(shard: Shard, *, force: bool = False) -> IndexReport:
+    """Build the vector index past the threshold (or when forced) and fold pending rows into indices."""
+    rows = shard.count()
+    threshold = _setting("index_threshold", DEFAULT_INDEX_THRESHOLD)
+    current = vector_index(shard)
+    built = optimized = False
+    # IVF needs enough rows to train its partitions; below ~256 rows exact search is instant anyway.
+    if current is None and rows >= 256 and (force or rows >= threshold):
+        _build_vector_index(shard, rows)
+        built = True
+    elif force or _unindexed(shard) >= OPTIMIZE_UNINDEXED:
+        shards.retry("optimize", lambda: shard.table.optimize())
+        optimized = True
+    shards.ensure_fts(shard.table)
+    current = vector_index(shard)
+    return IndexReport(shard.masque, rows, current.index_type if current else None, built, optimized)
+
+
+def index(masque: str | None = None) -> IndexReport:
+    """`masque memory index`: build or refresh a shard's indices now."""
+    tgt = ops.target(masque)
+    ops.policy.require_owner(tgt.caller, tgt.masque, "index")
+    shard = ops.open_for(tgt)
+    if shard is None:
+        return IndexReport(tgt.masque, 0, None, False, False)
+    report = maintain(shard, force=True)
+    ops.log_only(tgt, "index", tgt.access, detail=report.to_json())
+    return report

@@ -1,0 +1,391 @@
+"""LanceDB shards: one table `mask_memory_{name}` per masque under `$MASQUE_HOME/memory/`.
+
+The table schema carries the embedder id and dimension as schema metadata, so a shard describes
+itself even without the DuckDB registry. Every write is one LanceDB commit: a batch is either wholly
+in the table or not at all (what makes `kill -9` during an import safe). LanceDB commits are
+optimistic; appends merge on their own, and the rare conflicts of deletes and overwrites are retried.
+This is the only module (with search.py) that touches lancedb, always imported inside functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from masque import config
+from masque.errors import StoreError, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+TABLE_PREFIX = "mask_memory_"
+META_EMBEDDER = b"masque.embedder"
+META_DIM = b"masque.dim"
+COLUMNS = (
+    "id", "text", "masque", "version", "session_id", "branch", "tags", "actor",
+    "created_at", "expires_at", "content_hash", "metadata",
+)  # fmt: skip
+_RETRY_DEADLINE = 30.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Memory:
+    """One stored memory with its provenance."""
+
+    id: str
+    text: str
+    masque: str
+    version: str | None
+    session_id: str | None
+    branch: str | None
+    tags: tuple[str, ...]
+    actor: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    content_hash: str
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "text": self.text,
+            "masque": self.masque,
+            "version": self.version,
+            "session_id": self.session_id,
+            "branch": self.branch,
+            "tags": list(self.tags),
+            "actor": self.actor,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "content_hash": self.content_hash,
+            "metadata": dict(self.metadata),
+        }
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def table_name(masque: str) -> str:
+    """`mask_memory_{name}`; names with characters outside [a-z0-9_] get a short hash to stay unique."""
+    key = masque.casefold()
+    safe = re.sub(r"[^a-z0-9_]", "_", key)
+    if safe != key:
+        safe = f"{safe}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+    return TABLE_PREFIX + safe
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal for LanceDB filters."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_time(value: dt.datetime) -> str:
+    """A timestamp literal in UTC (LanceDB reads naive literals as UTC)."""
+    utc = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return f"timestamp '{utc.isoformat(sep=' ')}'"
+
+
+def arrow_schema(dim: int, embedder_id: str) -> pa.Schema:
+    import pyarrow as pa
+
+    ts = pa.timestamp("us", tz="UTC")
+    return pa.schema(
+        [
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("text", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.float32(), dim)),
+            pa.field("masque", pa.string()),
+            pa.field("version", pa.string()),
+            pa.field("session_id", pa.string()),
+            pa.field("branch", pa.string()),
+            pa.field("tags", pa.list_(pa.string())),
+            pa.field("actor", pa.string()),
+            pa.field("created_at", ts),
+            pa.field("expires_at", ts),
+            pa.field("content_hash", pa.string()),
+            pa.field("metadata", pa.string()),
+        ],
+        metadata={META_EMBEDDER: embedder_id.encode(), META_DIM: str(dim).encode()},
+    )
+
+
+def to_arrow(memories: Sequence[Memory], vectors: np.ndarray, schema: pa.Schema) -> pa.Table:
+    """Rows + vectors -> an Arrow table in the shard schema (one commit's worth)."""
+    import pyarrow as pa
+
+    dim = vectors.shape[1] if len(vectors) else int(schema.metadata[META_DIM])
+    flat = pa.array(vectors.reshape(-1), type=pa.float32())
+    columns: dict[str, Any] = {
+        "id": [m.id for m in memories],
+        "text": [m.text for m in memories],
+        "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
+        "masque": [m.masque for m in memories],
+        "version": [m.version for m in memories],
+        "session_id": [m.session_id for m in memories],
+        "branch": [m.branch for m in memories],
+        "tags": [list(m.tags) for m in memories],
+        "actor": [m.actor for m in memories],
+        "created_at": [m.created_at for m in memories],
+        "expires_at": [m.expires_at for m in memories],
+        "content_hash": [m.content_hash for m in memories],
+        "metadata": [json.dumps(dict(m.metadata), sort_keys=True) if m.metadata else None for m in memories],
+    }
+    return pa.table(columns, schema=schema)
+
+
+def memory_from_row(row: Mapping[str, Any]) -> Memory:
+    meta = row.get("metadata")
+    return Memory(
+        id=row["id"],
+        text=row["text"],
+        masque=row["masque"],
+        version=row.get("version"),
+        session_id=row.get("session_id"),
+        branch=row.get("branch"),
+        tags=tuple(row.get("tags") or ()),
+        actor=row.get("actor"),
+        created_at=row["created_at"],
+        expires_at=row.get("expires_at"),
+        content_hash=row["content_hash"],
+        metadata=json.loads(meta) if meta else {},
+    )
+
+
+def _is_conflict(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("conflict", "retryable", "concurrent", "was modified"))
+
+
+def retry(what: str, fn: Callable[[], T]) -> T:
+    """Run one LanceDB commit, retrying optimistic-concurrency conflicts with jittered backoff."""
+    deadline = time.monotonic() + _RETRY_DEADLINE
+    delay = 0.005
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if not _is_conflict(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.25)
+
+
+def rebuild_hint(masque: str) -> str:
+    return (
+        f"move the damaged directory aside and rebuild from an export: "
+        f"`masque memory import memories.jsonl --masque {masque}` "
+        f"(make exports with `masque memory export {masque} -o memories.jsonl`)"
+    )
+
+
+class Shard:
+    """An open LanceDB table for one masque."""
+
+    def __init__(self, masque: str, table: Any, path: Path) -> None:
+        self.masque = masque
+        self.table = table
+        self.path = path
+        meta = table.schema.metadata or {}
+        self.embedder_id = meta.get(META_EMBEDDER, b"").decode() or None
+        self.dim = int(meta[META_DIM]) if META_DIM in meta else table.schema.field("vector").type.list_size
+
+    @property
+    def name(self) -> str:
+        return table_name(self.masque)
+
+    def add(self, batch: pa.Table) -> None:
+        retry(f"add to {self.name}", lambda: self.table.add(batch))
+
+    def delete(self, where: str) -> None:
+        retry(f"delete from {self.name}", lambda: self.table.delete(where))
+
+    def count(self, where: str | None = None) -> int:
+        return int(self.table.count_rows(where)) if where else int(self.table.count_rows())
+
+    def rows(
+        self, where: str | None = None, *, columns: Sequence[str] = COLUMNS, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        query = self.table.search().select(list(columns))
+        if where:
+            query = query.where(where)
+        query = query.limit(limit) if limit else query.limit(self.count() or 1)
+        return list(query.to_arrow().to_pylist())
+
+    def iter_batches(self, where: str | None = None, batch_rows: int = 10_000) -> Iterator[list[dict[str, Any]]]:
+        """All matching rows (oldest first by id) in batches, for export and re-embedding."""
+        rows = self.rows(where)
+        rows.sort(key=lambda r: r["id"])
+        for start in range(0, len(rows), batch_rows):
+            yield rows[start : start + batch_rows]
+
+    def vectors_for_hashes(self, hashes: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors by content hash, so unchanged text is never embedded twice."""
+        if not hashes:
+            return {}
+        found: dict[str, list[float]] = {}
+        unique = sorted(set(hashes))
+        for start in range(0, len(unique), 500):
+            part = ", ".join(sql_str(h) for h in unique[start : start + 500])
+            for row in self.rows(f"content_hash IN ({part})", columns=("content_hash", "vector")):
+                found.setdefault(row["content_hash"], row["vector"])
+        return found
+
+    def version(self) -> int:
+        return int(self.table.version)
+
+    def indices(self) -> list[Any]:
+        return list(self.table.list_indices())
+
+
+def lancedb_module() -> Any:
+    """Import lancedb, skipping the REST namespace client it pulls in but local tables never use.
+
+    `lance_namespace` imports the models of its generated HTTP client, and that package's
+    `__init__` also loads every API class (about 0.8 s of pydantic decorators on this machine),
+    which is more than half of a cold `masque memory search`. Registering the package without
+    running its `__init__` lets the models import on their own. If a future release needs the
+    package for real, the plain import below runs instead.
+    """
+    import sys
+
+    if "lancedb" in sys.modules:
+        return sys.modules["lancedb"]
+    name = "lance_namespace_urllib3_client"
+    if name not in sys.modules:
+        import importlib.util
+        import types
+
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            shell = types.ModuleType(name)
+            shell.__path__ = list(spec.submodule_search_locations)
+            shell.__spec__ = spec
+            shell.__file__ = spec.origin
+            sys.modules[name] = shell
+            try:
+                import lancedb
+
+                return lancedb
+            except Exception:
+                for key in [
+                    k for k in sys.modules if k == name or k.startswith((name + ".", "lance_namespace", "lancedb"))
+                ]:
+                    del sys.modules[key]
+    import lancedb
+
+    return lancedb
+
+
+def _db() -> Any:
+    lancedb = lancedb_module()
+
+    path = config.memory_dir()
+    config.ensure_home()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return lancedb.connect(str(path))
+
+
+def shard_path(masque: str) -> Path:
+    return config.memory_dir() / f"{table_name(masque)}.lance"
+
+
+def open_shard(masque: str, *, expected: bool = False) -> Shard | None:
+    """The shard of `masque`, or None when it was never written.
+
+    `expected` says the registry knows the shard has data: then a missing table is damage, not news.
+    """
+    path = shard_path(masque)
+    if not path.exists():
+        if expected:
+            raise StoreError(
+                f"memory shard {table_name(masque)} of masque {masque!r} is missing ({path})",
+                hint=rebuild_hint(masque),
+            )
+        return None
+    db = _db()
+    try:
+        table = db.open_table(table_name(masque))
+        shard = Shard(masque, table, path)
+        shard.count()  # touch the manifest and data files now, so damage shows here and not mid-command
+    except Exception as exc:
+        raise StoreError(
+            f"memory shard {table_name(masque)} of masque {masque!r} is damaged ({path}): "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            hint=rebuild_hint(masque),
+        ) from None
+    return shard
+
+
+def create_shard(masque: str, embedder_id: str, dim: int) -> Shard:
+    """Create (or, when another process won the race, open) the shard with its FTS index."""
+    db = _db()
+    schema = arrow_schema(dim, embedder_id)
+    table = retry("create shard", lambda: db.create_table(table_name(masque), schema=schema, exist_ok=True))
+    ensure_fts(table)
+    return Shard(masque, table, shard_path(masque))
+
+
+def ensure_fts(table: Any) -> None:
+    """The full-text index on `text`; LanceDB searches rows added after it without a rebuild."""
+    lancedb_module()
+    from lancedb.index import FTS
+
+    if any(ix.index_type == "FTS" for ix in table.list_indices()):
+        return
+    try:
+        retry("create FTS index", lambda: table.create_index("text", config=FTS(), replace=False))
+    except Exception:
+        # Another process creating the shard at the same moment may have won the race.
+        table.checkout_latest()
+        if not any(ix.index_type == "FTS" for ix in table.list_indices()):
+            raise
+
+
+def overwrite_shard(shard: Shard, batch: pa.Table) -> Shard:
+    """Replace the whole table in one commit (re-embedding); older versions stay until optimize."""
+    db = _db()
+    table = retry("overwrite shard", lambda: db.create_table(shard.name, data=batch, mode="overwrite"))
+    ensure_fts(table)
+    return Shard(shard.masque, table, shard.path)
+
+
+def check_embedder(shard: Shard, embedder_id: str) -> None:
+    """A shard answers only queries embedded the way its vectors were."""
+    if shard.embedder_id and shard.embedder_id != embedder_id:
+        raise UsageError(
+            f"memory shard {shard.name} was embedded with {shard.embedder_id} (dim {shard.dim}) but the "
+            f"configured embedder for {shard.masque!r} is {embedder_id}",
+            hint=f"run `masque memory reembed {shard.masque}` to re-embed it, or set [memory] embedder back",
+        )
+
+
+def check_dim(shard: Shard, vectors: np.ndarray, embedder_id: str) -> None:
+    if len(vectors) and vectors.shape[1] != shard.dim:
+        raise UsageError(
+            f"embedder {embedder_id} returned {vectors.shape[1]}-dimensional vectors but memory shard "
+            f"{shard.name} holds {shard.dim}-dimensional ones",
+            hint=f"run `masque memory reembed {shard.masque}` to rebuild the shard with the new dimension",
+        )
+
+
+def list_shard_names() -> list[str]:
+    """Table names present on disk (`mask_memory_*`)."""
+    root = config.memory_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name[: -len(".lance")] for p in root.glob(f"{TABLE_PREFIX}*.lance"))
+
+
+def size_on_disk(shard: Shard) -> int:
+    return sum(p.stat().st_size for p in shard.path.rglob("*") if p.is_file())
