@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from masque import validate
+from masque.errors import UsageError
 from masque.mythatron.dialect import DIALECT_HOOK
 
 REPO = Path(__file__).resolve().parent.parent
@@ -216,3 +219,17 @@ def test_validate_github_format_annotates_failing_tests(mt: Invoke) -> None:
 def test_mythatron_help_and_version(mt: Invoke) -> None:
     assert "mask" in mt(["--help"]).stdout and "route" in mt(["--help"]).stdout
     assert mt(["--version"]).stdout.startswith("mythatron")
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.text(max_size=20))
+def test_an_accepted_name_never_escapes_the_target_dir(name: str) -> None:
+    from masque.mythatron.scaffold import check_slug
+
+    try:
+        check_slug(name)
+    except UsageError:
+        return
+    base = Path("/srv/masks")
+    target = (base / f"{name}.mask.json").resolve()
+    assert target.parent == base and not Path(name).is_absolute() and ".." not in name

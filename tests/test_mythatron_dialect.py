@@ -229,3 +229,35 @@ def test_masque_assume_works_on_a_mask_json(masks: Path, invoke: Invoke) -> None
     assert "Cite textual evidence" in session["system_prompt"]  # the inherited lens is what is worn
     denied = invoke(["assume", "mask.professor@1.3.0", "--intent", "rewrite chapter one for the author"])
     assert denied.exit_code == 3
+
+
+def test_every_schema_property_is_described(invoke: Invoke) -> None:
+    from masque.schema import load_schema
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for name, sub in (node.get("properties") or {}).items():
+                assert isinstance(sub, dict) and sub.get("description"), f"{where}.{name} has no description"
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    schema = load_schema("mask")
+    assert schema["$schema"].endswith("2020-12/schema")
+    walk(schema, "$")
+    printed = invoke(["schema", "--which", "mask", "--format", "json"])
+    assert printed.exit_code == 0 and json.loads(printed.stdout)["title"] == "MythaTron mask"
+
+
+def test_mask_validate_follows_masque_yaml_chains(tmp_path: Path, mt: Invoke) -> None:
+    child = tmp_path / "teacher.masque.yaml"
+    child.write_text(
+        'name: teacher\nindex: 91\nversion: "1.0.0"\nring: guest\nextends: base/scholar@1.0.0\n'
+        'intent:\n  allowed: ["teach *"]\nlens: Teach patiently.\n',
+        encoding="utf-8",
+    )
+    result = mt(["mask", "validate", child, "--no-tests"])
+    assert result.exit_code == 1
+    assert f"{child}:5:1: error[extends-missing] $.extends: parent base/scholar@1.0.0 not found" in result.stdout

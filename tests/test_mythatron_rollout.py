@@ -240,3 +240,22 @@ def test_generate_uses_the_mask_and_logs_the_call(mt: Invoke) -> None:
     assert row["prompt"] == "What themes are in my lighthouse chapter?" and row["status"] == "ok"
     assert row["response"].startswith("### Theme Analysis") and row["session_id"] is None
     assert row["completion_tokens"] > 0 and row["latency_ms"] >= 0
+
+
+def test_generate_under_a_session_wears_its_version_and_needs_it_active(invoke: Invoke, mt: Invoke) -> None:
+    assert invoke(["init", "--founder", "root", "--json"]).exit_code == 0
+    assumed = invoke(["assume", "mask.critic@1.0.0", "--intent", "critique my opening", "--format", "json"])
+    session = json.loads(assumed.stdout)["session_id"]
+    result = invoke(["generate", "--session", session, "Critique: a dark and stormy night."])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("**Issue 1")
+    result = mt(["generate", "Is my chase scene paced right?"], env={"MASQUE_SESSION_ID": session})
+    assert result.exit_code == 0 and "pacing" in result.stdout
+    with store.connect(read_only=True) as conn:
+        logged = store.rows(conn, "SELECT session_id, masque, version FROM generations ORDER BY id")
+    assert logged == [{"session_id": session, "masque": "mask.critic", "version": "1.0.0"}] * 2
+    assert invoke(["release", session]).exit_code == 0
+    ended = mt(["generate", "--session", session, "again"])
+    assert ended.exit_code == 3 and "generate needs an active session" in ended.stderr
+    assert mt(["generate", "--session", "ses_nope", "x"]).exit_code == 4
+    assert mt(["generate", "critic", "--session", session, "x"]).exit_code == 2

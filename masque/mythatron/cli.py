@@ -202,12 +202,15 @@ def validate_cmd(
     import json
 
     from masque.diagnostics import REPORTER_BY_NAME
+    from masque.mythatron.inherit import check_chain
     from masque.mythatron.runner import check_threshold, run_suite
     from masque.validate import discover, validate_paths
 
     check_threshold(threshold)
     files = [str(f) for f in discover(paths)]
     report = validate_paths(files, strict=strict)
+    for result in report.files:
+        check_chain(result)
     rendered = REPORTER_BY_NAME[fmt.value](report, verbose=verbose)
     suite = None
     if not no_tests:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from masque import config
+from masque.diagnostics import FileResult
 from masque.errors import ValidationFailed
 from masque.model import Masque, Ref
 
@@ -250,3 +251,27 @@ def resolve_file(path: Path | str) -> tuple[Masque, Resolved]:
     if loaded.masque.extends is None:
         return loaded.masque, resolved
     return masque_from_data(resolved.data), resolved
+
+
+def check_chain(result: FileResult) -> None:
+    """Add the broken-chain error of a valid `.masque.yaml` file with `extends` to its result.
+
+    Mask files get this check from their dialect; `masque validate` checks masque files one by one
+    without following parents, so `mythatron mask validate` follows them here.
+    """
+    from masque.diagnostics import Diagnostic
+    from masque.loader import LoadProblem, load_file
+
+    masque = result.masque
+    if not isinstance(masque, Masque) or masque.extends is None or dialect_of(result.path) != "masque":
+        return
+    try:
+        doc = load_file(result.path)
+        resolve(doc.data, result.path)
+    except LoadProblem:
+        return
+    except InheritanceError as exc:
+        line, col = doc.position(("extends",))
+        result.diagnostics.append(Diagnostic(result.path, exc.code, str(exc), line=line, col=col,
+                                             json_path="$.extends"))
+        result.masque = None
