@@ -112,7 +112,9 @@ def search_dirs() -> list[SearchDir]:
     local = Path.cwd() / "personas"
     dirs: list[SearchDir] = []
     seen: set[Path] = set()
-    for i, path in enumerate(config.search_path()):
+    for i, given in enumerate(config.search_path()):
+        # Absolute, so that a path recorded with a session still means the same file later.
+        path = given if given.is_absolute() else Path.cwd() / given
         key = _real(path)
         if key in seen:
             continue

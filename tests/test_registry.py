@@ -285,3 +285,11 @@ def test_name_shortcut_is_either_unsure_or_right(
     # anyway (no string name) and resolve() reports it through available().
     if isinstance(data, dict) and isinstance(data.get("name"), str):
         assert shortcut == data["name"]
+
+
+def test_relative_masque_path_entries_give_absolute_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    write_masque(Path.cwd() / "team" / "masques")
+    monkeypatch.setenv("MASQUE_PATH", "team/masques")
+    resolved = registry.resolve("codesmith")
+    assert resolved.path == Path.cwd() / "team" / "masques" / "codesmith.masque.yaml"
+    assert resolved.path.is_absolute()
