@@ -380,13 +380,14 @@ def resolve(ref: str) -> Resolved:
     broken = [e for e in entries if e.masque is None]
     active = [e for e in mine if e.active]
     if not active:
-        if broken:
-            first = broken[0]
+        named = [e for e in broken if _named_like(e.path, wanted)]
+        if named:
+            first = named[0]
             raise ValidationFailed(
                 f"{ref}: no valid masque found; {first.error}",
                 hint=f"fix {first.path} (`masque validate {first.path}` lists every problem)",
             )
-        raise _unknown_name(ref, want, dirs)
+        raise _unknown_name(ref, want, dirs, skipped=len(broken))
     chosen = _pick(ref, want, active)
     overrides = tuple(e.path for e in mine if e.shadowed_by == chosen.path)
     # A broken file that could be this masque (say, a private override with a typo) must not be
@@ -408,7 +409,8 @@ def _pick(ref: str, want: Ref, active: list[Entry]) -> Entry:
     if want.version is not None and _is_full_version(want.version):
         exact = [e for e in active if _version_matches(want.version, str(e.version))]
         if exact:
-            return exact[0]
+            # `1.0.0+a` and `1.0.0+b` are equal in semver; the one spelled exactly as asked comes first.
+            return next((e for e in exact if e.version == want.version), exact[0])
         raise _unknown_version(ref, want, active)
     if want.version is not None:
         matching = [e for e in active if _version_matches(want.version, str(e.version))]
@@ -441,7 +443,14 @@ def _unknown_version(ref: str, want: Ref, active: list[Entry], no_live: bool = F
     )
 
 
-def _unknown_name(ref: str, want: Ref, dirs: Sequence[SearchDir]) -> NotFound:
+def _named_like(path: Path, wanted: str) -> bool:
+    """Does this (invalid) file look meant to be the masque `wanted`, by its name line or file name?"""
+    declared = declared_name(path)
+    stem = path.name.split(".", 1)[0]
+    return (declared is not None and name_key(declared) == wanted) or name_key(stem) == wanted
+
+
+def _unknown_name(ref: str, want: Ref, dirs: Sequence[SearchDir], skipped: int = 0) -> NotFound:
     names = sorted({name_key(n) for n in known_names()})
     close = difflib.get_close_matches(name_key(want.name), names, n=3, cutoff=0.6)
     where = ", ".join(str(d.path) for d in dirs)
@@ -451,6 +460,8 @@ def _unknown_name(ref: str, want: Ref, dirs: Sequence[SearchDir]) -> NotFound:
         hint = "`masque list` shows every masque on the search path"
     else:
         hint = "add *.masque.yaml files to ./personas, your own dir, or a dir on MASQUE_PATH"
+    if skipped:
+        hint += f"; {skipped} invalid file(s) were skipped (`masque list` shows why)"
     return NotFound(f"no masque named {want.name!r} (ref {ref!r}) on the search path: {where}", hint=hint)
 
 

@@ -293,3 +293,18 @@ def test_relative_masque_path_entries_give_absolute_paths(monkeypatch: pytest.Mo
     resolved = registry.resolve("codesmith")
     assert resolved.path == Path.cwd() / "team" / "masques" / "codesmith.masque.yaml"
     assert resolved.path.is_absolute()
+
+
+def test_an_unrelated_unreadable_file_does_not_turn_not_found_into_a_validation_error(local: Path) -> None:
+    write_masque(local)
+    (local / "scratch.masque.yaml").write_text("{{{ not yaml\n")
+    with pytest.raises(NotFound) as info:
+        registry.resolve("homelab")
+    assert "1 invalid file(s) were skipped" in (info.value.hint or "")
+
+
+def test_exact_spelling_wins_among_semver_equal_versions(local: Path) -> None:
+    write_masque(local / "a", version="1.0.0+build.1")
+    write_masque(local / "b", version="1.0.0+build.2")
+    assert registry.resolve("codesmith@1.0.0+build.2").masque.version == "1.0.0+build.2"
+    assert registry.resolve("codesmith@1.0.0+build.1").masque.version == "1.0.0+build.1"
