@@ -23,6 +23,8 @@ COMMAND_MODULES = [
     "masque.cli.tokens",
     "masque.cli.generate",
     "masque.cli.memory",
+    "masque.cli.stats",
+    "masque.cli.transfer",
 ]
 
 _state = {"debug": False}
