@@ -1,0 +1,448 @@
+"""Moving sessions between machines: export to Parquet or JSON Lines, and idempotent import.
+
+One record per session, with the session's events, scores and the skills its masque version claims
+nested inside it; events that belong to no session (refusals before a session existed) travel as
+records of kind `event`. The shape is documented in docs/stats.md and is the same in both formats
+(Parquet keeps native timestamps and JSON columns; JSON Lines writes RFC 3339 strings and objects).
+
+Import stages the file in DuckDB, checks every record in one SQL pass (so a bad row is reported with
+its line), then inserts what is new: ids already in the store are skipped, so importing the same file
+twice adds nothing. A session that was open when exported and has since ended elsewhere is updated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from masque.errors import NotFound, UsageError, ValidationFailed
+from masque.model import Level, Ring, Score
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from masque.reflection import Filters
+
+SESSION_COLUMNS: dict[str, str] = {
+    "id": "VARCHAR", "masque": "VARCHAR", "version": "VARCHAR", "content_hash": "VARCHAR",
+    "source_path": "VARCHAR", "masque_ring": "VARCHAR", "actor": "VARCHAR", "actor_ring": "VARCHAR",
+    "originator": "VARCHAR", "parent_id": "VARCHAR", "scope": "VARCHAR", "intent": "VARCHAR",
+    "role": "VARCHAR", "status": "VARCHAR", "started_at": "TIMESTAMPTZ", "expires_at": "TIMESTAMPTZ",
+    "ended_at": "TIMESTAMPTZ", "end_reason": "VARCHAR", "exit_code": "INTEGER", "metadata": "JSON",
+}
+SKILL_FIELDS = {"uri": "VARCHAR", "level": "VARCHAR"}
+SCORE_FIELDS = {"id": "VARCHAR", "symbol": "VARCHAR", "notes": "VARCHAR", "scored_by": "VARCHAR",
+                "created_at": "TIMESTAMPTZ"}
+EVENT_FIELDS = {"id": "VARCHAR", "ts": "TIMESTAMPTZ", "type": "VARCHAR", "session_id": "VARCHAR",
+                "masque": "VARCHAR", "version": "VARCHAR", "actor": "VARCHAR", "originator": "VARCHAR",
+                "payload": "JSON"}
+NESTED = {"skills": SKILL_FIELDS, "scores": SCORE_FIELDS, "events": EVENT_FIELDS}
+REQUIRED = ("kind", "id", "masque", "version", "actor", "intent", "started_at")
+MAX_REPORTED = 20  # bad rows listed in an --atomic error message
+
+
+class Format(str, Enum):
+    PARQUET = "parquet"
+    JSONL = "jsonl"
+
+
+def detect_format(path: Path, given: str | None = None) -> Format:
+    """The format named by `--format`, else by the file's extension."""
+    if given:
+        try:
+            return Format(given.lower())
+        except ValueError:
+            raise UsageError(f"unknown format {given!r}", hint="use parquet or jsonl") from None
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return Format.PARQUET
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return Format.JSONL
+    raise UsageError(
+        f"cannot tell the format of {path} from its extension",
+        hint="name it .parquet or .jsonl, or pass --format parquet|jsonl",
+    )
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    format: Format
+    sessions: int
+    events: int
+    scores: int
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int  # 1-based line (JSON Lines) or row (Parquet)
+    message: str
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    path: Path
+    format: Format
+    records: int
+    sessions_added: int
+    sessions_updated: int
+    events_added: int
+    scores_added: int
+    skills_added: int
+    problems: tuple[RowProblem, ...]
+
+
+def _struct_type(fields: dict[str, str]) -> str:
+    return "STRUCT(" + ", ".join(f"{k} {v}" for k, v in fields.items()) + ")"
+
+
+def _export_sql(fmt: Format, where: str, event_where: str) -> str:
+    def ts(expr: str) -> str:
+        return f"strftime({expr}, '%Y-%m-%dT%H:%M:%S.%fZ')" if fmt is Format.JSONL else expr
+
+    ev = ", ".join(f"'{k}': {ts(k) if v == 'TIMESTAMPTZ' else k}" for k, v in EVENT_FIELDS.items())
+    sc = ", ".join(f"'{k}': {ts(k) if v == 'TIMESTAMPTZ' else k}" for k, v in SCORE_FIELDS.items())
+    cols = ", ".join(ts(f"s.{k}") + f" AS {k}" if v == "TIMESTAMPTZ" else f"s.{k}" for k, v in SESSION_COLUMNS.items())
+    nulls = ", ".join(
+        f"NULL::{'VARCHAR' if fmt is Format.JSONL and v == 'TIMESTAMPTZ' else v} AS {k}"
+        for k, v in SESSION_COLUMNS.items()
+    )
+    empty = {
+        name: f"[]::{_struct_type({k: ('VARCHAR' if fmt is Format.JSONL and v == 'TIMESTAMPTZ' else v) for k, v in f.items()})}[]"
+        for name, f in NESTED.items()
+    }
+    return f"""
+    WITH sel AS (SELECT * FROM sessions s WHERE {where}),
+    ev AS (SELECT session_id, list({{{ev}}} ORDER BY ts, id) AS events FROM events
+           WHERE session_id IN (SELECT id FROM sel) GROUP BY session_id),
+    sc AS (SELECT session_id, list({{{sc}}} ORDER BY created_at, id) AS scores FROM scores
+           WHERE session_id IN (SELECT id FROM sel) GROUP BY session_id),
+    sk AS (SELECT masque, version, list({{'uri': skill, 'level': level}} ORDER BY skill) AS skills
+           FROM masque_skills GROUP BY masque, version)
+    SELECT 'session' AS kind, {cols}, coalesce(sk.skills, {empty['skills']}) AS skills,
+           coalesce(sc.scores, {empty['scores']}) AS scores, coalesce(ev.events, {empty['events']}) AS events
+    FROM sel s LEFT JOIN ev ON ev.session_id = s.id LEFT JOIN sc ON sc.session_id = s.id
+    LEFT JOIN sk ON sk.masque = s.masque AND sk.version = s.version
+    UNION ALL
+    SELECT 'event' AS kind, {nulls}, {empty['skills']} AS skills, {empty['scores']} AS scores,
+           [{{{ev}}}] AS events
+    FROM events e WHERE (e.session_id IS NULL OR e.session_id NOT IN (SELECT id FROM sessions)) AND {event_where}
+    ORDER BY kind DESC, id
+    """
+
+
+def export_sessions(path: Path, fmt: Format, filters: Filters | None = None, masque: str | None = None) -> ExportResult:
+    """Write every session matching the filters (with events, scores and skills) to `path`."""
+    from masque import store
+
+    where, event_where, params = ["true"], ["true"], {}
+    if filters and filters.since:
+        params["since"] = filters.since
+        where.append("s.started_at >= $since")
+        event_where.append("e.ts >= $since")
+    if filters and filters.until:
+        params["until"] = filters.until
+        where.append("s.started_at < $until")
+        event_where.append("e.ts < $until")
+    if filters and filters.actor:
+        params["actor"] = filters.actor
+        where.append("s.actor = $actor")
+        event_where.append("e.actor = $actor")
+    if masque:
+        params["masque"] = masque.casefold()
+        where.append("s.masque = $masque")
+        event_where.append("e.masque = $masque")
+    sql = _export_sql(fmt, " AND ".join(where), " AND ".join(event_where))
+    path = path.expanduser()
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory", hint="give a file name such as sessions.parquet")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    options = "FORMAT parquet, COMPRESSION zstd" if fmt is Format.PARQUET else "FORMAT json"
+    with store.connect(read_only=True) as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET enable_progress_bar = false")
+        conn.execute(f"CREATE TEMP TABLE _export AS {sql}", params)
+        counts = conn.execute(
+            "SELECT count(*) FILTER (WHERE kind = 'session'), coalesce(sum(len(events)), 0),"
+            " coalesce(sum(len(scores)), 0) FROM _export"
+        ).fetchone()
+        try:
+            conn.execute(f"COPY _export TO '{_sql_string(tmp)}' ({options})")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+    assert counts is not None
+    return ExportResult(path, fmt, int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+def _sql_string(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    src = f"read_parquet('{_sql_string(path)}', file_row_number = true)"
+    try:
+        present = {r[0] for r in conn.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+    except Exception as exc:  # duckdb raises several types for unreadable files
+        raise ValidationFailed(
+            f"{path}: not a readable Parquet file: {str(exc).splitlines()[0]}",
+            hint="export it with `masque sessions export --format parquet`",
+        ) from None
+    missing = [c for c in REQUIRED if c not in present]
+    if missing:
+        raise ValidationFailed(
+            f"{path}: missing column(s) {', '.join(missing)}",
+            hint="see the record shape in docs/stats.md (`masque sessions export` writes it)",
+        )
+    cols = ["file_row_number + 1 AS line", "kind"]
+    for name, kind in SESSION_COLUMNS.items():
+        cols.append(name if name in present else f"NULL::{kind} AS {name}")
+    for name, fields in NESTED.items():
+        cols.append(name if name in present else f"[]::{_struct_type(fields)}[] AS {name}")
+    # A view, not a table: each pass reads only the Parquet columns it needs, in parallel.
+    conn.execute(f"CREATE TEMP VIEW _in AS SELECT {', '.join(cols)} FROM {src}")
+
+
+def _stage_jsonl(conn: duckdb.DuckDBPyConnection, path: Path) -> list[RowProblem]:
+    """Parse JSON Lines into the staging table; lines that are not JSON objects become problems."""
+    import pyarrow as pa
+
+    problems: list[RowProblem] = []
+    columns: dict[str, list[Any]] = {k: [] for k in ("line", "kind", *SESSION_COLUMNS, *NESTED)}
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for number, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+                if not isinstance(record, dict):
+                    raise ValueError("a record must be a JSON object")
+                row = _jsonl_row(record)
+            except (ValueError, TypeError) as exc:
+                problems.append(RowProblem(number, str(exc).splitlines()[0]))
+                continue
+            columns["line"].append(number)
+            for key, value in row.items():
+                columns[key].append(value)
+    string = pa.string()
+    nested_types = {
+        name: pa.list_(pa.struct([(k, string) for k in fields])) for name, fields in NESTED.items()
+    }
+    schema = pa.schema(
+        [("line", pa.int64()), ("kind", string)]
+        + [(k, pa.int64() if v == "INTEGER" else string) for k, v in SESSION_COLUMNS.items()]
+        + list(nested_types.items())
+    )
+    table = pa.table(columns, schema=schema)
+    conn.register("_in_arrow", table)
+    conn.execute("CREATE TEMP TABLE _in AS SELECT * FROM _in_arrow")
+    conn.unregister("_in_arrow")
+    return problems
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _jsonl_row(record: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {"kind": _text(record.get("kind"))}
+    for name, kind in SESSION_COLUMNS.items():
+        value = record.get(name)
+        if kind == "INTEGER" and value is not None:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
+        row[name] = value if kind == "INTEGER" else _text(value)
+    for name, fields in NESTED.items():
+        items = record.get(name) or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ValueError(f"{name} must be a list of objects")
+        row[name] = [{k: _text(item.get(k)) for k in fields} for item in items]
+    return row
+
+
+def _problems_sql() -> str:
+    rings = ", ".join(f"'{r.value}'" for r in Ring)
+    levels = ", ".join(f"'{lv.value}'" for lv in Level)
+    symbols = ", ".join(f"'{s.value}'" for s in Score)
+    from masque.reflection import STATUSES
+
+    statuses = ", ".join(f"'{s}'" for s in STATUSES)
+
+    def bad_ts(expr: str) -> str:
+        return f"({expr} IS NOT NULL AND TRY_CAST({expr} AS TIMESTAMPTZ) IS NULL)"
+
+    checks = [
+        ("kind IS NULL OR kind NOT IN ('session', 'event')", "kind must be 'session' or 'event'"),
+        ("kind = 'session' AND coalesce(id, '') = ''", "id is missing"),
+        ("kind = 'session' AND coalesce(masque, '') = ''", "masque is missing"),
+        ("kind = 'session' AND coalesce(version, '') = ''", "version is missing"),
+        ("kind = 'session' AND coalesce(actor, '') = ''", "actor is missing"),
+        ("kind = 'session' AND intent IS NULL", "intent is missing"),
+        ("kind = 'session' AND started_at IS NULL", "started_at is missing"),
+        (f"kind = 'session' AND masque_ring NOT IN ({rings})", "masque_ring is not a trust ring"),
+        (f"kind = 'session' AND actor_ring NOT IN ({rings})", "actor_ring is not a trust ring"),
+        (f"kind = 'session' AND status NOT IN ({statuses})", f"status must be one of {statuses}"),
+        ("kind = 'session' AND scope NOT IN ('global', 'local')", "scope must be global or local"),
+        (bad_ts("started_at"), "started_at is not a timestamp"),
+        (bad_ts("ended_at"), "ended_at is not a timestamp"),
+        (bad_ts("expires_at"), "expires_at is not a timestamp"),
+        ("metadata IS NOT NULL AND NOT json_valid(metadata::VARCHAR)", "metadata is not JSON"),
+        (f"len(list_filter(skills, lambda x: x.uri IS NULL OR NOT starts_with(x.uri, 'skill://')"
+         f" OR x.level IS NULL OR x.level NOT IN ({levels}))) > 0",
+         "skills need a skill:// uri and a level (novice..master)"),
+        (f"len(list_filter(scores, lambda x: coalesce(x.id, '') = '' OR x.symbol IS NULL"
+         f" OR x.symbol NOT IN ({symbols}) OR x.created_at IS NULL"
+         " OR TRY_CAST(x.created_at AS TIMESTAMPTZ) IS NULL)) > 0",
+         "scores need an id, a symbol (+ - / * e) and a created_at timestamp"),
+        ("len(list_filter(events, lambda x: coalesce(x.id, '') = '' OR coalesce(x.type, '') = ''"
+         " OR x.ts IS NULL OR TRY_CAST(x.ts AS TIMESTAMPTZ) IS NULL"
+         " OR (x.payload IS NOT NULL AND NOT json_valid(x.payload::VARCHAR)))) > 0",
+         "events need an id, a type, a ts timestamp and a JSON payload"),
+        ("kind = 'event' AND len(events) = 0", "an event record needs at least one event"),
+    ]
+    parts = ", ".join(f"CASE WHEN {cond} THEN '{msg.replace(chr(39), chr(39) * 2)}' END" for cond, msg in checks)
+    return f"SELECT line, concat_ws('; ', {parts}) AS problem FROM _in"
+
+
+BULK_RECORDS = 50_000  # above this, secondary indexes are rebuilt once instead of updated per row
+
+
+def _insert(conn: duckdb.DuckDBPyConnection, src: str) -> tuple[int, int, int, int, int]:
+    """Insert the good staged records; returns (sessions, updated, events, scores, skills) counts.
+
+    INSERT OR IGNORE against the primary keys is what makes a second import of the same file add
+    nothing, and it also drops duplicates inside one file.
+    """
+
+    def count(sql: str) -> int:
+        row = conn.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+
+    values = []
+    for name, kind in SESSION_COLUMNS.items():
+        if kind == "TIMESTAMPTZ":
+            values.append(f"TRY_CAST({name} AS TIMESTAMPTZ)")
+        elif name == "originator":
+            values.append("coalesce(originator, actor)")
+        elif name == "scope":
+            values.append("coalesce(scope, 'global')")
+        elif name in ("masque_ring", "actor_ring"):
+            values.append(f"coalesce({name}, 'outsider')")
+        elif name == "status":
+            values.append("coalesce(status, 'ended')")
+        elif name == "metadata":
+            values.append("metadata::JSON")
+        else:
+            values.append(name)
+    sessions = count(
+        f"INSERT OR IGNORE INTO sessions ({', '.join(SESSION_COLUMNS)}) SELECT {', '.join(values)}"
+        f" FROM {src} WHERE kind = 'session'"
+    )
+    # A session exported while open and re-imported after it ended elsewhere takes the ending.
+    updated = count(
+        "UPDATE sessions SET status = g.status, ended_at = TRY_CAST(g.ended_at AS TIMESTAMPTZ),"
+        " end_reason = g.end_reason, exit_code = g.exit_code"
+        f" FROM (SELECT id, status, ended_at, end_reason, exit_code FROM {src}"
+        "       WHERE kind = 'session' AND ended_at IS NOT NULL) g"
+        " WHERE sessions.id = g.id AND sessions.ended_at IS NULL AND sessions.status IN ('active', 'revoking')"
+        " AND g.status NOT IN ('active', 'revoking')"
+    )
+    events = count(
+        "INSERT OR IGNORE INTO events (id, ts, type, session_id, masque, version, actor, originator, payload)"
+        " SELECT x.id, TRY_CAST(x.ts AS TIMESTAMPTZ), x.type,"
+        " CASE WHEN kind = 'session' THEN rid ELSE x.session_id END,"
+        " x.masque, x.version, x.actor, x.originator, x.payload::JSON"
+        f" FROM (SELECT kind, id AS rid, unnest(events) AS x FROM {src})"
+    )
+    scores = count(
+        "INSERT OR IGNORE INTO scores (id, session_id, symbol, notes, scored_by, created_at)"
+        " SELECT x.id, rid, x.symbol, x.notes, x.scored_by, TRY_CAST(x.created_at AS TIMESTAMPTZ)"
+        f" FROM (SELECT id AS rid, unnest(scores) AS x FROM {src} WHERE kind = 'session')"
+    )
+    skills = count(
+        "INSERT OR IGNORE INTO masque_skills (masque, version, skill, level)"
+        " SELECT masque, version, k.uri, any_value(k.level)"
+        f" FROM (SELECT masque, version, unnest(skills) AS k FROM {src} WHERE kind = 'session')"
+        " GROUP BY masque, version, k.uri"
+    )
+    return sessions, updated, events, scores, skills
+
+
+def _drop_secondary_indexes(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """Drop the non-key indexes of the bulk tables, returning (name, sql) to recreate them.
+
+    Building an ART index once over the loaded rows is several times faster than maintaining it row
+    by row (2M events: 4 s + 2 s rebuild instead of 12 s). It all happens inside the import's
+    transaction, so a failed import leaves the indexes as they were.
+    """
+    found = conn.execute(
+        "SELECT index_name, sql FROM duckdb_indexes()"
+        " WHERE table_name IN ('sessions', 'events', 'scores') AND NOT is_primary AND NOT is_unique"
+        " AND sql IS NOT NULL"
+    ).fetchall()
+    for name, _ in found:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [(str(n), str(q)) for n, q in found]
+
+
+def import_sessions(path: Path, fmt: Format | None = None, *, atomic: bool = False) -> ImportResult:
+    """Import a file written by `export_sessions` (or any file with the documented shape).
+
+    With `atomic`, any bad record aborts the import and nothing is written (ValidationFailed lists
+    the bad lines). Without it, good records are imported and the bad ones come back as problems.
+    """
+    from masque import store
+
+    path = path.expanduser()
+    if not path.is_file():
+        raise NotFound(f"no file {path} to import", hint="give the path `masque sessions export` wrote")
+    fmt = fmt or detect_format(path)
+    with store.connect() as conn:
+        conn.execute("SET TimeZone = 'UTC'")
+        conn.execute("SET enable_progress_bar = false")
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            parse_problems = _stage_jsonl(conn, path) if fmt is Format.JSONL else []
+            if fmt is Format.PARQUET:
+                _stage_parquet(conn, path)
+            conn.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({_problems_sql()}) WHERE problem <> ''")
+            bad = parse_problems + [
+                RowProblem(int(r[0]), str(r[1]))
+                for r in conn.execute("SELECT line, problem FROM _bad ORDER BY line").fetchall()
+            ]
+            bad.sort(key=lambda p: p.line)
+            staged = conn.execute("SELECT count(*) FROM _in").fetchone()
+            records = (int(staged[0]) if staged else 0) + len(parse_problems)
+            if bad and atomic:
+                listed = "; ".join(f"{path}:{p.line}: {p.message}" for p in bad[:MAX_REPORTED])
+                more = f" (and {len(bad) - MAX_REPORTED} more)" if len(bad) > MAX_REPORTED else ""
+                raise ValidationFailed(
+                    f"{len(bad)} bad record(s), nothing imported: {listed}{more}",
+                    hint="fix those lines, or import without --atomic to take the good records",
+                )
+            src = "(SELECT * FROM _in WHERE line NOT IN (SELECT line FROM _bad))" if bad else "_in"
+            indexes = _drop_secondary_indexes(conn) if records > BULK_RECORDS else []
+            sessions, updated, events, scores, skills = _insert(conn, src)
+            for _, sql in indexes:
+                conn.execute(sql)
+            if sessions or scores:
+                from masque.scoring import rebuild_score_facts
+
+                rebuild_score_facts(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if sessions + events > 100_000:
+            conn.execute("CHECKPOINT")  # so the next cold open does not replay a large WAL
+    return ImportResult(path, fmt, records, sessions, updated, events, scores, skills, tuple(bad))
