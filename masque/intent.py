@@ -149,7 +149,7 @@ class Decision:
     def to_dict(self) -> dict[str, Any]:
         return {
             "allowed": self.allowed,
-            "reason": str(self.reason),
+            "reason": self.reason.value if isinstance(self.reason, Reason) else self.reason,
             "pattern": self.pattern,
             "normalized": self.normalized,
             "message": self.message,
