@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from masque import __version__
 from masque.cli.app import MasqueGroup
 from masque.cli.generate import generate_cmd
+
+if TYPE_CHECKING:
+    from masque.model import Masque
 
 app = typer.Typer(
     name="mythatron",
@@ -88,7 +93,7 @@ def new_cmd(
     typer.echo(f"next: edit the persona, then `mythatron mask validate {made.path}`")
 
 
-def _load_for_tests(paths: list[str]) -> list[tuple[object, str]]:
+def _load_for_tests(paths: list[str]) -> list[tuple[Masque, Path | str]]:
     from masque.mythatron.inherit import resolve_file
     from masque.validate import discover
 
@@ -160,7 +165,7 @@ def test_cmd(
     check_threshold(threshold)
     chosen = select(provider)
     masques = _load_for_tests(paths)
-    result = run_suite(masques, chosen, model=model, repeat=repeat, threshold=threshold)  # type: ignore[arg-type]
+    result = run_suite(masques, chosen, model=model, repeat=repeat, threshold=threshold)
     if fmt is TestFormat.junit:
         rendered = to_junit(result)
     elif fmt is TestFormat.json:
@@ -170,8 +175,6 @@ def test_cmd(
     else:
         rendered = _render_runs(result, verbose=verbose) + "\n"
     if output:
-        from pathlib import Path
-
         Path(output).write_text(rendered, encoding="utf-8")
     sys.stdout.write(rendered)
     _offline_notice(chosen.name)
@@ -250,10 +253,8 @@ def show_cmd(
     ),
 ) -> None:
     """Show a mask as written, or with --resolved as flattened through its `extends` chain."""
-    from pathlib import Path
-
     from masque.cli.output import print_json
-    from masque.loader import LoadProblem, load_file
+    from masque.loader import load_file
     from masque.mythatron.inherit import resolve_file
 
     path = Path(target)
@@ -262,13 +263,8 @@ def show_cmd(
 
         path = lookup(target).path
     masque, flat = resolve_file(path)
-    if resolved:
-        data = flat.data
-    else:
-        try:
-            data = load_file(path).data
-        except LoadProblem as problem:  # pragma: no cover - resolve_file validated it already
-            raise problem from None
+    # resolve_file has validated the file, so reading it again cannot fail to parse.
+    data = flat.data if resolved else load_file(path).data
     if json_out or str(path).endswith(".json"):
         payload = {"ref": masque.ref, "path": str(path), "chain": list(flat.chain), "mask": data}
         if resolved:
