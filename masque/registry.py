@@ -149,9 +149,14 @@ def _files(where: SearchDir, suffixes: tuple[str, ...]) -> Iterable[Path]:
             yield root
         return
     stack = [root]
+    seen: set[tuple[int, int]] = set()  # (device, inode) of dirs walked: symlink loops end here
     while stack:
         current = stack.pop()
         try:
+            info = current.stat()
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
             with os.scandir(current) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError:  # missing or unreadable dirs are simply not searched
@@ -160,7 +165,11 @@ def _files(where: SearchDir, suffixes: tuple[str, ...]) -> Iterable[Path]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            if entry.is_dir():
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
                 subdirs.append(Path(entry.path))
             elif entry.name.endswith(suffixes):
                 yield Path(entry.path)

@@ -308,3 +308,13 @@ def test_exact_spelling_wins_among_semver_equal_versions(local: Path) -> None:
     write_masque(local / "b", version="1.0.0+build.2")
     assert registry.resolve("codesmith@1.0.0+build.2").masque.version == "1.0.0+build.2"
     assert registry.resolve("codesmith@1.0.0+build.1").masque.version == "1.0.0+build.1"
+
+
+def test_symlinked_dirs_are_followed_and_loops_end(local: Path) -> None:
+    team = Path.cwd() / "team"
+    write_masque(team, name="alpha")
+    local.mkdir()
+    (local / "team").symlink_to(team, target_is_directory=True)
+    (team / "loop").symlink_to(local, target_is_directory=True)  # personas/team/loop -> personas
+    assert registry.resolve("alpha").masque.name == "alpha"
+    assert [e.masque.name for e in registry.available() if e.masque] == ["alpha"]
