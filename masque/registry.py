@@ -403,7 +403,10 @@ def resolve(ref: str) -> Resolved:
     # passed over silently.
     warnings = tuple(f"skipped invalid file: {e.error}" for e in broken)
     loaded = _load(chosen.path)
-    warnings += tuple(f"{d.path}:{d.line}:{d.col}: warning: {d.message}" for d in loaded.warnings)
+    warnings += tuple(
+        f"{d.path}:{d.line}:{d.col}: warning: {d.message}" if d.line else f"{d.path}: warning: {d.message}"
+        for d in loaded.warnings
+    )
     assert chosen.masque is not None and chosen.sha256 is not None
     return Resolved(chosen.masque, chosen.path, chosen.sha256, chosen.source, overrides, warnings)
 
