@@ -230,8 +230,11 @@ def declared_name(path: Path) -> str | None:
     cached = _name_cache.get(str(path))
     if cached is not None and key is not None and cached[:2] == key:
         return cached[2]
+    limit = config.limits().max_file_bytes
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)  # an oversized file is left to the loader, which refuses it
+        text = raw.decode("utf-8-sig") if len(raw) <= limit else ""
     except (OSError, UnicodeDecodeError):
         text = ""
     name = declared_name_in(text)

@@ -318,3 +318,11 @@ def test_symlinked_dirs_are_followed_and_loops_end(local: Path) -> None:
     (team / "loop").symlink_to(local, target_is_directory=True)  # personas/team/loop -> personas
     assert registry.resolve("alpha").masque.name == "alpha"
     assert [e.masque.name for e in registry.available() if e.masque] == ["alpha"]
+
+
+def test_oversized_file_is_refused_by_the_size_limit(local: Path) -> None:
+    (Path.cwd() / "masque.toml").write_text("[limits]\nmax_file_bytes = 100\n")
+    write_masque(local, lens="x" * 200)
+    with pytest.raises(ValidationFailed) as info:
+        registry.resolve("codesmith")
+    assert "the limit is 100" in str(info.value)
