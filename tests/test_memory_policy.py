@@ -1,0 +1,172 @@
+"""Memory inside sessions: defaults, cross-shard reads (isolated / scoped_share / admin), opt-out, snapshot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.conftest import PERSONAS
+
+Invoke = Callable[..., Any]
+
+
+@pytest.fixture
+def actors(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """An initialised store with the founder `root` (admin) and a player `pat`; returns pat's key."""
+    monkeypatch.setenv("MASQUE_PATH", str(PERSONAS))
+    from masque import rings
+    from masque.model import Ring
+
+    rings.init("root")
+    pat = rings.add_actor("pat", Ring.PLAYER, rings.Selection())
+    return {"pat": pat.key}
+
+
+def _don(ref: str, intent: str, actor: str | None = None, key: str | None = None) -> str:
+    from masque import rings, sessions
+
+    selection = rings.Selection(name=actor, key=key) if actor else rings.Selection()
+    return sessions.assume(ref, intent, selection=selection).session_id
+
+
+def _json(result: Any) -> Any:
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_inside_a_session_add_and_search_default_to_its_masque(
+    invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sid = _don("codesmith", "implement the tokenizer", "pat", actors["pat"])
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+
+    added = _json(invoke(["memory", "add", "tokens carry their source span", "--json"]))
+    found = _json(invoke(["memory", "search", "source span", "--json"]))
+
+    assert added["masque"] == "codesmith"
+    top = found["results"][0]
+    assert (top["masque"], top["version"], top["session_id"], top["actor"]) == ("codesmith", "0.1.0", sid, "pat")
+
+
+def test_session_diff_counts_what_a_session_added_and_forgot(
+    actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from masque import memory
+
+    sid = _don("codesmith", "implement the cache", "pat", actors["pat"])
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    kept, dropped = memory.add(["cache keys include the file hash", "scratch note"]).ids
+    memory.forget(None, memory.Filters(ids=(dropped,)))
+
+    diff = memory.session_diff(sid)
+
+    assert diff["added"] == 2 and diff["forgotten"] == 1
+    assert sorted(diff["added_ids"]) == sorted([kept, dropped]) and diff["forgotten_ids"] == [dropped]
+    assert diff["shards"] == {"codesmith": {"added": 2, "forgotten": 1}}
+
+
+def test_reading_another_masques_shard_is_refused_and_logged(
+    invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke(["memory", "add", "reviewer", "review notes are private"])
+    sid = _don("codesmith", "implement the parser", "pat", actors["pat"])
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+
+    result = invoke(["memory", "search", "reviewer", "notes"])
+
+    assert result.exit_code == 3
+    assert "may not read the memory of 'reviewer'" in result.stderr
+    assert "masque memory share reviewer --with codesmith" in result.stderr
+    monkeypatch.delenv("MASQUE_SESSION_ID")
+    denied = _json(invoke(["memory", "log", "reviewer", "--action", "search", "--json"]))["entries"]
+    assert [(e["access"], e["reader_masque"], e["session_id"]) for e in denied] == [("denied", "codesmith", sid)]
+
+
+def test_scoped_share_lets_whitelisted_masques_read_but_never_write(
+    invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke(["memory", "add", "reviewer", "style: prefer early returns"])
+    invoke(["memory", "share", "reviewer", "--with", "codesmith"])
+    sid = _don("codesmith", "implement the parser", "pat", actors["pat"])
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+
+    still_isolated = invoke(["memory", "search", "reviewer", "early returns"])
+    assert still_isolated.exit_code == 3  # the whitelist counts only in scoped_share mode
+
+    monkeypatch.delenv("MASQUE_SESSION_ID")
+    assert invoke(["memory", "mode", "reviewer", "scoped_share"]).exit_code == 0
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    found = _json(invoke(["memory", "search", "reviewer", "early returns", "--json"]))
+    assert found["access"] == "shared"
+    assert found["results"][0]["text"] == "style: prefer early returns"
+    assert invoke(["memory", "add", "reviewer", "sneaky write"]).exit_code == 3
+
+    monkeypatch.delenv("MASQUE_SESSION_ID")
+    invoke(["memory", "unshare", "reviewer", "--with", "codesmith"])
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    assert invoke(["memory", "search", "reviewer", "early returns"]).exit_code == 3
+
+
+def test_an_admin_session_reads_any_shard(
+    invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke(["memory", "add", "reviewer", "audit trail lives in duckdb"])
+    sid = _don("codesmith", "implement the audit view")  # the founder: admin ring
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+
+    found = _json(invoke(["memory", "search", "reviewer", "audit trail", "--json"]))
+
+    assert found["access"] == "admin"
+    assert found["results"][0]["text"] == "audit trail lives in duckdb"
+
+
+def test_an_ended_session_cannot_use_memory(
+    invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from masque import sessions
+
+    sid = _don("codesmith", "implement the lexer", "pat", actors["pat"])
+    sessions.release(sid)
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+
+    result = invoke(["memory", "add", "too late"])
+
+    assert result.exit_code == 3
+    assert sid in result.stderr
+
+
+def test_opt_out_stores_nothing_and_reads_return_nothing(invoke: Invoke) -> None:
+    invoke(["memory", "add", "codesmith", "stored before opting out"])
+    assert invoke(["memory", "opt-out", "codesmith"]).exit_code == 0
+
+    added = _json(invoke(["memory", "add", "codesmith", "must not be stored", "--json"]))
+    found = _json(invoke(["memory", "search", "codesmith", "stored", "--json"]))
+    assert added["stored"] is False and "opted out" in added["reason"]
+    assert found["results"] == []
+
+    assert invoke(["memory", "opt-in", "codesmith"]).exit_code == 0
+    texts = [m["text"] for m in _json(invoke(["memory", "list", "codesmith", "--json"]))["memories"]]
+    assert texts == ["stored before opting out"]
+    log = _json(invoke(["memory", "log", "codesmith", "--json"]))["entries"]
+    assert {"opted_out"} <= {e["access"] for e in log}
+
+
+def test_snapshot_condenses_global_snapshot_shards_into_duckdb(invoke: Invoke) -> None:
+    from masque import store
+
+    for text in ["parsers keep spans", "parsers report line numbers", "deploys need approval", "coffee"]:
+        invoke(["memory", "add", "codesmith", text])
+    invoke(["memory", "add", "reviewer", "isolated shards are not condensed by default"])
+    invoke(["memory", "mode", "codesmith", "global_snapshot"])
+
+    out = _json(invoke(["memory", "snapshot", "--json"]))["summaries"]
+
+    assert [s["masque"] for s in out] == ["codesmith"]
+    assert out[0]["method"] == "extractive" and out[0]["source_rows"] == 4
+    assert "parsers" in out[0]["summary"]
+    with store.connect(read_only=True) as conn:
+        rows = conn.execute("SELECT masque, summary FROM ai_memory_summary").fetchall()
+    assert rows == [("codesmith", out[0]["summary"])]

@@ -1,0 +1,121 @@
+"""Memory under stress: concurrent writers, kill -9 mid-import, damaged or missing shards."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+Invoke = Callable[..., Any]
+
+_WRITER = """
+import sys
+from masque import memory
+for i in range(int(sys.argv[2])):
+    memory.add([f"writer {sys.argv[1]} memory {i}"], "codesmith")
+"""
+
+# Imports a JSONL file and SIGKILLs itself while the third batch is being committed.
+_KILLED_IMPORT = """
+import os, signal, sys, threading
+from masque.memory import ops, shards
+ops.BATCH_ROWS = 50
+real_add = shards.Shard.add
+calls = []
+def add(self, batch):
+    calls.append(1)
+    if len(calls) == 3:
+        threading.Timer(0.001, os.kill, (os.getpid(), signal.SIGKILL)).start()
+    real_add(self, batch)
+    if len(calls) == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+shards.Shard.add = add
+with open(sys.argv[1], encoding="utf-8") as fh:
+    ops.import_memories(fh, source=sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_four_concurrent_writers_lose_nothing(tmp_path: Path, invoke: Invoke) -> None:
+    per_writer = 12
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(n), str(per_writer)], stderr=subprocess.PIPE, text=True)
+        for n in range(4)
+    ]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+
+    listed = json.loads(invoke(["memory", "list", "codesmith", "--limit", "0", "--json"]).stdout)["memories"]
+    texts = sorted(m["text"] for m in listed)
+    assert texts == sorted(f"writer {n} memory {i}" for n in range(4) for i in range(per_writer))
+    log = json.loads(invoke(["memory", "log", "codesmith", "--action", "add", "--limit", "1000", "--json"]).stdout)
+    assert len(log["entries"]) == 4 * per_writer
+
+
+@pytest.mark.slow
+def test_kill_9_during_import_leaves_whole_batches(tmp_path: Path, invoke: Invoke) -> None:
+    dump = tmp_path / "bulk.jsonl"
+    with dump.open("w", encoding="utf-8") as fh:
+        for i in range(400):
+            line = {"id": f"mem_bulk{i:04d}", "masque": "codesmith", "text": f"bulk memory number {i}"}
+            fh.write(json.dumps(line) + "\n")
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_IMPORT, str(dump)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == -signal.SIGKILL
+
+    stats = invoke(["memory", "stats", "codesmith", "--json"])
+    assert stats.exit_code == 0, stats.output
+    rows = json.loads(stats.stdout)["shards"][0]["rows"]
+    assert rows in (100, 150)  # two or three whole batches of 50, never part of one
+
+    resumed = json.loads(invoke(["memory", "import", str(dump), "--json"]).stdout)  # ids make it resumable
+    assert (resumed["imported"], resumed["skipped"]) == (400 - rows, rows)
+
+
+def _damage(path: Path) -> None:
+    for manifest in (path / "_versions").iterdir():
+        manifest.write_bytes(b"\x00garbage\x00" * 8)
+
+
+def test_a_damaged_shard_names_itself_and_how_to_rebuild(invoke: Invoke) -> None:
+    from masque import config
+
+    invoke(["memory", "add", "codesmith", "soon damaged"])
+    shard = config.memory_dir() / "mask_memory_codesmith.lance"
+    _damage(shard)
+
+    result = invoke(["memory", "search", "codesmith", "damaged"])
+
+    assert result.exit_code == 5
+    assert "mask_memory_codesmith" in result.stderr
+    assert "masque memory import" in result.stderr and "masque memory export" in result.stderr
+
+
+def test_a_missing_shard_is_an_error_not_an_empty_result(invoke: Invoke) -> None:
+    from masque import config
+
+    invoke(["memory", "add", "codesmith", "soon gone"])
+    shutil.rmtree(config.memory_dir() / "mask_memory_codesmith.lance")
+
+    result = invoke(["memory", "list", "codesmith"])
+
+    assert result.exit_code == 5
+    assert "mask_memory_codesmith" in result.stderr and "missing" in result.stderr
+
+
+def test_a_cold_memory_search_process_works(run_masque: Callable[..., Any], invoke: Invoke) -> None:
+    invoke(["memory", "add", "codesmith", "cold processes find this"])
+    env = {"MASQUE_HOME": os.environ["MASQUE_HOME"]}
+    proc = run_masque("memory", "search", "codesmith", "cold processes", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["results"][0]["text"] == "cold processes find this"
