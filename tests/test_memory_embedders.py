@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -34,7 +34,10 @@ def test_hash_vectors_are_unit_length_or_zero_and_repeatable(texts: list[str]) -
 
 
 def test_hash_vectors_do_not_depend_on_the_process() -> None:
-    code = "from masque.memory.embedders import HashEmbedder; print(HashEmbedder().embed(['line numbers'])[0][:8].tolist())"
+    code = (
+        "from masque.memory.embedders import HashEmbedder;"
+        "print(HashEmbedder().embed(['line numbers'])[0][:8].tolist())"
+    )
     outs = {
         subprocess.run(
             [sys.executable, "-c", code],
@@ -58,7 +61,7 @@ def test_similar_texts_are_closer_than_unrelated_ones() -> None:
 class _FakeOpenAI(BaseHTTPRequestHandler):
     """/v1/embeddings (letter-count vectors) and /v1/chat/completions, recording every request body."""
 
-    requests: list[dict[str, Any]] = []
+    requests: ClassVar[list[dict[str, Any]]] = []
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
         pass
