@@ -60,7 +60,7 @@ def _print_table(entries: list[Entry]) -> None:
 
 @app.command("show")
 def show_cmd(
-    ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
+    ref: str = typer.Argument(..., metavar="REF", help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show the masque a ref resolves to, the file it came from and the file's SHA-256."""
@@ -113,7 +113,7 @@ def _print_resolved(resolved: Resolved, pointers: list[Pointer]) -> None:
 
 @app.command("check")
 def check_cmd(
-    ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
+    ref: str = typer.Argument(..., metavar="REF", help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
     intent: str = typer.Option(..., "--intent", "-i", help="The goal you would state when assuming."),
     json_out: bool = typer.Option(False, "--json", help="Print the decision as JSON."),
 ) -> None:
