@@ -35,6 +35,8 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "skill-uri": "a malformed skill:// URI",
     "skill-duplicate": "warning: a skill claimed twice",
     "extends-ref": "extends names the masque itself",
+    "extends-missing": "the pinned parent is not next to the file nor on the search path",
+    "extends-cycle": "the extends chain loops",
     "attributes-key": "a non-string attribute key",
     "file-name": "warning: the file is not named <lowercase-name>.masque.yaml",
     "duplicate-index": "two files checked together share an index",

@@ -135,6 +135,15 @@ def check_file(path: Path | str, lim: Limits | None = None) -> FileResult:
     return check_bytes(str(path), raw, lim)
 
 
+def _check_parents(results: Sequence[FileResult]) -> None:
+    """Files with `extends` must have a reachable, acyclic chain of pinned parents."""
+    for result in results:
+        if isinstance(result.masque, Masque) and result.masque.extends is not None:
+            from masque.mythatron.inherit import check_chain
+
+            check_chain(result)
+
+
 def cross_file_diagnostics(results: Sequence[FileResult]) -> None:
     """`index` and `name@version` must be unique across the files checked together."""
     by_index: dict[int, str] = {}
@@ -236,6 +245,7 @@ def validate_files(
             results.append(check_file(path, lim))
             if progress is not None:
                 progress(1)
+    _check_parents(results)
     cross_file_diagnostics(results)
     _positions_for_cross_file(results, lim)
     if strict:

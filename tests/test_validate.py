@@ -239,7 +239,38 @@ def test_every_documented_code_is_produced_by_a_test_case() -> None:
     produced = {case["code"] for case in EXPECTED.values()}
     produced |= {"intent-duplicate", "knowledge-duplicate", "skill-duplicate", "unreadable", "file-name"}
     produced |= {"file-too-large", "binary-file", "not-utf8", "alias-bomb", "too-deep"}
-    produced |= {"duplicate-index", "duplicate-ref", "intent-shadowed"}
+    produced |= {"duplicate-index", "duplicate-ref", "intent-shadowed", "extends-missing", "extends-cycle"}
     produced = {"schema-<keyword>" if c.startswith("schema-") else c for c in produced}
     unreachable_by_files = {"ttl-invalid"}  # the schema pattern rejects every malformed duration first
     assert set(DIAGNOSTIC_CODES) - unreachable_by_files == produced
+
+
+def _child(name: str, index: int, extends: str) -> str:
+    return (
+        f'name: {name}\nindex: {index}\nversion: "1.0.0"\nring: player\nextends: {extends}\n'
+        'intent:\n  allowed: ["implement *"]\nlens: |\n  Be careful.\n'
+    )
+
+
+def test_extends_missing_parent_names_the_chain(tmp_path: Path) -> None:
+    (tmp_path / "child.masque.yaml").write_text(_child("Child", 1, "base/parent@1.0.0"))
+    report = validate_paths([str(tmp_path)])
+    (diag,) = report.files[0].diagnostics
+    assert (diag.code, diag.line, diag.col) == ("extends-missing", 5, 1)
+    assert "base/parent@1.0.0 not found" in diag.message and "child@1.0.0" in diag.message
+
+
+def test_extends_cycle_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "alpha.masque.yaml").write_text(_child("Alpha", 1, "beta@1.0.0"))
+    (tmp_path / "beta.masque.yaml").write_text(_child("Beta", 2, "alpha@1.0.0"))
+    report = validate_paths([str(tmp_path)])
+    codes = [d.code for f in report.files for d in f.diagnostics]
+    assert codes == ["extends-cycle", "extends-cycle"]
+
+
+def test_extends_resolved_parent_is_valid(tmp_path: Path) -> None:
+    (tmp_path / "base").mkdir()
+    parent = _child("Parent", 1, "x@1.0.0").replace("extends: x@1.0.0\n", "")
+    (tmp_path / "base" / "parent.masque.yaml").write_text(parent)
+    (tmp_path / "child.masque.yaml").write_text(_child("Child", 2, "base/parent@1.0.0"))
+    assert validate_paths([str(tmp_path)]).ok

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 _consoles: dict[bool, Console] = {}
+PROGRAM = {"name": "masque"}  # the `mythatron` entry point renames it so errors carry the right prefix
 
 
 def console(stderr: bool = False) -> Console:
@@ -28,14 +29,14 @@ def reset_consoles() -> None:
 
 def print_error(message: str, hint: str | None = None) -> None:
     """One line `masque: error: ...` on stderr, plus a hint line when there is one."""
-    sys.stderr.write(f"masque: error: {message}\n")
+    sys.stderr.write(f"{PROGRAM['name']}: error: {message}\n")
     if hint:
         sys.stderr.write(f"  hint: {hint}\n")
     sys.stderr.flush()
 
 
 def print_warning(message: str) -> None:
-    sys.stderr.write(f"masque: warning: {message}\n")
+    sys.stderr.write(f"{PROGRAM['name']}: warning: {message}\n")
 
 
 def print_json(value: Any) -> None:

@@ -419,4 +419,7 @@ app.command("generate")(generate_cmd)
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: `mythatron = "masque.mythatron.cli:main"`."""
+    from masque.cli.output import PROGRAM
+
+    PROGRAM["name"] = "mythatron"
     app(args=argv, prog_name="mythatron")
