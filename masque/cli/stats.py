@@ -102,12 +102,14 @@ def _item_name(item: Mapping[str, Any], index: int) -> str:
     return str(index)
 
 
-def sparkline(values: Sequence[float | None]) -> str:
-    """Tiny trend chart; gaps (None) are spaces."""
+def sparkline(values: Sequence[float | None], *, from_zero: bool = False) -> str:
+    """Tiny trend chart; gaps (None) are spaces. Counts chart `from_zero` so a flat series reads flat."""
     present = [v for v in values if v is not None]
     if not present:
         return ""
     low, high = min(present), max(present)
+    if from_zero:
+        low = min(low, 0.0)
     span = (high - low) or 1.0
     return "".join(" " if v is None else _SPARKS[round((v - low) / span * (len(_SPARKS) - 1))] for v in values)
 
@@ -139,7 +141,8 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
 
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right")
+        numeric = i > 0 and all(isinstance(row[i], (int, float)) or row[i] is None for row in rows)
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*(_num(c) for c in row))
     return table
@@ -158,7 +161,7 @@ def _render(r: Report) -> None:
 
     out = console()
     data = r.to_json()
-    title = {"system": "the whole registry", "session": f"session {r.subject}"}.get(r.level.value)
+    title = {"system": "the whole registry"}.get(r.level.value)
     window = ", ".join(f"{k} {v}" for k, v in data["filters"].items() if v)
     out.print(f"[bold]Reflection[/bold] — {r.level.value}: {title or r.subject}" + (f" ({window})" if window else ""))
     s = r.sessions
@@ -177,8 +180,8 @@ def _render(r: Report) -> None:
         out.print(f"  {symbol} {name:<15}{count:>8}  {_bar(count, r.scored_sessions)}", markup=False)
     if r.trend:
         weeks = [t["week"] for t in r.trend]
-        out.print(f"\n[bold]weekly trend[/bold] {weeks[0]} .. {weeks[-1]} ({len(weeks)} weeks)")
-        out.print(f"  sessions {sparkline([t['sessions'] for t in r.trend])}", markup=False)
+        out.print(f"\n[bold]weekly trend[/bold] {weeks[0]} .. {weeks[-1]} ({len(weeks)} week{'s' if len(weeks) != 1 else ''})")
+        out.print(f"  sessions {sparkline([t['sessions'] for t in r.trend], from_zero=True)}", markup=False)
         out.print(f"  mean     {sparkline([t['mean_score'] for t in r.trend])}", markup=False)
     if r.top_intents:
         out.print(_table("\ntop intents", ["intent", "sessions"], [(i["intent"], i["sessions"]) for i in r.top_intents]))
@@ -202,8 +205,9 @@ def _level_tables(data: Mapping[str, Any]) -> Iterator[Table]:
             (v["level"], v["expected"], v["masques"], v["scored"], v["mean_score"], v["verdict"])
             for v in data["levels"]
         ])
-        yield _table("masques claiming it", ["masque", "level", "expected", *_SCORE_COLUMNS, "verdict"], [
-            (f"{c['masque']}@{c['version']}", c["level"], c["expected"], *_score_cells(c), _flag(c["verdict"]))
+        yield _table("masques claiming it", ["masque", "level", "sessions", "scored", "mean", "verdict"], [
+            (f"{c['masque']}@{c['version']}", c["level"], c["sessions"], c["scored"],
+             c["mean_score"], _flag(c["verdict"]))
             for c in data["claims"]
         ])
     elif level == "ring":
