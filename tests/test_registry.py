@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from masque import registry
@@ -326,3 +326,32 @@ def test_oversized_file_is_refused_by_the_size_limit(local: Path) -> None:
     with pytest.raises(ValidationFailed) as info:
         registry.resolve("codesmith")
     assert "the limit is 100" in str(info.value)
+
+
+_SEMVER = st.tuples(
+    st.integers(0, 3), st.integers(0, 12), st.integers(0, 12), st.sampled_from(["", "-rc.1", "-alpha", "-rc.2"])
+).map(lambda v: f"{v[0]}.{v[1]}.{v[2]}{v[3]}")
+_RELEASES = st.dictionaries(_SEMVER, st.sampled_from(["live", "beta", "draft"]), min_size=1, max_size=6)
+_examples = iter(range(1_000_000))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(releases=_RELEASES)
+def test_bare_name_is_the_semver_newest_live_release(
+    releases: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import semver
+
+    root = tmp_path / f"example-{next(_examples)}"  # fresh files per example: no stale cache entries
+    for i, (version, stage) in enumerate(releases.items()):
+        write_masque(root / f"r{i}", version=version, stage=stage)
+    monkeypatch.setenv("MASQUE_PATH", str(root))
+    live = [v for v, s in releases.items() if s == "live"]
+    if live:
+        newest = max(live, key=semver.Version.parse)
+        assert registry.resolve("codesmith").masque.version == newest
+    else:
+        with pytest.raises(NotFound):
+            registry.resolve("codesmith")
+    pinned = next(iter(releases))
+    assert registry.resolve(f"masque:codesmith@v{pinned}").masque.version == pinned
