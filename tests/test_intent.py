@@ -262,3 +262,16 @@ def test_policy_match_is_the_bare_matcher() -> None:
     assert policy.match("implement it") == (True, "implement *")
     assert policy.match("refactor") is None
     assert policy.match("") is None
+
+
+def test_per_glob_fallback_decides_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python 3.10's fnmatch.translate adds capturing groups, so the combined regex cannot name the
+    # deciding glob and a regex per glob is used instead; force that path and compare.
+    import masque.intent as intent_module
+
+    monkeypatch.setattr(intent_module, "_policy_regex", lambda globs: None)
+    policy = Policy(Intent(allowed=("implement *", "*"), denied=("* production *", "rush *")), 1000)
+    assert policy.decide("implement production fixes").pattern == "* production *"
+    assert policy.decide("implement it").pattern == "implement *"
+    assert policy.decide("write docs").pattern == "*"
+    assert policy.decide("rush it").reason == "denied"
