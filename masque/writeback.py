@@ -92,16 +92,47 @@ def _top_level_lines(doc: Any, key: str, total_lines: int) -> tuple[int, int]:
 
 def _yaml(text: str) -> tuple[Any, Any]:
     from ruamel.yaml import YAML
-    from ruamel.yaml.util import load_yaml_guess_indent
 
-    _, indent, block_seq_indent = load_yaml_guess_indent(text)
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long notes
-    indent = indent or 2
-    offset = block_seq_indent or 0
-    yaml.indent(mapping=indent, sequence=max(indent, offset + 2), offset=offset)
+    mapping, sequence, offset = _layout(text)
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
     return yaml, yaml.load(text)
+
+
+def _content(line: str) -> str:
+    """The line without a trailing comment (good enough for keys: they hold no ` #`)."""
+    return line.split(" #", 1)[0].rstrip()
+
+
+def _layout(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence indent, dash offset) as the file writes them, the performance block first.
+
+    ruamel can emit any layout but does not detect one, and its guesser reads only the first
+    sequence; a new history entry should look like the entries around it.
+    """
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("performance:")]
+    order = lines[starts[0]:] + lines[: starts[0]] if starts else lines
+    mapping = sequence = offset = None
+    for above, below in zip(order, order[1:]):
+        head = _content(above)
+        if not head.endswith(":"):
+            continue
+        base = len(above) - len(above.lstrip(" "))
+        depth = len(below) - len(below.lstrip(" "))
+        stripped = below.lstrip(" ")
+        if stripped.startswith("- ") and depth >= base and sequence is None:
+            after_dash = len(stripped) - len(stripped[1:].lstrip(" "))
+            offset, sequence = depth - base, depth - base + after_dash
+        elif depth > base and not stripped.startswith("-") and mapping is None and not head.lstrip().startswith("-"):
+            mapping = depth - base
+    mapping = mapping or 2
+    if sequence is None or offset is None:
+        offset = mapping - 2 if mapping >= 4 else 0  # "- " sits inside the indent, as most files do
+        return mapping, max(mapping, offset + 2), offset
+    return mapping, max(sequence, offset + 2), offset
 
 
 def updated_text(text: str, entries: list[tuple[str, str, str | None, datetime]], rules: ScoringConfig) -> tuple[str, int, int, str | None, str | None]:

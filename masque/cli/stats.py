@@ -268,8 +268,9 @@ def score_cmd(
                         "already_present": result.already_present, "previous_score": result.previous_score,
                         "score": result.score, "changed": result.changed})
         elif result.changed:
-            typer.echo(f"{result.path}: appended {result.appended} score(s); performance.score "
-                       f"{result.previous_score or '-'} -> {result.score}")
+            moved = (f"{result.previous_score or '-'} -> {result.score}" if result.previous_score != result.score
+                     else f"stays {result.score}")
+            typer.echo(f"{result.path}: appended {result.appended} score(s); performance.score {moved}")
         else:
             typer.echo(f"{result.path}: already up to date ({result.already_present} score(s) present)")
         return
