@@ -87,9 +87,7 @@ class Masque(ABC):
         try:
             verdict = self.validate_intent(intent)
         except Exception as exc:  # any error refuses, like the YAML policy
-            return Decision(
-                False, "error", None, "", f"refused: validate_intent raised {type(exc).__name__}: {exc}"
-            )
+            return Decision(False, "error", None, "", f"refused: validate_intent raised {type(exc).__name__}: {exc}")
         if isinstance(verdict, Decision):
             return verdict
         empty = Policy.compile(Intent(("*",))).decide(intent)
@@ -99,9 +97,7 @@ class Masque(ABC):
             return Decision(
                 True, "allowed", None, empty.normalized, f"allowed by {type(self).__name__}.validate_intent"
             )
-        return Decision(
-            False, "denied", None, empty.normalized, f"denied by {type(self).__name__}.validate_intent"
-        )
+        return Decision(False, "denied", None, empty.normalized, f"denied by {type(self).__name__}.validate_intent")
 
     def to_wearable(self) -> Wearable:
         from masque.sessions import Wearable
@@ -166,7 +162,8 @@ def load_code_masque(spec: str) -> Masque:
     module_name, sep, class_name = spec.strip().rpartition(":")
     if not sep or not module_name or not class_name:
         raise UsageError(
-            f"not a code masque spec: {spec!r}", hint="use module:Class or path/to/file.py:Class"
+            f"not a code masque spec: {spec!r} (expected module:Class or path/to/file.py:Class)",
+            hint="fix the spec in MASQUE_CODE_MASQUES or the load_code_masque call",
         )
     try:
         if module_name.endswith(".py"):
@@ -180,9 +177,7 @@ def load_code_masque(spec: str) -> Masque:
         else:
             module = importlib.import_module(module_name)
     except (ImportError, OSError) as exc:
-        raise UsageError(
-            f"cannot import code masque {spec!r}: {exc}", hint="check MASQUE_CODE_MASQUES"
-        ) from None
+        raise UsageError(f"cannot import code masque {spec!r}: {exc}", hint="check MASQUE_CODE_MASQUES") from None
     cls = getattr(module, class_name, None)
     if not (inspect.isclass(cls) and issubclass(cls, Masque)):
         raise UsageError(f"{spec!r} is not a masque.api.Masque subclass", hint="subclass masque.api.Masque")
@@ -255,9 +250,7 @@ def assume(
     )
 
 
-def release(
-    session: Session | str | None = None, *, score: str | None = None, notes: str | None = None
-) -> Ended:
+def release(session: Session | str | None = None, *, score: str | None = None, notes: str | None = None) -> Ended:
     """Doff a session (default: MASQUE_SESSION_ID); optionally score it (`+ - / * e`)."""
     from masque import rings, sessions
 

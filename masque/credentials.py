@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from masque import config, store
+from masque import config, turns
 from masque.durations import as_utc, format_duration, utcnow
 from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
@@ -150,7 +150,7 @@ def _maybe(conn: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyCo
     if conn is not None:
         yield conn
     else:
-        with store.connect() as own:
+        with turns.connect() as own:
             yield own
 
 
@@ -204,15 +204,13 @@ class LocalBroker:
             secret = _secret(c, create=False)
             row = None
             if secret is not None:
-                row = c.execute(
-                    _LOOKUP_SQL + " WHERE c.token_hash = ?", [hash_token(secret, token.strip())]
-                ).fetchone()
+                row = c.execute(_LOOKUP_SQL + " WHERE c.token_hash = ?", [hash_token(secret, token.strip())]).fetchone()
             if row is None:
                 return TokenStatus(False, "unknown", "unknown token (never minted by this store)")
             return _judge(c, row)
 
     def lookup(self, accessor: str) -> TokenStatus:
-        with store.connect() as conn:
+        with turns.connect() as conn:
             row = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
             if row is None:
                 raise NotFound(
@@ -225,7 +223,7 @@ class LocalBroker:
 
         An explicit increment reaching past the maximum is refused, not silently shortened.
         """
-        with store.transaction() as conn:
+        with turns.transaction() as conn:
             status = self.verify(token, conn=conn)
             if not status.valid:
                 raise Refused(f"cannot renew: {status.message}", reason=f"token_{status.reason}")
@@ -245,9 +243,7 @@ class LocalBroker:
                 wanted = now + (status.expires_at - status.issued_at)
             new_expiry = min(wanted, status.max_expires_at)
             if new_expiry > status.expires_at:
-                conn.execute(
-                    "UPDATE credentials SET expires_at = ? WHERE accessor = ?", [new_expiry, status.accessor]
-                )
+                conn.execute("UPDATE credentials SET expires_at = ? WHERE accessor = ?", [new_expiry, status.accessor])
                 conn.execute(
                     "INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator,"
                     " payload) SELECT ?, ?, 'credential_renewed', id, masque, version, actor, originator, ?"
@@ -321,9 +317,7 @@ def _judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus
     if s_status not in ("active", "revoking"):
         return TokenStatus(False, "revoked", f"its session {session_id} has ended ({s_status})", **base)
     if deadline and now >= dt.datetime.fromisoformat(deadline):
-        return TokenStatus(
-            False, "revoked", f"its session {session_id} was revoked (grace period over)", **base
-        )
+        return TokenStatus(False, "revoked", f"its session {session_id} was revoked (grace period over)", **base)
     if expires is not None and now >= expires:
         return TokenStatus(False, "expired", f"expired at {expires.isoformat()}", **base)
     holder = rings.find_actor(conn, actor)
@@ -335,9 +329,7 @@ def _judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus
         return TokenStatus(False, "not_qualified", str(exc), **base)
     guest_cap = dt.timedelta(seconds=config.limits().guest_ttl_seconds)
     if holder.ring is Ring.GUEST and issued is not None and now >= issued + guest_cap:
-        return TokenStatus(
-            False, "not_qualified", f"guest sessions are capped at {format_duration(guest_cap)}", **base
-        )
+        return TokenStatus(False, "not_qualified", f"guest sessions are capped at {format_duration(guest_cap)}", **base)
     suffix = " (session is being revoked)" if s_status == "revoking" else ""
     until = expires.isoformat() if expires else "session end"
     return TokenStatus(True, "valid", f"valid until {until}{suffix}", **base)
@@ -358,19 +350,13 @@ def revoke_accessor(accessor: str, selection: Any = None) -> TokenStatus:
     """Revoke one credential by accessor (its actor, a more trusted ring, or an admin may)."""
     from masque import rings
 
-    with store.transaction() as conn:
+    with turns.transaction() as conn:
         row = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
         if row is None:
-            raise NotFound(
-                f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors"
-            )
+            raise NotFound(f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors")
         who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
         owner = rings.find_actor(conn, row[3])
-        if not (
-            who.name == row[3]
-            or who.ring is Ring.ADMIN
-            or (owner is not None and who.ring.outranks(owner.ring))
-        ):
+        if not (who.name == row[3] or who.ring is Ring.ADMIN or (owner is not None and who.ring.outranks(owner.ring))):
             raise Refused(
                 f"actor {who.name!r} (ring {who.ring.value}) cannot revoke {accessor} of actor {row[3]!r}",
                 reason="ring_refused",

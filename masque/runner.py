@@ -89,9 +89,7 @@ def run(
     from masque import rings, sessions
 
     if not argv:
-        raise UsageError(
-            "no command to run", hint="put the command after --: masque exec REF --intent T -- CMD"
-        )
+        raise UsageError("no command to run", hint="put the command after --: masque exec REF --intent T -- CMD")
     sel = selection or rings.selection_from_env()
     session = sessions.assume(
         ref,

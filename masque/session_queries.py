@@ -11,7 +11,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from masque import config, store
+from masque import config, store, turns
 from masque.durations import as_utc, utcnow
 from masque.errors import NotFound
 from masque.sessions import ENDED, LIVE, Session, _end, holder_alive, load
@@ -25,14 +25,12 @@ if TYPE_CHECKING:
 _RINGS = "['admin', 'player', 'guest', 'outsider']"
 
 
-def list_sessions(
-    *, active: bool = False, limit: int = 100, selection: Selection | None = None
-) -> list[Session]:
+def list_sessions(*, active: bool = False, limit: int = 100, selection: Selection | None = None) -> list[Session]:
     """Newest first; only sessions of actors in the caller's ring and below."""
     from masque import rings
 
     sel = selection or rings.selection_from_env()
-    with store.connect(read_only=True) as conn:
+    with turns.connect(read_only=True) as conn:
         who = rings.resolve_acting(conn, sel)
         where = ["list_position(" + _RINGS + ", s.actor_ring) >= ?"]
         params: list[Any] = [who.actor.ring.rank + 1]
@@ -77,13 +75,11 @@ def show(session_id: str, selection: Selection | None = None) -> SessionDetail:
     """One session with its events, credentials (accessors only), scores and chained children."""
     from masque import rings
 
-    with store.connect(read_only=True) as conn:
+    with turns.connect(read_only=True) as conn:
         who = rings.resolve_acting(conn, selection or rings.selection_from_env())
         s = load(conn, session_id)
         if s.actor_ring and who.actor.ring.rank > rings.Ring(s.actor_ring).rank:
-            raise NotFound(
-                f"no session {session_id!r}", hint="`masque sessions` lists the sessions you can see"
-            )
+            raise NotFound(f"no session {session_id!r}", hint="`masque sessions` lists the sessions you can see")
         events = store.rows(
             conn,
             "SELECT id, ts, type, actor, originator, payload FROM events WHERE session_id = ? ORDER BY id",
@@ -103,17 +99,14 @@ def show(session_id: str, selection: Selection | None = None) -> SessionDetail:
                 c[k] = as_utc(c[k])
         scores = store.rows(
             conn,
-            "SELECT id, symbol, notes, scored_by, created_at FROM scores WHERE session_id = ?"
-            " ORDER BY created_at, id",
+            "SELECT id, symbol, notes, scored_by, created_at FROM scores WHERE session_id = ? ORDER BY created_at, id",
             [session_id],
         )
         for sc in scores:
             sc["created_at"] = as_utc(sc["created_at"])
         children = [
             r[0]
-            for r in conn.execute(
-                "SELECT id FROM sessions WHERE parent_id = ? ORDER BY id", [session_id]
-            ).fetchall()
+            for r in conn.execute("SELECT id FROM sessions WHERE parent_id = ? ORDER BY id", [session_id]).fetchall()
         ]
     return SessionDetail(s, events, creds, scores, children)
 
@@ -143,7 +136,7 @@ def whoami(selection: Selection | None = None) -> WhoAmI:
     from masque.credentials import broker
 
     sel = selection or rings.selection_from_env()
-    with store.connect(read_only=True) as conn:
+    with turns.connect(read_only=True) as conn:
         who = rings.resolve_acting(conn, sel)
         status = broker().verify(sel.token, conn=conn) if sel.token else None
         sid = config.session_id_from_env() or (status.session_id if status else None)
@@ -179,7 +172,7 @@ def sweep_stale(selection: Selection | None = None) -> list[Stale]:
     """Release stale sessions: dead holders with status `abandoned`, expired ones as ended/`expired`."""
     from masque import rings
 
-    with store.transaction() as conn:
+    with turns.transaction() as conn:
         who = rings.resolve_acting(conn, selection or rings.selection_from_env())
         stale = find_stale(conn)
         done: list[Stale] = []

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from masque import config, store
+from masque import config, turns
 from masque.durations import as_utc, format_duration, parse_duration, utcnow
 from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
@@ -285,9 +285,7 @@ def _plan_ttl(
     if parent is not None:
         narrow(dt.timedelta(seconds=lim.chained_ttl_seconds), "the cap on sessions assumed from a session")
         if local and parent.expires_at is not None:
-            narrow(
-                parent.expires_at - now, f"the remaining life of the enclosing session {parent.session_id}"
-            )
+            narrow(parent.expires_at - now, f"the remaining life of the enclosing session {parent.session_id}")
     allowed = cap
     if w.ttl != "session":
         masque_ttl = parse_duration(w.ttl)
@@ -345,15 +343,33 @@ def _event(
 
 
 def _session_event(conn: duckdb.DuckDBPyConnection, type_: str, s: Session, payload: dict[str, Any]) -> None:
-    _event(
-        conn,
-        type_,
-        session_id=s.session_id,
-        masque=s.masque,
-        version=s.version,
-        actor=s.actor,
-        originator=s.originator,
-        payload=payload,
+    _session_events(conn, [(type_, s, payload)])
+
+
+def _session_events(conn: duckdb.DuckDBPyConnection, items: list[tuple[str, Session, dict[str, Any]]]) -> None:
+    """Append several events in one statement (each statement costs milliseconds under the lock)."""
+    if not items:
+        return
+    now = utcnow()
+    values = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?, ?)" for _ in items)
+    params: list[Any] = []
+    # Ids made in the same millisecond order randomly; sorted, they keep the order of `items`.
+    ids = sorted(new_id("evt_") for _ in items)
+    for event_id, (type_, x, payload) in zip(ids, items, strict=True):
+        params += [
+            event_id,
+            now,
+            type_,
+            x.session_id,
+            x.masque,
+            x.version,
+            x.actor,
+            x.originator,
+            json.dumps(payload, default=str),
+        ]
+    conn.execute(
+        f"INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator, payload) VALUES {values}",
+        params,
     )
 
 
@@ -411,7 +427,7 @@ def assume(
     unresolved = [k.uri for k in links if k.endpoint is None]
     pid = holder_pid if holder_pid is not None else os.getpid()
     refusal: Refused | None = None
-    with store.transaction() as conn:
+    with turns.transaction() as conn:
         who = rings.resolve_acting(conn, selection)
         parent = _parent(conn, who, selection)
         originator = parent.originator if parent is not None and parent.originator else who.actor.name
@@ -500,10 +516,10 @@ def assume(
                 expires_at=plan.cred_expires,
                 max_expires_at=plan.cred_max,
             )
-            for skill in w.skills:
+            if w.skills:
                 conn.execute(
-                    "INSERT OR IGNORE INTO masque_skills VALUES (?, ?, ?, ?)",
-                    [w.key, w.version, skill.uri, skill.level.value],
+                    "INSERT OR IGNORE INTO masque_skills VALUES " + ", ".join("(?, ?, ?, ?)" for _ in w.skills),
+                    [v for k in w.skills for v in (w.key, w.version, k.uri, k.level.value)],
                 )
             session = Session(
                 session_id=session_id,
@@ -527,8 +543,7 @@ def assume(
                 source_path=w.source_path,
                 knowledge=links,
             )
-            _session_event(
-                conn,
+            started = (
                 "mask_session_started",
                 session,
                 {
@@ -545,8 +560,7 @@ def assume(
                     "audited": meta["audited"],
                 },
             )
-            _session_event(
-                conn,
+            minted_event = (
                 "credential_minted",
                 session,
                 {
@@ -556,6 +570,7 @@ def assume(
                     "max_expires_at": minted.max_expires_at.isoformat(),
                 },
             )
+            _session_events(conn, [started, minted_event])
     if refusal is not None:
         raise refusal
     # The token leaves this function only after the transaction above committed.
@@ -566,15 +581,21 @@ def assume(
 
 
 def _chain(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
-    """Live sessions chained below `session_id` (children, grandchildren, ...)."""
-    found = conn.execute(
-        "WITH RECURSIVE below(id) AS (SELECT id FROM sessions WHERE parent_id = ?"
-        " UNION SELECT s.id FROM sessions s JOIN below b ON s.parent_id = b.id)"
-        " SELECT s.id FROM sessions s JOIN below USING (id) WHERE s.status IN ('active', 'revoking')"
-        " ORDER BY s.id",
-        [session_id],
-    ).fetchall()
-    return [r[0] for r in found]
+    """Live sessions chained below `session_id` (children, grandchildren, ...).
+
+    Breadth-first with plain lookups: almost every session has no children, and one indexed
+    lookup is far cheaper for DuckDB than planning a recursive CTE.
+    """
+    found: list[str] = []
+    frontier = [session_id]
+    while frontier:
+        marks = ", ".join("?" for _ in frontier)
+        rows = conn.execute(
+            f"SELECT id, status FROM sessions WHERE parent_id IN ({marks}) ORDER BY id", frontier
+        ).fetchall()
+        frontier = [r[0] for r in rows if r[0] not in found]
+        found += [r[0] for r in rows if r[1] in LIVE]
+    return found
 
 
 def _end(
@@ -592,38 +613,38 @@ def _end(
     now = utcnow()
     below = _chain(conn, s.session_id)
     conn.execute(
-        "UPDATE sessions SET status = ?, ended_at = ?, end_reason = ?, exit_code = coalesce(?, exit_code)"
-        " WHERE id = ?",
+        "UPDATE sessions SET status = ?, ended_at = ?, end_reason = ?, exit_code = coalesce(?, exit_code) WHERE id = ?",
         [status, now, reason, exit_code, s.session_id],
     )
     if below:
         marks = ", ".join("?" for _ in below)
         conn.execute(
-            "UPDATE sessions SET status = 'ended', ended_at = ?, end_reason = 'parent_ended'"
-            f" WHERE id IN ({marks})",
+            f"UPDATE sessions SET status = 'ended', ended_at = ?, end_reason = 'parent_ended' WHERE id IN ({marks})",
             [now, *below],
         )
     revoked = broker().revoke_sessions(conn, [s.session_id, *below], reason)
     ended_now = [s, *(load(conn, sid) for sid in below)]
     by_id = {x.session_id: x for x in ended_now}
-    for accessor, sid in revoked:
-        _session_event(
-            conn, "credential_revoked", by_id[sid], {"accessor": accessor, "reason": reason, "by": by}
-        )
+    items: list[tuple[str, Session, dict[str, Any]]] = [
+        ("credential_revoked", by_id[sid], {"accessor": accessor, "reason": reason, "by": by})
+        for accessor, sid in revoked
+    ]
     for x in ended_now:
         is_root = x.session_id == s.session_id
-        _session_event(
-            conn,
-            "mask_session_ended",
-            x,
-            {
-                "status": status if is_root else "ended",
-                "reason": reason if is_root else "parent_ended",
-                "by": by,
-                "exit_code": exit_code if is_root else None,
-                "duration_s": round((now - x.started_at).total_seconds(), 3),
-            },
+        items.append(
+            (
+                "mask_session_ended",
+                x,
+                {
+                    "status": status if is_root else "ended",
+                    "reason": reason if is_root else "parent_ended",
+                    "by": by,
+                    "exit_code": exit_code if is_root else None,
+                    "duration_s": round((now - x.started_at).total_seconds(), 3),
+                },
+            )
         )
+    _session_events(conn, items)
     return [s.session_id, *below], [a for a, _ in revoked]
 
 
@@ -652,7 +673,7 @@ def release(
 ) -> Ended:
     """Doff a session (default: MASQUE_SESSION_ID). Ended already -> Ended(already_ended=True)."""
     sid = _session_id_or_env(session_id)
-    with store.transaction() as conn:
+    with turns.transaction() as conn:
         s = load(conn, sid)
         who = _who_may_end(conn, s, selection)
         if score is not None:
@@ -664,7 +685,14 @@ def release(
         # A release during a graceful revoke completes the revoke.
         status, why = ("revoked", "revoked") if s.status == "revoking" else ("ended", reason)
         ended, revoked = _end(conn, s, status=status, reason=why, by=who.actor.name, exit_code=exit_code)
-        return Ended(load(conn, sid), False, tuple(ended), tuple(revoked))
+        after = replace(
+            s,
+            status=status,
+            ended_at=utcnow(),
+            end_reason=why,
+            exit_code=exit_code if exit_code is not None else s.exit_code,
+        )
+        return Ended(after, False, tuple(ended), tuple(revoked))
 
 
 def _who_may_end(conn: duckdb.DuckDBPyConnection, s: Session, selection: Selection | None) -> Acting:
@@ -677,9 +705,7 @@ def _who_may_end(conn: duckdb.DuckDBPyConnection, s: Session, selection: Selecti
 
         status = broker().verify(sel.token, conn=conn)
         if status.session_id == s.session_id:
-            return rings.Acting(
-                rings.get_actor(conn, s.actor), rings.ActingVia.SESSION, session_id=s.session_id
-            )
+            return rings.Acting(rings.get_actor(conn, s.actor), rings.ActingVia.SESSION, session_id=s.session_id)
     who = rings.resolve_acting(conn, sel)
     _may_end(who, s)
     return who
@@ -715,7 +741,7 @@ def revoke(
     """Revoke a session and its chain. Graceful by default: mark it `revoking`, send an `exec` holder
     SIGTERM (it forwards it to its command), wait up to `grace` for the holder to release, then kill
     the credentials. `now=True` kills them at once."""
-    with store.transaction() as conn:
+    with turns.transaction() as conn:
         s = load(conn, session_id)
         who = _who_may_end(conn, s, selection)
         if s.status in ENDED:
@@ -725,13 +751,10 @@ def revoke(
             return Ended(load(conn, session_id), False, tuple(ended), tuple(revoked))
         deadline = utcnow() + grace
         conn.execute(
-            "UPDATE sessions SET status = 'revoking',"
-            " metadata = json_merge_patch(metadata, ?::JSON) WHERE id = ?",
+            "UPDATE sessions SET status = 'revoking', metadata = json_merge_patch(metadata, ?::JSON) WHERE id = ?",
             [json.dumps({"revoke_deadline": deadline.isoformat(), "revoked_by": who.actor.name}), session_id],
         )
-        _session_event(
-            conn, "mask_session_revoking", s, {"by": who.actor.name, "deadline": deadline.isoformat()}
-        )
+        _session_event(conn, "mask_session_revoking", s, {"by": who.actor.name, "deadline": deadline.isoformat()})
         exec_holder = _exec_holder(conn, s)
     if exec_holder is not None:
         import signal
@@ -739,12 +762,12 @@ def revoke(
         with contextlib.suppress(ProcessLookupError):
             os.kill(exec_holder, signal.SIGTERM)
     while utcnow() < deadline:
-        with store.connect(read_only=True) as conn:
+        with turns.connect(read_only=True) as conn:
             status = conn.execute("SELECT status FROM sessions WHERE id = ?", [session_id]).fetchone()
         if status is None or status[0] in ENDED:
             break
         time.sleep(poll)
-    with store.transaction() as conn:
+    with turns.transaction() as conn:
         current = load(conn, session_id)
         if current.status in ENDED:
             return Ended(current, False, (session_id,), (), graceful=True)

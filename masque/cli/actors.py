@@ -50,9 +50,7 @@ def init_cmd(
         )
         return
     if not result.created:
-        typer.echo(
-            f"store {result.store} is already initialised; founder {result.founder.name} (admin)", err=True
-        )
+        typer.echo(f"store {result.store} is already initialised; founder {result.founder.name} (admin)", err=True)
         return
     typer.echo(f"created {result.store}; founder {result.founder.name} (admin)", err=True)
     typer.echo("founder key (shown once; store it safely, e.g. in a 0600 file for --key-file):", err=True)
@@ -62,9 +60,7 @@ def init_cmd(
 @actor_app.command("add")
 def add_cmd(
     name: str = typer.Argument(..., help="New actor's name."),
-    ring: str = typer.Option(
-        "outsider", "--ring", help="Starting ring (below your own; admins may add admins)."
-    ),
+    ring: str = typer.Option("outsider", "--ring", help="Starting ring (below your own; admins may add admins)."),
     as_name: str | None = _AS,
     key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,

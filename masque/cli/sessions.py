@@ -17,12 +17,8 @@ if TYPE_CHECKING:
 
 _AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
 _KEY_FILE = typer.Option(None, "--key-file", help="File holding the actor key `masque actor add` printed.")
-_INTENT = typer.Option(
-    ..., "--intent", "-i", help="Why you are wearing it: matched against the masque's globs."
-)
-_TTL = typer.Option(
-    None, "--ttl", help="Shorter credential lifetime: PT15M, 15m, 2h. Longer than allowed exits 3."
-)
+_INTENT = typer.Option(..., "--intent", "-i", help="Why you are wearing it: matched against the masque's globs.")
+_TTL = typer.Option(None, "--ttl", help="Shorter credential lifetime: PT15M, 15m, 2h. Longer than allowed exits 3.")
 _FORMATS = ("env", "json", "text")
 
 
@@ -150,9 +146,7 @@ def release_cmd(
             "MASQUE_ROLE MASQUE_ACCESSOR MASQUE_EXPIRES_AT MASQUE_INTENT MASQUE_SYSTEM_PROMPT\n"
         )
     elif ended.already_ended:
-        typer.echo(
-            f"session {s.session_id} had already ended ({s.status}, {s.end_reason}); nothing to do", err=True
-        )
+        typer.echo(f"session {s.session_id} had already ended ({s.status}, {s.end_reason}); nothing to do", err=True)
     else:
         chained = f"; also ended {len(ended.ended) - 1} chained session(s)" if len(ended.ended) > 1 else ""
         typer.echo(
@@ -169,9 +163,7 @@ def exec_cmd(
     as_name: str | None = _AS,
     key_file: Path | None = _KEY_FILE,
     ttl: str | None = _TTL,
-    strict_knowledge: bool = typer.Option(
-        False, "--strict-knowledge", help="Refuse on unresolved knowledge."
-    ),
+    strict_knowledge: bool = typer.Option(False, "--strict-knowledge", help="Refuse on unresolved knowledge."),
 ) -> None:
     """Run a command wearing a masque; release when it exits; exit with its exit code.
 
@@ -182,9 +174,7 @@ def exec_cmd(
     from masque import rings, runner
 
     selection = rings.selection_from_env(as_name, key_file)
-    _, code = runner.run(
-        ref, intent, command, selection=selection, ttl=ttl, strict_knowledge=strict_knowledge
-    )
+    _, code = runner.run(ref, intent, command, selection=selection, ttl=ttl, strict_knowledge=strict_knowledge)
     raise typer.Exit(code)
 
 
@@ -204,9 +194,7 @@ def whoami_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSO
         + (f"  SUSPENDED: {a.disapproval}" if a.disapproval else "")
     )
     if me.session is None:
-        typer.echo(
-            "masque  none" + (f" (inside exec of {me.parent_session_id})" if me.parent_session_id else "")
-        )
+        typer.echo("masque  none" + (f" (inside exec of {me.parent_session_id})" if me.parent_session_id else ""))
         return
     s = me.session
     typer.echo(f"masque  {s.ref}  session {s.session_id} ({s.status})")
@@ -219,9 +207,7 @@ def whoami_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSO
 def revoke_cmd(
     session_id: str = typer.Argument(..., help="Session to revoke (and every session chained below it)."),
     now: bool = typer.Option(False, "--now", help="Emergency: kill the credentials at once, no grace."),
-    grace: str = typer.Option(
-        "10s", "--grace", help="How long the holder gets to wind down (graceful mode)."
-    ),
+    grace: str = typer.Option("10s", "--grace", help="How long the holder gets to wind down (graceful mode)."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Revoke a session. Graceful by default: mark it revoking, send an exec'd command SIGTERM, wait up to
@@ -230,9 +216,7 @@ def revoke_cmd(
     from masque.cli.output import print_json
     from masque.durations import parse_duration
 
-    ended = sessions.revoke(
-        session_id, now=now, grace=parse_duration(grace) if not now else sessions.DEFAULT_GRACE
-    )
+    ended = sessions.revoke(session_id, now=now, grace=parse_duration(grace) if not now else sessions.DEFAULT_GRACE)
     s = ended.session
     if json_out:
         print_json(
@@ -296,10 +280,7 @@ def sessions_cmd(
         typer.echo("no sessions" + (" active" if active else ""), err=True)
         return
     rows = [("SESSION", "MASQUE", "ACTOR", "STATUS", "STARTED", "ACCESSOR", "INTENT")]
-    rows += [
-        (s.session_id, s.ref, s.actor, s.status, _fmt(s.started_at), s.accessor or "-", s.intent)
-        for s in found
-    ]
+    rows += [(s.session_id, s.ref, s.actor, s.status, _fmt(s.started_at), s.accessor or "-", s.intent) for s in found]
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
         typer.echo("  ".join([*(c.ljust(w) for c, w in zip(row[:6], widths, strict=True)), row[6]]))

@@ -11,9 +11,7 @@ from masque.cli.app import app
 if TYPE_CHECKING:
     from masque.credentials import TokenStatus
 
-token_app = typer.Typer(
-    name="token", help="Verify, renew, look up and revoke credentials.", no_args_is_help=True
-)
+token_app = typer.Typer(name="token", help="Verify, renew, look up and revoke credentials.", no_args_is_help=True)
 app.add_typer(token_app)
 
 
@@ -47,9 +45,7 @@ def _print_status(s: TokenStatus, json_out: bool) -> None:
 
 @token_app.command("verify")
 def verify_cmd(
-    token: str | None = typer.Argument(
-        None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."
-    ),
+    token: str | None = typer.Argument(None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Exit 0 when the token is valid now; 3 when unknown, expired, revoked or its actor no longer
@@ -65,12 +61,8 @@ def verify_cmd(
 
 @token_app.command("renew")
 def renew_cmd(
-    token: str | None = typer.Argument(
-        None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."
-    ),
-    ttl: str | None = typer.Option(
-        None, "--ttl", help="Extend to now + this (default: its original lifetime)."
-    ),
+    token: str | None = typer.Argument(None, help="The token (default: $MASQUE_TOKEN or $MASQUE_CREDENTIAL)."),
+    ttl: str | None = typer.Option(None, "--ttl", help="Extend to now + this (default: its original lifetime)."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Extend a valid credential, never past its maximum (a longer --ttl exits 3)."""

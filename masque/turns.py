@@ -1,0 +1,87 @@
+"""Fair turns at the store for the session lifecycle.
+
+DuckDB lets one process at a time open the file, and `masque.store` retries a busy file with
+exponential backoff. Under a burst (8 agents assuming and releasing at once) backoff is unfair: a
+process that has waited longest sleeps longest, while a fresh arrival polls every few milliseconds,
+so an unlucky process can starve past the lock deadline. Session operations therefore first take a
+turn on a sidecar `flock` (`masque.duckdb.turn` next to the store), polled at a short fixed interval
+so every waiter has the same chance, and only then open the store. The turn is re-entrant within a
+process (nested helpers share it) and is released as soon as the store connection closes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from masque import config, store
+from masque.errors import StoreBusy
+
+if TYPE_CHECKING:
+    import duckdb
+
+_POLL = 0.002
+_local = threading.RLock()
+_depth = threading.local()
+
+
+@contextmanager
+def turn() -> Iterator[None]:
+    """Hold this process's turn at the store (re-entrant; waits up to [limits] lock_timeout)."""
+    with _local:
+        if getattr(_depth, "n", 0) > 0:
+            _depth.n += 1
+            try:
+                yield
+            finally:
+                _depth.n -= 1
+            return
+        home = config.ensure_home()
+        path = home / f"{config.store_path().name}.turn"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            _acquire(fd, config.limits().lock_timeout, str(path))
+            _depth.n = 1
+            try:
+                yield
+            finally:
+                _depth.n = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _acquire(fd: int, timeout: float, where: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise StoreBusy(
+                    f"the store is busy: no turn at {where} within {timeout:g}s",
+                    hint="another masque process holds the store for too long; "
+                    "retry, or raise [limits] lock_timeout in masque.toml",
+                ) from None
+            time.sleep(_POLL * (0.5 + random.random()))
+
+
+@contextmanager
+def transaction() -> Iterator[duckdb.DuckDBPyConnection]:
+    """`masque.store.transaction()` inside a turn."""
+    with turn(), store.transaction() as conn:
+        yield conn
+
+
+@contextmanager
+def connect(*, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`masque.store.connect()` inside a turn."""
+    with turn(), store.connect(read_only=read_only) as conn:
+        yield conn

@@ -1,0 +1,162 @@
+"""Real processes against one store: concurrent assume/release, readers, and kill -9 at any point."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_sessions_support import init_store, store_rows, write_masques
+
+Invoke = Callable[..., Any]
+Run = Callable[..., subprocess.CompletedProcess[str]]
+pytestmark = pytest.mark.slow
+
+# One worker process: N assume/release cycles through the library (CLI start-up would dominate).
+CYCLES = textwrap.dedent(
+    """
+    import sys
+    from masque import sessions
+    n = int(sys.argv[1])
+    for i in range(n):
+        s = sessions.assume("tool", f"work on item {i}")
+        sessions.release(s.session_id)
+    print("done", n, flush=True)
+    """
+)
+
+# Reads the session list in a loop until told to stop (stdin closes).
+READER = textwrap.dedent(
+    """
+    import sys, threading
+    from masque.session_queries import list_sessions
+    stop = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    reads = 0
+    while not stop.is_set():
+        list_sessions(limit=20)
+        reads += 1
+    print("reads", reads, flush=True)
+    """
+)
+
+# Assumes forever, printing each session id once its transaction committed.
+ASSUMER = textwrap.dedent(
+    """
+    from masque import sessions
+    while True:
+        s = sessions.assume("tool", "work on the kill test")
+        print(s.session_id, flush=True)
+    """
+)
+
+# An exec'd command that reports its pid and then just lives.
+SLEEPER = "import os, time; print(os.getpid(), flush=True); [time.sleep(0.1) for _ in range(1200)]"
+
+
+@pytest.fixture(autouse=True)
+def _setup(invoke: Invoke) -> None:
+    write_masques()
+    init_store(invoke)
+
+
+def _script(name: str, text: str) -> Path:
+    path = Path(name)
+    path.write_text(text)
+    return path
+
+
+def _python(*args: Any, **kwargs: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs
+    )
+
+
+def test_eight_processes_fifty_cycles_each_lose_nothing(run_masque: Run) -> None:
+    workers, cycles = 8, 50
+    script = _script("cycles.py", CYCLES)
+    with _python(_script("reader.py", READER), stdin=subprocess.PIPE) as reader:
+        procs = [_python(script, cycles) for _ in range(workers)]
+        cli_reads = [run_masque("sessions", "--json", "--limit", "5") for _ in range(3)]
+        outputs = [p.communicate(timeout=600) for p in procs]
+        read_out, read_err = reader.communicate(input="", timeout=120)
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0 and err == "", err
+        assert out.strip() == f"done {cycles}"
+    assert reader.returncode == 0 and read_err == "" and read_out.startswith("reads ")
+    for result in cli_reads:
+        assert result.returncode == 0 and "lock" not in result.stderr, result.stderr
+        json.loads(result.stdout)
+    total = workers * cycles
+    assert store_rows("SELECT status, count(*) FROM sessions GROUP BY status") == [("ended", total)]
+    assert store_rows("SELECT count(*) FROM credentials WHERE revoked_at IS NOT NULL") == [(total,)]
+    counts = dict(store_rows("SELECT type, count(*) FROM events GROUP BY type"))
+    assert counts["mask_session_started"] == counts["mask_session_ended"] == total
+    assert counts["credential_minted"] == counts["credential_revoked"] == total
+
+
+def test_a_handful_of_real_cli_processes_at_once() -> None:
+    cmd = [sys.executable, "-m", "masque"]
+    procs = [
+        _python("-m", "masque", "exec", "open", "--intent", f"work on {i}", "--", sys.executable, "-c", "pass")
+        for i in range(4)
+    ]
+    procs += [_python("-m", "masque", "sessions", "--json") for _ in range(2)]
+    procs.append(_python("-m", "masque", "assume", "open", "--intent", "work on it", "--format", "json"))
+    results = [(p, *p.communicate(timeout=300)) for p in procs]
+    for proc, _out, err in results:
+        assert proc.returncode == 0, (proc.args, err)
+        assert "error" not in err, err
+    assert cmd  # all through `python -m masque`, as a user would run it
+    assert store_rows("SELECT count(*) FROM sessions WHERE status = 'ended' AND exit_code = 0") == [(4,)]
+
+
+def test_kill_9_of_exec_leaves_a_recorded_session_that_stale_cleans_up(run_masque: Run) -> None:
+    with _python(
+        "-m", "masque", "exec", "tool", "--intent", "test the kill", "--", sys.executable, "-c", SLEEPER
+    ) as proc:
+        assert proc.stdout is not None
+        child_pid = int(proc.stdout.readline())
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    os.kill(child_pid, signal.SIGKILL)  # the orphaned command; not what we are testing
+    listed = run_masque("sessions", "--active", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (session,) = json.loads(listed.stdout)
+    swept = run_masque("sessions", "--stale", "--json")
+    assert swept.returncode == 0, swept.stderr
+    assert [(s["session_id"], s["status"], s["end_reason"]) for s in json.loads(swept.stdout)] == [
+        (session["session_id"], "abandoned", "abandoned")
+    ]
+    assert not list((Path(os.environ["MASQUE_HOME"]) / "run").glob("*.prompt"))
+
+
+def test_kill_9_of_an_assume_in_flight_leaves_every_session_whole_or_absent(run_masque: Run) -> None:
+    script = _script("assumer.py", ASSUMER)
+    with _python(script) as proc:
+        assert proc.stdout is not None
+        committed = [proc.stdout.readline().strip() for _ in range(5)]
+        os.kill(proc.pid, signal.SIGKILL)  # somewhere inside the next assume
+        proc.wait()
+    killed_cli = _python("-m", "masque", "assume", "tool", "--intent", "work on it")
+    killed_cli.kill()
+    killed_cli.communicate()
+    listed = run_masque("sessions", "--json")
+    assert listed.returncode == 0, listed.stderr  # the store opens
+    recorded = {s["session_id"] for s in json.loads(listed.stdout)}
+    assert set(committed) <= recorded  # committed means durable
+    # Whole or absent: every recorded session has its credential and its started event.
+    assert store_rows(
+        "SELECT count(*) FROM sessions s WHERE NOT EXISTS (SELECT 1 FROM credentials c WHERE c.session_id = s.id)"
+        " OR NOT EXISTS (SELECT 1 FROM events e WHERE e.session_id = s.id AND e.type = 'mask_session_started')"
+    ) == [(0,)]
+    swept = json.loads(run_masque("sessions", "--stale", "--json").stdout)
+    assert {s["session_id"] for s in swept} == recorded  # their holder (the worker) is dead
+    assert {s["status"] for s in swept} == {"abandoned"}
