@@ -139,7 +139,7 @@ def test_code_masques_load_only_when_opted_in(monkeypatch: pytest.MonkeyPatch, r
 
 def test_load_code_masque_checks_the_spec() -> None:
     Path("not_a_masque.py").write_text("class Thing:\n    pass\n")
-    with pytest.raises(UsageError, match="not a masque.api.Masque subclass"):
+    with pytest.raises(UsageError, match=r"not a masque\.api\.Masque subclass"):
         api.load_code_masque("not_a_masque.py:Thing")
     with pytest.raises(UsageError, match="module:Class"):
         api.load_code_masque("no-colon")
