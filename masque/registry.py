@@ -202,6 +202,13 @@ def _load(path: Path) -> _Loaded:
 
         try:
             result = load_masque(path)
+            if result.masque.extends is not None:
+                # Worn as flattened: the pinned parents' lens, intents and lists merged in.
+                from dataclasses import replace
+
+                from masque.mythatron.inherit import resolve_file
+
+                result = replace(result, masque=resolve_file(path)[0])
         except MasqueError as exc:
             result = exc
         if key is not None:
@@ -431,11 +438,26 @@ def _pick(ref: str, want: Ref, active: list[Entry]) -> Entry:
         matching = [e for e in active if _version_matches(want.version, str(e.version))]
     else:
         matching = active
-    live = [e for e in matching if e.masque is not None and e.masque.stage is Stage.LIVE]
+    stages = _recorded_stages(matching)
+    live = [
+        e
+        for e in matching
+        if e.masque is not None
+        and stages.get((name_key(e.masque.name), e.masque.version), e.masque.stage) is Stage.LIVE
+    ]
     best = newest(live)
     if best is not None:
         return best
     raise _unknown_version(ref, want, active, no_live=bool(matching))
+
+
+def _recorded_stages(candidates: list[Entry]) -> dict[tuple[str, str], Stage]:
+    """Stage changes recorded by `mythatron mask promote/retire` override the files' `stage` field."""
+    if not candidates:
+        return {}
+    from masque.mythatron.catalog import recorded_stages
+
+    return recorded_stages()
 
 
 def _listing(active: list[Entry]) -> str:
