@@ -27,15 +27,19 @@ def _flat(value: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 
 def _list(offsets: np.ndarray, fields: dict[str, pa.Array]) -> pa.ListArray:
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.StructArray.from_arrays(
-        [_flat(f) for f in fields.values()], names=list(fields)))
+    return pa.ListArray.from_arrays(
+        pa.array(offsets, pa.int32()),
+        pa.StructArray.from_arrays([_flat(f) for f in fields.values()], names=list(fields)),
+    )
 
 
 def _ts(values: np.ndarray) -> pa.Array:
     return pa.array(values.astype("datetime64[us]"), pa.timestamp("us", tz="UTC"))
 
 
-def generate(path: Path, sessions: int = 1_000_000, masques: int = 200, skills: int = 30, seed: int = 7) -> dict[str, int]:
+def generate(
+    path: Path, sessions: int = 1_000_000, masques: int = 200, skills: int = 30, seed: int = 7
+) -> dict[str, int]:
     rng = np.random.default_rng(seed)
     n = sessions
     names = np.array([f"masque-{i:03d}" for i in range(masques)])
@@ -55,8 +59,9 @@ def generate(path: Path, sessions: int = 1_000_000, masques: int = 200, skills: 
     status = np.array(STATUSES)[rng.choice(4, n, p=[0.9, 0.03, 0.04, 0.03])]
     ended = status != "active"
     end = start + dur
-    intent = np.char.add(np.char.add(np.array(VERBS)[rng.integers(0, 10, n)], " "),
-                         np.array(OBJECTS)[rng.integers(0, 6, n)])
+    intent = np.char.add(
+        np.char.add(np.array(VERBS)[rng.integers(0, 10, n)], " "), np.array(OBJECTS)[rng.integers(0, 6, n)]
+    )
     ids = np.char.add("ses_", np.char.zfill(np.arange(n).astype(str), 10))
     version = np.char.add("1.", v.astype(str))
     version = np.char.add(version, ".0")
@@ -68,14 +73,19 @@ def generate(path: Path, sessions: int = 1_000_000, masques: int = 200, skills: 
     s_off = np.concatenate([[0], np.cumsum(per)])
     owner = np.repeat(np.arange(n), per)
     value = np.clip(np.round(quality[m[owner]] + rng.normal(0, 1, len(owner))), -1, 3).astype(int) + 1
-    s_created = end[owner] + np.timedelta64(60, "s") + (np.arange(len(owner)) - s_off[owner]) * np.timedelta64(3600, "s")
-    scores = _list(s_off, {
-        "id": pa.array(np.char.add("scr_", np.char.zfill(np.arange(len(owner)).astype(str), 10))),
-        "symbol": pa.array(np.array(SYMBOLS)[value]),
-        "notes": pa.nulls(len(owner), pa.string()),
-        "scored_by": pa.array(np.char.add("actor-", actor_idx[owner].astype(str))),
-        "created_at": _ts(s_created),
-    })
+    s_created = (
+        end[owner] + np.timedelta64(60, "s") + (np.arange(len(owner)) - s_off[owner]) * np.timedelta64(3600, "s")
+    )
+    scores = _list(
+        s_off,
+        {
+            "id": pa.array(np.char.add("scr_", np.char.zfill(np.arange(len(owner)).astype(str), 10))),
+            "symbol": pa.array(np.array(SYMBOLS)[value]),
+            "notes": pa.nulls(len(owner), pa.string()),
+            "scored_by": pa.array(np.char.add("actor-", actor_idx[owner].astype(str))),
+            "created_at": _ts(s_created),
+        },
+    )
 
     # Events: started for every session, ended for the finished ones.
     e_per = 1 + ended.astype(int)
@@ -84,14 +94,20 @@ def generate(path: Path, sessions: int = 1_000_000, masques: int = 200, skills: 
     second = (np.arange(len(e_owner)) - e_off[e_owner]) == 1
     e_ts = np.where(second, end[e_owner], start[e_owner])
     e_type = np.where(second, "mask_session_ended", "mask_session_started")
-    events = _list(e_off, {
-        "id": pa.array(np.char.add("evt_", np.char.zfill(np.arange(len(e_owner)).astype(str), 10))),
-        "ts": _ts(e_ts), "type": pa.array(e_type), "session_id": pa.array(ids[e_owner]),
-        "masque": pa.array(names[m[e_owner]]), "version": pa.array(version[e_owner]),
-        "actor": pa.array(np.char.add("actor-", actor_idx[e_owner].astype(str))),
-        "originator": pa.array(np.char.add("actor-", actor_idx[e_owner].astype(str))),
-        "payload": pa.array(np.full(len(e_owner), "{}")),
-    })
+    events = _list(
+        e_off,
+        {
+            "id": pa.array(np.char.add("evt_", np.char.zfill(np.arange(len(e_owner)).astype(str), 10))),
+            "ts": _ts(e_ts),
+            "type": pa.array(e_type),
+            "session_id": pa.array(ids[e_owner]),
+            "masque": pa.array(names[m[e_owner]]),
+            "version": pa.array(version[e_owner]),
+            "actor": pa.array(np.char.add("actor-", actor_idx[e_owner].astype(str))),
+            "originator": pa.array(np.char.add("actor-", actor_idx[e_owner].astype(str))),
+            "payload": pa.array(np.full(len(e_owner), "{}")),
+        },
+    )
 
     k_counts = np.array([len(claims[int(i)]) for i in m])
     k_off = np.concatenate([[0], np.cumsum(k_counts)])
@@ -102,39 +118,62 @@ def generate(path: Path, sessions: int = 1_000_000, masques: int = 200, skills: 
     skills_col = _list(k_off, {"uri": pa.array(k_uri[k_index]), "level": pa.array(k_lvl[k_index])})
 
     null = pa.nulls(n, pa.string())
-    table = pa.table({
-        "kind": pa.array(np.full(n, "session")), "id": pa.array(ids), "masque": pa.array(names[m]),
-        "version": pa.array(version), "content_hash": null, "source_path": null,
-        "masque_ring": pa.array(masque_ring[m]),
-        "actor": pa.array(np.char.add("actor-", actor_idx.astype(str))), "actor_ring": pa.array(actor_ring),
-        "originator": pa.array(np.char.add("actor-", actor_idx.astype(str))), "parent_id": null,
-        "scope": pa.array(np.full(n, "global")), "intent": pa.array(intent), "role": null,
-        "status": pa.array(status), "started_at": _ts(start),
-        "expires_at": pa.nulls(n, pa.timestamp("us", tz="UTC")),
-        "ended_at": pa.array(np.where(ended, end, np.datetime64("NaT")).astype("datetime64[us]"),
-                             pa.timestamp("us", tz="UTC")),
-        "end_reason": pa.array(np.where(ended, "released", None)),
-        "exit_code": pa.nulls(n, pa.int32()), "metadata": null,
-        "skills": skills_col, "scores": scores, "events": events,
-    })
+    table = pa.table(
+        {
+            "kind": pa.array(np.full(n, "session")),
+            "id": pa.array(ids),
+            "masque": pa.array(names[m]),
+            "version": pa.array(version),
+            "content_hash": null,
+            "source_path": null,
+            "masque_ring": pa.array(masque_ring[m]),
+            "actor": pa.array(np.char.add("actor-", actor_idx.astype(str))),
+            "actor_ring": pa.array(actor_ring),
+            "originator": pa.array(np.char.add("actor-", actor_idx.astype(str))),
+            "parent_id": null,
+            "scope": pa.array(np.full(n, "global")),
+            "intent": pa.array(intent),
+            "role": null,
+            "status": pa.array(status),
+            "started_at": _ts(start),
+            "expires_at": pa.nulls(n, pa.timestamp("us", tz="UTC")),
+            "ended_at": pa.array(
+                np.where(ended, end, np.datetime64("NaT")).astype("datetime64[us]"), pa.timestamp("us", tz="UTC")
+            ),
+            "end_reason": pa.array(np.where(ended, "released", None)),
+            "exit_code": pa.nulls(n, pa.int32()),
+            "metadata": null,
+            "skills": skills_col,
+            "scores": scores,
+            "events": events,
+        }
+    )
     refusals = _refusals(rng, n // 50, names, version_pool=versions_per, table_schema=table.schema)
     pq.write_table(pa.concat_tables([table, refusals]), path, compression="zstd", row_group_size=122_880)
     return {"sessions": n, "scores": len(owner), "events": len(e_owner) + len(refusals), "refusals": len(refusals)}
 
 
-def _refusals(rng: np.random.Generator, count: int, names: np.ndarray, version_pool: np.ndarray,
-              table_schema: pa.Schema) -> pa.Table:
+def _refusals(
+    rng: np.random.Generator, count: int, names: np.ndarray, version_pool: np.ndarray, table_schema: pa.Schema
+) -> pa.Table:
     m = rng.integers(0, len(names), count)
     v = (rng.random(count) * version_pool[m]).astype(int)
     ts = YEAR_START + (rng.random(count) * 365 * 86400e6).astype("timedelta64[us]")
     actor = np.char.add("actor-", rng.integers(0, 500, count).astype(str))
-    events = _list(np.arange(count + 1), {
-        "id": pa.array(np.char.add("evt_r", np.char.zfill(np.arange(count).astype(str), 9))),
-        "ts": _ts(ts), "type": pa.array(np.where(rng.random(count) < 0.6, "intent_denied", "ring_refused")),
-        "session_id": pa.nulls(count, pa.string()), "masque": pa.array(names[m]),
-        "version": pa.array(np.char.add(np.char.add("1.", v.astype(str)), ".0")),
-        "actor": pa.array(actor), "originator": pa.array(actor), "payload": pa.array(np.full(count, "{}")),
-    })
+    events = _list(
+        np.arange(count + 1),
+        {
+            "id": pa.array(np.char.add("evt_r", np.char.zfill(np.arange(count).astype(str), 9))),
+            "ts": _ts(ts),
+            "type": pa.array(np.where(rng.random(count) < 0.6, "intent_denied", "ring_refused")),
+            "session_id": pa.nulls(count, pa.string()),
+            "masque": pa.array(names[m]),
+            "version": pa.array(np.char.add(np.char.add("1.", v.astype(str)), ".0")),
+            "actor": pa.array(actor),
+            "originator": pa.array(actor),
+            "payload": pa.array(np.full(count, "{}")),
+        },
+    )
     columns = {}
     for field in table_schema:
         if field.name == "kind":
@@ -142,8 +181,9 @@ def _refusals(rng: np.random.Generator, count: int, names: np.ndarray, version_p
         elif field.name == "events":
             columns["events"] = events
         elif field.name in ("skills", "scores"):
-            columns[field.name] = pa.ListArray.from_arrays(pa.array(np.zeros(count + 1), pa.int32()),
-                                                         pa.nulls(0, field.type.value_type))
+            columns[field.name] = pa.ListArray.from_arrays(
+                pa.array(np.zeros(count + 1), pa.int32()), pa.nulls(0, field.type.value_type)
+            )
         else:
             columns[field.name] = pa.nulls(count, field.type)
     return pa.table(columns, schema=table_schema)

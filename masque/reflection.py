@@ -79,8 +79,11 @@ class Selection:
         ring: str | None = None,
         session: str | None = None,
     ) -> Selection:
-        given = [(lvl, v) for lvl, v in ((Level.MASQUE, masque), (Level.SKILL, skill),
-                                         (Level.RING, ring), (Level.SESSION, session)) if v]
+        given = [
+            (lvl, v)
+            for lvl, v in ((Level.MASQUE, masque), (Level.SKILL, skill), (Level.RING, ring), (Level.SESSION, session))
+            if v
+        ]
         if len(given) > 1:
             raise UsageError(
                 "choose one level: a masque NAME, --skill, --ring or --session",
@@ -266,9 +269,7 @@ class _Query:
         return " AND ".join(self.event_where)
 
 
-def _fetch(
-    conn: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None
-) -> list[dict[str, Any]]:
+def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     cur = conn.execute(sql, dict(params or {}))
     names = [d[0] for d in cur.description or []]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
@@ -294,7 +295,10 @@ def _mask(keys: list[str], group: tuple[str, ...]) -> int:
 
 
 def _grouped(
-    conn: duckdb.DuckDBPyConnection, q: _Query, rules: ScoringConfig, sets: list[tuple[str, ...]],
+    conn: duckdb.DuckDBPyConnection,
+    q: _Query,
+    rules: ScoringConfig,
+    sets: list[tuple[str, ...]],
     flags: str = "",
 ) -> dict[tuple[str, ...], list[dict[str, Any]]]:
     """Every aggregate of the slice, for each grouping set, in two scans and no join.
@@ -332,7 +336,8 @@ def _grouped(
         conn,
         f"SELECT {shown_cols} quantile_cont((epoch_us(ended_at) - epoch_us(started_at)) / 1e6, [0.5, 0.95])"
         f" AS quantiles FROM ({slice_sql}) GROUP BY GROUPING SETS ("
-        + ", ".join("(" + ", ".join(group) + ")" for group in shown) + ")",
+        + ", ".join("(" + ", ".join(group) + ")" for group in shown)
+        + ")",
         q.params,
     )
     quantiles = {}
@@ -413,9 +418,7 @@ _SETS: dict[Level, list[tuple[str, ...]]] = {
 }
 
 
-def build_report(
-    conn: duckdb.DuckDBPyConnection, selection: Selection, filters: Filters, *, top: int = 5
-) -> Report:
+def build_report(conn: duckdb.DuckDBPyConnection, selection: Selection, filters: Filters, *, top: int = 5) -> Report:
     """The report for `selection` on an open connection (the store's or any with the same tables)."""
     rules = scoring_config()
     conn.execute("SET TimeZone = 'UTC'")
@@ -433,8 +436,7 @@ def build_report(
     refusals = {t: 0 for t in REFUSALS}
     for row in _fetch(
         conn,
-        f"SELECT type, count(*) AS n FROM events e WHERE type IN {REFUSALS!r} AND {q.event_filter()}"
-        " GROUP BY type",
+        f"SELECT type, count(*) AS n FROM events e WHERE type IN {REFUSALS!r} AND {q.event_filter()} GROUP BY type",
         q.params,
     ):
         refusals[row["type"]] = int(row["n"])
@@ -473,8 +475,13 @@ def build_report(
 
 def _empty_row() -> dict[str, Any]:
     return {
-        "sessions": 0, **{s: 0 for s in STATUSES}, "scored": 0, "mean_score": None,
-        "score_counts": {s.value: 0 for s in Score}, "duration_p50": None, "duration_p95": None,
+        "sessions": 0,
+        **{s: 0 for s in STATUSES},
+        "scored": 0,
+        "mean_score": None,
+        "score_counts": {s.value: 0 for s in Score},
+        "duration_p50": None,
+        "duration_p95": None,
         "measured": 0,
     }
 
@@ -487,17 +494,22 @@ def _fill_weeks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for week in range(min(by_week), max(by_week) + 1):
         r = by_week.get(week, {})
-        out.append({
-            "week": (_EPOCH_MONDAY + timedelta(weeks=week)).date().isoformat(),
-            "sessions": int(r.get("sessions", 0)),
-            "scored": int(r.get("scored", 0)),
-            "mean_score": r.get("mean_score"),
-        })
+        out.append(
+            {
+                "week": (_EPOCH_MONDAY + timedelta(weeks=week)).date().isoformat(),
+                "sessions": int(r.get("sessions", 0)),
+                "scored": int(r.get("scored", 0)),
+                "mean_score": r.get("mean_score"),
+            }
+        )
     return out
 
 
 def _details(
-    conn: duckdb.DuckDBPyConnection, q: _Query, rules: ScoringConfig, top: int,
+    conn: duckdb.DuckDBPyConnection,
+    q: _Query,
+    rules: ScoringConfig,
+    top: int,
     groups: dict[tuple[str, ...], list[dict[str, Any]]],
 ) -> dict[str, Any]:
     level = q.selection.level
@@ -505,7 +517,11 @@ def _details(
         return _session_details(conn, q)
     if level is Level.MASQUE:
         versions = [
-            {**_table_row(r, "version", durations=True), "first_started": r["first_started"], "last_started": r["last_started"]}
+            {
+                **_table_row(r, "version", durations=True),
+                "first_started": r["first_started"],
+                "last_started": r["last_started"],
+            }
             for r in groups[("version",)]
         ]
         versions.sort(key=lambda r: _version_key(r["version"]))
@@ -562,8 +578,12 @@ def _skill_details(
         "SELECT masque, version, level FROM masque_skills WHERE skill = ? ORDER BY masque, version",
         [q.params["skill"]],
     ).fetchall():
-        row = _table_row(observed.get((masque, version)) or {**_empty_row(), "masque": masque, "version": version},
-                         "masque", "version", durations=True)
+        row = _table_row(
+            observed.get((masque, version)) or {**_empty_row(), "masque": masque, "version": version},
+            "masque",
+            "version",
+            durations=True,
+        )
         expected = rules.expected.get(level)
         row = {"masque": masque, "version": version, "level": level, "expected": expected, **row}
         row["verdict"] = _verdict(row["mean_score"], expected, row["scored"], rules)
@@ -578,10 +598,16 @@ def _skill_details(
         acc = by_level[level]
         mean = _round(acc["total"] / acc["scored"]) if acc["scored"] else None
         expected = rules.expected.get(level)
-        levels.append({
-            "level": level, "expected": expected, "masques": acc["masques"], "scored": acc["scored"],
-            "mean_score": mean, "verdict": _verdict(mean, expected, acc["scored"], rules),
-        })
+        levels.append(
+            {
+                "level": level,
+                "expected": expected,
+                "masques": acc["masques"],
+                "scored": acc["scored"],
+                "mean_score": mean,
+                "verdict": _verdict(mean, expected, acc["scored"], rules),
+            }
+        )
     return {
         "claims": claims,
         "levels": levels,
@@ -625,8 +651,14 @@ def _session_details(conn: duckdb.DuckDBPyConnection, q: _Query) -> dict[str, An
     return {
         "session": row,
         "scores": [
-            {"id": s.id, "symbol": s.symbol.value, "value": s.value, "notes": s.notes,
-             "scored_by": s.scored_by, "created_at": s.created_at}
+            {
+                "id": s.id,
+                "symbol": s.symbol.value,
+                "value": s.value,
+                "notes": s.notes,
+                "scored_by": s.scored_by,
+                "created_at": s.created_at,
+            }
             for s in scores
         ],
         "events": events,

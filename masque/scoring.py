@@ -150,9 +150,7 @@ def add_score(
     score = symbol if isinstance(symbol, Score) else parse_symbol(symbol)
     if notes is not None and len(notes) > MAX_NOTES_CHARS:
         raise UsageError(f"score notes are {len(notes)} characters; the limit is {MAX_NOTES_CHARS}")
-    row = conn.execute(
-        "SELECT masque, version, originator FROM sessions WHERE id = ?", [session_id]
-    ).fetchone()
+    row = conn.execute("SELECT masque, version, originator FROM sessions WHERE id = ?", [session_id]).fetchone()
     if row is None:
         raise NotFound(
             f"no session {session_id!r} to score",
@@ -193,9 +191,7 @@ def session_scores(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[Sco
         " WHERE session_id = ? ORDER BY created_at, id",
         [session_id],
     ).fetchall()
-    return [
-        ScoreRow(r[0], r[1], Score(r[2]), r[3], r[4], r[5], values.get(r[2], 0.0)) for r in found
-    ]
+    return [ScoreRow(r[0], r[1], Score(r[2]), r[3], r[4], r[5], values.get(r[2], 0.0)) for r in found]
 
 
 # score_facts (migration 0003) is a derived copy of scores joined to their sessions, so reflection
@@ -208,9 +204,7 @@ def _add_score_fact(
 ) -> None:
     if not score_facts_in_step(conn, extra_scores=-1):
         return  # already out of step: the next reader rebuilds the whole table
-    conn.execute(
-        "UPDATE score_facts SET is_current = false WHERE session_id = ? AND is_current", [session_id]
-    )
+    conn.execute("UPDATE score_facts SET is_current = false WHERE session_id = ? AND is_current", [session_id])
     conn.execute(
         "INSERT INTO score_facts SELECT ?, id, ?, ?, true, masque, version, masque_ring, actor,"
         " actor_ring, started_at FROM sessions WHERE id = ?",
@@ -220,9 +214,7 @@ def _add_score_fact(
 
 def score_facts_in_step(conn: duckdb.DuckDBPyConnection, extra_scores: int = 0) -> bool:
     """True when score_facts holds one row per score (the cheap check readers make)."""
-    row = conn.execute(
-        "SELECT (SELECT count(*) FROM scores), (SELECT count(*) FROM score_facts)"
-    ).fetchone()
+    row = conn.execute("SELECT (SELECT count(*) FROM scores), (SELECT count(*) FROM score_facts)").fetchone()
     return row is not None and int(row[0]) + extra_scores == int(row[1])
 
 

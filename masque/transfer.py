@@ -28,18 +28,46 @@ if TYPE_CHECKING:
     from masque.reflection import Filters
 
 SESSION_COLUMNS: dict[str, str] = {
-    "id": "VARCHAR", "masque": "VARCHAR", "version": "VARCHAR", "content_hash": "VARCHAR",
-    "source_path": "VARCHAR", "masque_ring": "VARCHAR", "actor": "VARCHAR", "actor_ring": "VARCHAR",
-    "originator": "VARCHAR", "parent_id": "VARCHAR", "scope": "VARCHAR", "intent": "VARCHAR",
-    "role": "VARCHAR", "status": "VARCHAR", "started_at": "TIMESTAMPTZ", "expires_at": "TIMESTAMPTZ",
-    "ended_at": "TIMESTAMPTZ", "end_reason": "VARCHAR", "exit_code": "INTEGER", "metadata": "JSON",
+    "id": "VARCHAR",
+    "masque": "VARCHAR",
+    "version": "VARCHAR",
+    "content_hash": "VARCHAR",
+    "source_path": "VARCHAR",
+    "masque_ring": "VARCHAR",
+    "actor": "VARCHAR",
+    "actor_ring": "VARCHAR",
+    "originator": "VARCHAR",
+    "parent_id": "VARCHAR",
+    "scope": "VARCHAR",
+    "intent": "VARCHAR",
+    "role": "VARCHAR",
+    "status": "VARCHAR",
+    "started_at": "TIMESTAMPTZ",
+    "expires_at": "TIMESTAMPTZ",
+    "ended_at": "TIMESTAMPTZ",
+    "end_reason": "VARCHAR",
+    "exit_code": "INTEGER",
+    "metadata": "JSON",
 }
 SKILL_FIELDS = {"uri": "VARCHAR", "level": "VARCHAR"}
-SCORE_FIELDS = {"id": "VARCHAR", "symbol": "VARCHAR", "notes": "VARCHAR", "scored_by": "VARCHAR",
-                "created_at": "TIMESTAMPTZ"}
-EVENT_FIELDS = {"id": "VARCHAR", "ts": "TIMESTAMPTZ", "type": "VARCHAR", "session_id": "VARCHAR",
-                "masque": "VARCHAR", "version": "VARCHAR", "actor": "VARCHAR", "originator": "VARCHAR",
-                "payload": "JSON"}
+SCORE_FIELDS = {
+    "id": "VARCHAR",
+    "symbol": "VARCHAR",
+    "notes": "VARCHAR",
+    "scored_by": "VARCHAR",
+    "created_at": "TIMESTAMPTZ",
+}
+EVENT_FIELDS = {
+    "id": "VARCHAR",
+    "ts": "TIMESTAMPTZ",
+    "type": "VARCHAR",
+    "session_id": "VARCHAR",
+    "masque": "VARCHAR",
+    "version": "VARCHAR",
+    "actor": "VARCHAR",
+    "originator": "VARCHAR",
+    "payload": "JSON",
+}
 NESTED = {"skills": SKILL_FIELDS, "scores": SCORE_FIELDS, "events": EVENT_FIELDS}
 REQUIRED = ("kind", "id", "masque", "version", "actor", "intent", "started_at")
 MAX_REPORTED = 20  # bad rows listed in an --atomic error message
@@ -107,14 +135,12 @@ def _export_sql(fmt: Format, where: str, event_where: str) -> str:
     ev = ", ".join(f"'{k}': {ts(k) if v == 'TIMESTAMPTZ' else k}" for k, v in EVENT_FIELDS.items())
     sc = ", ".join(f"'{k}': {ts(k) if v == 'TIMESTAMPTZ' else k}" for k, v in SCORE_FIELDS.items())
     cols = ", ".join(ts(f"s.{k}") + f" AS {k}" if v == "TIMESTAMPTZ" else f"s.{k}" for k, v in SESSION_COLUMNS.items())
-    nulls = ", ".join(
-        f"NULL::{'VARCHAR' if fmt is Format.JSONL and v == 'TIMESTAMPTZ' else v} AS {k}"
-        for k, v in SESSION_COLUMNS.items()
-    )
-    empty = {
-        name: f"[]::{_struct_type({k: ('VARCHAR' if fmt is Format.JSONL and v == 'TIMESTAMPTZ' else v) for k, v in f.items()})}[]"
-        for name, f in NESTED.items()
-    }
+
+    def typed(kind: str) -> str:  # JSON Lines carries timestamps as RFC 3339 strings
+        return "VARCHAR" if fmt is Format.JSONL and kind == "TIMESTAMPTZ" else kind
+
+    nulls = ", ".join(f"NULL::{typed(v)} AS {k}" for k, v in SESSION_COLUMNS.items())
+    empty = {name: f"[]::{_struct_type({k: typed(v) for k, v in fields.items()})}[]" for name, fields in NESTED.items()}
     return f"""
     WITH sel AS (SELECT * FROM sessions s WHERE {where}),
     ev AS (SELECT session_id, list({{{ev}}} ORDER BY ts, id) AS events FROM events
@@ -123,12 +149,12 @@ def _export_sql(fmt: Format, where: str, event_where: str) -> str:
            WHERE session_id IN (SELECT id FROM sel) GROUP BY session_id),
     sk AS (SELECT masque, version, list({{'uri': skill, 'level': level}} ORDER BY skill) AS skills
            FROM masque_skills GROUP BY masque, version)
-    SELECT 'session' AS kind, {cols}, coalesce(sk.skills, {empty['skills']}) AS skills,
-           coalesce(sc.scores, {empty['scores']}) AS scores, coalesce(ev.events, {empty['events']}) AS events
+    SELECT 'session' AS kind, {cols}, coalesce(sk.skills, {empty["skills"]}) AS skills,
+           coalesce(sc.scores, {empty["scores"]}) AS scores, coalesce(ev.events, {empty["events"]}) AS events
     FROM sel s LEFT JOIN ev ON ev.session_id = s.id LEFT JOIN sc ON sc.session_id = s.id
     LEFT JOIN sk ON sk.masque = s.masque AND sk.version = s.version
     UNION ALL
-    SELECT 'event' AS kind, {nulls}, {empty['skills']} AS skills, {empty['scores']} AS scores,
+    SELECT 'event' AS kind, {nulls}, {empty["skills"]} AS skills, {empty["scores"]} AS scores,
            [{{{ev}}}] AS events
     FROM events e WHERE (e.session_id IS NULL OR e.session_id NOT IN (SELECT id FROM sessions)) AND {event_where}
     ORDER BY kind DESC, id
@@ -139,7 +165,8 @@ def export_sessions(path: Path, fmt: Format, filters: Filters | None = None, mas
     """Write every session matching the filters (with events, scores and skills) to `path`."""
     from masque import store
 
-    where, event_where, params = ["true"], ["true"], {}
+    where, event_where = ["true"], ["true"]
+    params: dict[str, Any] = {}
     if filters and filters.since:
         params["since"] = filters.since
         where.append("s.started_at >= $since")
@@ -231,9 +258,7 @@ def _stage_jsonl(conn: duckdb.DuckDBPyConnection, path: Path) -> list[RowProblem
             for key, value in row.items():
                 columns[key].append(value)
     string = pa.string()
-    nested_types = {
-        name: pa.list_(pa.struct([(k, string) for k in fields])) for name, fields in NESTED.items()
-    }
+    nested_types = {name: pa.list_(pa.struct([(k, string) for k in fields])) for name, fields in NESTED.items()}
     schema = pa.schema(
         [("line", pa.int64()), ("kind", string)]
         + [(k, pa.int64() if v == "INTEGER" else string) for k, v in SESSION_COLUMNS.items()]
@@ -258,9 +283,8 @@ def _jsonl_row(record: dict[str, Any]) -> dict[str, Any]:
     row: dict[str, Any] = {"kind": _text(record.get("kind"))}
     for name, kind in SESSION_COLUMNS.items():
         value = record.get(name)
-        if kind == "INTEGER" and value is not None:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"{name} must be an integer, got {value!r}")
+        if kind == "INTEGER" and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
         row[name] = value if kind == "INTEGER" else _text(value)
     for name, fields in NESTED.items():
         items = record.get(name) or []
@@ -297,17 +321,23 @@ def _problems_sql() -> str:
         (bad_ts("ended_at"), "ended_at is not a timestamp"),
         (bad_ts("expires_at"), "expires_at is not a timestamp"),
         ("metadata IS NOT NULL AND NOT json_valid(metadata::VARCHAR)", "metadata is not JSON"),
-        (f"len(list_filter(skills, lambda x: x.uri IS NULL OR NOT starts_with(x.uri, 'skill://')"
-         f" OR x.level IS NULL OR x.level NOT IN ({levels}))) > 0",
-         "skills need a skill:// uri and a level (novice..master)"),
-        (f"len(list_filter(scores, lambda x: coalesce(x.id, '') = '' OR x.symbol IS NULL"
-         f" OR x.symbol NOT IN ({symbols}) OR x.created_at IS NULL"
-         " OR TRY_CAST(x.created_at AS TIMESTAMPTZ) IS NULL)) > 0",
-         "scores need an id, a symbol (+ - / * e) and a created_at timestamp"),
-        ("len(list_filter(events, lambda x: coalesce(x.id, '') = '' OR coalesce(x.type, '') = ''"
-         " OR x.ts IS NULL OR TRY_CAST(x.ts AS TIMESTAMPTZ) IS NULL"
-         " OR (x.payload IS NOT NULL AND NOT json_valid(x.payload::VARCHAR)))) > 0",
-         "events need an id, a type, a ts timestamp and a JSON payload"),
+        (
+            f"len(list_filter(skills, lambda x: x.uri IS NULL OR NOT starts_with(x.uri, 'skill://')"
+            f" OR x.level IS NULL OR x.level NOT IN ({levels}))) > 0",
+            "skills need a skill:// uri and a level (novice..master)",
+        ),
+        (
+            f"len(list_filter(scores, lambda x: coalesce(x.id, '') = '' OR x.symbol IS NULL"
+            f" OR x.symbol NOT IN ({symbols}) OR x.created_at IS NULL"
+            " OR TRY_CAST(x.created_at AS TIMESTAMPTZ) IS NULL)) > 0",
+            "scores need an id, a symbol (+ - / * e) and a created_at timestamp",
+        ),
+        (
+            "len(list_filter(events, lambda x: coalesce(x.id, '') = '' OR coalesce(x.type, '') = ''"
+            " OR x.ts IS NULL OR TRY_CAST(x.ts AS TIMESTAMPTZ) IS NULL"
+            " OR (x.payload IS NOT NULL AND NOT json_valid(x.payload::VARCHAR)))) > 0",
+            "events need an id, a type, a ts timestamp and a JSON payload",
+        ),
         ("kind = 'event' AND len(events) = 0", "an event record needs at least one event"),
     ]
     parts = ", ".join(f"CASE WHEN {cond} THEN '{msg.replace(chr(39), chr(39) * 2)}' END" for cond, msg in checks)

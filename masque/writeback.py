@@ -9,6 +9,7 @@ every byte outside it is guaranteed to be unchanged. The result is validated bef
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ def overall_symbol(history: list[Any], rules: ScoringConfig) -> Score | None:
     per_session: dict[str, float] = {}
     loose: list[float] = []
     for entry in history:
-        symbol = str(entry.get("score")) if hasattr(entry, "get") else None
+        symbol = str(entry.get("score")) if hasattr(entry, "get") else ""
         if symbol not in rules.values:
             continue
         session_id = entry.get("session_id")
@@ -114,9 +115,9 @@ def _layout(text: str) -> tuple[int, int, int]:
     """
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     starts = [i for i, ln in enumerate(lines) if ln.startswith("performance:")]
-    order = lines[starts[0]:] + lines[: starts[0]] if starts else lines
+    order = lines[starts[0] :] + lines[: starts[0]] if starts else lines
     mapping = sequence = offset = None
-    for above, below in zip(order, order[1:]):
+    for above, below in itertools.pairwise(order):
         head = _content(above)
         if not head.endswith(":"):
             continue
@@ -135,7 +136,9 @@ def _layout(text: str) -> tuple[int, int, int]:
     return mapping, max(sequence, offset + 2), offset
 
 
-def updated_text(text: str, entries: list[tuple[str, str, str | None, datetime]], rules: ScoringConfig) -> tuple[str, int, int, str | None, str | None]:
+def updated_text(
+    text: str, entries: list[tuple[str, str, str | None, datetime]], rules: ScoringConfig
+) -> tuple[str, int, int, str | None, str | None]:
     """The file text with `entries` appended to performance.history and performance.score updated.
 
     Returns (new_text, appended, already_present, previous_score, new_score).
@@ -161,11 +164,7 @@ def updated_text(text: str, entries: list[tuple[str, str, str | None, datetime]]
     if not isinstance(history, CommentedSeq):
         raise UsageError("performance.history must be a list to write scores back")
     history.fa.set_block_style()
-    seen = {
-        (str(e.get("session_id")), str(e.get("date")), str(e.get("score")))
-        for e in history
-        if hasattr(e, "get")
-    }
+    seen = {(str(e.get("session_id")), str(e.get("date")), str(e.get("score"))) for e in history if hasattr(e, "get")}
     appended = present = 0
     for session_id, symbol, notes, created_at in entries:
         key = (session_id, _rfc3339(created_at), symbol)
@@ -225,7 +224,7 @@ def write_back(ref: str) -> WriteBackResult:
     if path.suffix not in (".yaml", ".yml"):
         raise UsageError(
             f"{path}: write-back edits YAML masque files only",
-            hint="convert the file to .masque.yaml, or record scores with `masque score` and read them with `masque stats`",
+            hint="convert it to .masque.yaml; scores stay readable with `masque stats` meanwhile",
         )
     raw = path.read_bytes()
     loaded = validate.load_masque(path)

@@ -95,7 +95,10 @@ def test_masque_level_reports_each_version(stats: Callable[..., dict[str, Any]])
     assert r["mean_score"] == 0.833  # 5 / 6
     assert r["refusals"] == {"intent_denied": 1, "ring_refused": 0}
     assert [(t["week"], t["sessions"], t["mean_score"]) for t in r["trend"]] == [
-        ("2026-01-05", 3, 2.0), ("2026-01-12", 2, 0.0), ("2026-01-19", 0, None), ("2026-01-26", 1, -1.0),
+        ("2026-01-05", 3, 2.0),
+        ("2026-01-12", 2, 0.0),
+        ("2026-01-19", 0, None),
+        ("2026-01-26", 1, -1.0),
     ]
     v1, v2 = r["versions"]
     assert (v1["version"], v1["sessions"], v1["scored"], v1["mean_score"]) == ("0.1.0", 3, 3, 2.0)
@@ -122,15 +125,19 @@ def test_skill_level_flags_over_and_under_claiming(stats: Callable[..., dict[str
     assert r["subject"] == "skill://programming/zig"
     assert r["sessions"]["total"] == 10  # every version of both masques claims zig
     assert r["refusals"] == {"intent_denied": 2, "ring_refused": 1}
-    claims = [(c["masque"], c["version"], c["level"], c["expected"], c["scored"], c["mean_score"], c["verdict"])
-              for c in r["claims"]]
+    claims = [
+        (c["masque"], c["version"], c["level"], c["expected"], c["scored"], c["mean_score"], c["verdict"])
+        for c in r["claims"]
+    ]
     assert claims == [
         ("codesmith", "0.1.0", "competent", 1.0, 3, 2.0, "under"),  # 2.0 > 1.0 + 0.5
         ("codesmith", "0.2.0", "expert", 2.0, 3, -0.333, "over"),  # -0.33 < 2.0 - 0.5
         ("homelab", "1.0.0", "novice", 0.5, 3, 2.0, "under"),
     ]
     assert [(x["level"], x["masques"], x["scored"], x["mean_score"], x["verdict"]) for x in r["levels"]] == [
-        ("novice", 1, 3, 2.0, "under"), ("competent", 1, 3, 2.0, "under"), ("expert", 1, 3, -0.333, "over"),
+        ("novice", 1, 3, 2.0, "under"),
+        ("competent", 1, 3, 2.0, "under"),
+        ("expert", 1, 3, -0.333, "over"),
     ]
     assert r["over_claiming"] == ["codesmith@0.2.0"]
     assert r["under_claiming"] == ["codesmith@0.1.0", "homelab@1.0.0"]
@@ -144,9 +151,7 @@ def test_ring_level_lists_masques_and_actors(stats: Callable[..., dict[str, Any]
     assert player["refusals"] == {"intent_denied": 1, "ring_refused": 0}
     assert [(m["masque"], m["sessions"], m["scored"]) for m in player["masques"]] == [("codesmith", 6, 6)]
     # ann held ring player: S01 S02 S04 S05 S09 S10, five scored: (1+2+0+0+3) / 5.
-    assert [(a["actor"], a["sessions"], a["scored"], a["mean_score"]) for a in player["actors"]] == [
-        ("ann", 6, 5, 1.2)
-    ]
+    assert [(a["actor"], a["sessions"], a["scored"], a["mean_score"]) for a in player["actors"]] == [("ann", 6, 5, 1.2)]
     admin = stats("--ring", "ADMIN")
     assert admin["refusals"] == {"intent_denied": 1, "ring_refused": 1}
     assert [(a["actor"], a["sessions"], a["mean_score"]) for a in admin["actors"]] == [("bob", 4, 1.25)]
@@ -183,7 +188,9 @@ def test_score_values_come_from_masque_toml(
     assert r["mean_score"] == 4.333  # (1 + 2 + 10) / 3
 
 
-def test_unknown_subjects_exit_4_with_suggestions(stats: Callable[..., dict[str, Any]], invoke: Callable[..., Any]) -> None:
+def test_unknown_subjects_exit_4_with_suggestions(
+    stats: Callable[..., dict[str, Any]], invoke: Callable[..., Any]
+) -> None:
     missing = invoke(["stats", "codesmyth"])
     assert missing.exit_code == 4 and "did you mean codesmith" in missing.stderr
     version = invoke(["stats", "codesmith@9.9.9"])
@@ -196,7 +203,9 @@ def test_unknown_subjects_exit_4_with_suggestions(stats: Callable[..., dict[str,
     assert invoke(["stats", "--since", "last tuesday"]).exit_code == 2
 
 
-def test_table_output_has_charts_and_level_tables(stats: Callable[..., dict[str, Any]], invoke: Callable[..., Any]) -> None:
+def test_table_output_has_charts_and_level_tables(
+    stats: Callable[..., dict[str, Any]], invoke: Callable[..., Any]
+) -> None:
     out = invoke(["stats", "--skill", "zig"])
     assert out.exit_code == 0
     assert "over-claiming" in out.stdout and "under-claiming" in out.stdout

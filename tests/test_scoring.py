@@ -51,7 +51,8 @@ def test_release_score_then_rescore_keeps_history(worn: str, invoke: Callable[..
     assert (row["symbol"], row["value"], row["scored_by"]) == ("*", 2.0, "root")
     session = json.loads(invoke(["stats", "--session", worn, "--json"]).stdout)
     assert [(s["symbol"], s["notes"]) for s in session["scores"]] == [
-        ("+", "solid start"), ("*", "unblocked two teams")
+        ("+", "solid start"),
+        ("*", "unblocked two teams"),
     ]
     assert session["session"]["score"] == "*" and session["mean_score"] == 2.0
     masque = json.loads(invoke(["stats", "codesmith", "--json"]).stdout)
@@ -84,7 +85,7 @@ def test_write_back_appends_and_keeps_every_other_byte(worn: str, invoke: Callab
     # symbol nearest the mean of the hand-written + (1) and the session's newest score e (3).
     assert new[start + 1] == '  score: "*"\n' and old[start + 1] == '  score: "+"\n'
     assert new[start + 2 : len(old)] == old[start + 2 :]
-    added = "".join(new[len(old):])
+    added = "".join(new[len(old) :])
     assert f"      session_id: {worn}\n" in added and '      score: "e"\n' in added
     assert invoke(["validate", str(path)]).exit_code == 0
     again = json.loads(invoke(["score", "--write-back", "codesmith", "--json"]).stdout)
@@ -125,12 +126,12 @@ def test_write_back_splices_only_the_performance_block() -> None:
 
 
 def test_write_back_adds_a_missing_block_and_keeps_crlf() -> None:
-    crlf = SAMPLE.replace("performance:    # the block we edit\n  score: \"-\"\n  history: []\n", "")
+    crlf = SAMPLE.replace('performance:    # the block we edit\n  score: "-"\n  history: []\n', "")
     crlf = crlf.replace("\n", "\r\n")
     text, appended, *_ = updated_text(crlf, _entries("+"), scoring_config())
     assert appended == 1 and text.startswith(crlf)
     # The file indents mappings by 4 (see `intent:`), so the new block does too.
-    assert text[len(crlf):] == (
+    assert text[len(crlf) :] == (
         'performance:\r\n    score: "+"\r\n    history:\r\n      - date: "2026-02-02T10:00:00Z"\r\n'
         '        score: "+"\r\n        session_id: ses_0\r\n'
     )
@@ -150,9 +151,7 @@ def test_add_score_appends_and_the_newest_is_current() -> None:
         first = add_score(conn, "ses_a", "-", "rough", "bob")
         second = add_score(conn, "ses_a", Score.EXPONENTIAL, None, "bob")
         rows = conn.execute("SELECT symbol FROM scores WHERE session_id = 'ses_a' ORDER BY created_at").fetchall()
-        current = conn.execute(
-            "SELECT symbol FROM score_facts WHERE session_id = 'ses_a' AND is_current"
-        ).fetchall()
+        current = conn.execute("SELECT symbol FROM score_facts WHERE session_id = 'ses_a' AND is_current").fetchall()
     assert (first.value, second.value) == (-1.0, 3.0)
     assert rows == [("-",), ("e",)] and current == [("e",)]
     with store.transaction() as conn, pytest.raises(NotFound):
@@ -171,8 +170,10 @@ def test_stats_see_scores_written_around_the_derived_table(invoke: Callable[...,
 def test_scoring_config_validates_masque_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "masque.toml"
     monkeypatch.setenv("MASQUE_CONFIG", str(config))
-    config.write_text("[scoring]\nadditive = 1.5\nclaim_tolerance = 0.25\nmin_scored = 1\n"
-                      "[scoring.expected]\nmaster = 3\n", encoding="utf-8")
+    config.write_text(
+        "[scoring]\nadditive = 1.5\nclaim_tolerance = 0.25\nmin_scored = 1\n[scoring.expected]\nmaster = 3\n",
+        encoding="utf-8",
+    )
     rules = scoring_config()
     assert rules.values["+"] == 1.5 and rules.tolerance == 0.25 and rules.min_scored == 1
     assert rules.expected["master"] == 3.0

@@ -33,12 +33,22 @@ def test_import_twice_adds_nothing(invoke: Callable[..., Any]) -> None:
     first = _import(invoke, FIXTURE)
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout) | {"path": ""} == {
-        "path": "", "format": "jsonl", "records": 13, "sessions_added": 10, "sessions_updated": 0,
-        "events_added": 13, "scores_added": 10, "skills_added": 4, "problems": [],
+        "path": "",
+        "format": "jsonl",
+        "records": 13,
+        "sessions_added": 10,
+        "sessions_updated": 0,
+        "events_added": 13,
+        "scores_added": 10,
+        "skills_added": 4,
+        "problems": [],
     }
     second = json.loads(_import(invoke, FIXTURE).stdout)
     assert (second["sessions_added"], second["events_added"], second["scores_added"], second["skills_added"]) == (
-        0, 0, 0, 0
+        0,
+        0,
+        0,
+        0,
     )
     assert _counts() == (10, 13, 10, 4)
 
@@ -53,7 +63,11 @@ def test_export_then_import_elsewhere_gives_the_same_stats(
     exported = invoke(["sessions", "export", str(out), "--json"])
     assert exported.exit_code == 0, exported.output
     assert json.loads(exported.stdout) | {"path": ""} == {
-        "path": "", "format": suffix[1:], "sessions": 10, "events": 13, "scores": 10,
+        "path": "",
+        "format": suffix[1:],
+        "sessions": 10,
+        "events": 13,
+        "scores": 10,
     }
     monkeypatch.setenv("MASQUE_HOME", str(tmp_path / "other-machine"))
     assert _import(invoke, out).exit_code == 0
@@ -74,8 +88,10 @@ def test_export_filters_and_jsonl_shape(invoke: Callable[..., Any], tmp_path: Pa
     assert [r["kind"] for r in records].count("event") == 1  # R3 (homelab, 01-20); R2 is before --since
     s9 = sessions[1]
     assert s9["started_at"] == "2026-01-13T12:00:00.000000Z" and s9["ended_at"] == "2026-01-13T12:15:00.000000Z"
-    assert s9["skills"] == [{"uri": "skill://ops/ansible", "level": "proficient"},
-                            {"uri": "skill://programming/zig", "level": "novice"}]
+    assert s9["skills"] == [
+        {"uri": "skill://ops/ansible", "level": "proficient"},
+        {"uri": "skill://programming/zig", "level": "novice"},
+    ]
     assert [(x["symbol"], x["scored_by"]) for x in s9["scores"]] == [("e", "bob")]
     assert s9["events"][0]["payload"] == {"intent": "deploy the stack"}  # JSON, not a string
 

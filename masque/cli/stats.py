@@ -180,11 +180,15 @@ def _render(r: Report) -> None:
         out.print(f"  {symbol} {name:<15}{count:>8}  {_bar(count, r.scored_sessions)}", markup=False)
     if r.trend:
         weeks = [t["week"] for t in r.trend]
-        out.print(f"\n[bold]weekly trend[/bold] {weeks[0]} .. {weeks[-1]} ({len(weeks)} week{'s' if len(weeks) != 1 else ''})")
+        out.print(
+            f"\n[bold]weekly trend[/bold] {weeks[0]} .. {weeks[-1]} ({len(weeks)} week{'s' if len(weeks) != 1 else ''})"
+        )
         out.print(f"  sessions {sparkline([t['sessions'] for t in r.trend], from_zero=True)}", markup=False)
         out.print(f"  mean     {sparkline([t['mean_score'] for t in r.trend])}", markup=False)
     if r.top_intents:
-        out.print(_table("\ntop intents", ["intent", "sessions"], [(i["intent"], i["sessions"]) for i in r.top_intents]))
+        out.print(
+            _table("\ntop intents", ["intent", "sessions"], [(i["intent"], i["sessions"]) for i in r.top_intents])
+        )
     for table in _level_tables(data):
         out.print()
         out.print(table)
@@ -193,42 +197,79 @@ def _render(r: Report) -> None:
 def _level_tables(data: Mapping[str, Any]) -> Iterator[Table]:
     level = data["level"]
     if level == "masque":
-        yield _table("versions", ["version", *_SCORE_COLUMNS, "active", "abandoned", "p50"], [
-            [v["version"], *_score_cells(v), v["active"], v["abandoned"], _duration(v["duration_p50"])]
-            for v in data["versions"]
-        ])
+        yield _table(
+            "versions",
+            ["version", *_SCORE_COLUMNS, "active", "abandoned", "p50"],
+            [
+                [v["version"], *_score_cells(v), v["active"], v["abandoned"], _duration(v["duration_p50"])]
+                for v in data["versions"]
+            ],
+        )
         if data["skills"]:
-            yield _table("claimed skills", ["version", "skill", "level"],
-                         [(k["version"], k["skill"], k["level"]) for k in data["skills"]])
+            yield _table(
+                "claimed skills",
+                ["version", "skill", "level"],
+                [(k["version"], k["skill"], k["level"]) for k in data["skills"]],
+            )
     elif level == "skill":
-        yield _table("claimed level vs observed mean", ["level", "expected", "masques", "scored", "mean", "verdict"], [
-            (v["level"], v["expected"], v["masques"], v["scored"], v["mean_score"], v["verdict"])
-            for v in data["levels"]
-        ])
-        yield _table("masques claiming it", ["masque", "level", "sessions", "scored", "mean", "verdict"], [
-            (f"{c['masque']}@{c['version']}", c["level"], c["sessions"], c["scored"],
-             c["mean_score"], _flag(c["verdict"]))
-            for c in data["claims"]
-        ])
+        yield _table(
+            "claimed level vs observed mean",
+            ["level", "expected", "masques", "scored", "mean", "verdict"],
+            [
+                (v["level"], v["expected"], v["masques"], v["scored"], v["mean_score"], v["verdict"])
+                for v in data["levels"]
+            ],
+        )
+        yield _table(
+            "masques claiming it",
+            ["masque", "level", "sessions", "scored", "mean", "verdict"],
+            [
+                (
+                    f"{c['masque']}@{c['version']}",
+                    c["level"],
+                    c["sessions"],
+                    c["scored"],
+                    c["mean_score"],
+                    _flag(c["verdict"]),
+                )
+                for c in data["claims"]
+            ],
+        )
     elif level == "ring":
-        yield _table("masques of the ring", ["masque", *_SCORE_COLUMNS],
-                     [(m["masque"], *_score_cells(m)) for m in data["masques"]])
-        yield _table("actors of the ring", ["actor", *_SCORE_COLUMNS],
-                     [(a["actor"], *_score_cells(a)) for a in data["actors"]])
+        yield _table(
+            "masques of the ring",
+            ["masque", *_SCORE_COLUMNS],
+            [(m["masque"], *_score_cells(m)) for m in data["masques"]],
+        )
+        yield _table(
+            "actors of the ring", ["actor", *_SCORE_COLUMNS], [(a["actor"], *_score_cells(a)) for a in data["actors"]]
+        )
     elif level == "system":
-        yield _table("top masques", ["masque", *_SCORE_COLUMNS], [(m["masque"], *_score_cells(m)) for m in data["top_masques"]])
-        yield _table("bottom masques", ["masque", *_SCORE_COLUMNS],
-                     [(m["masque"], *_score_cells(m)) for m in data["bottom_masques"]])
+        yield _table(
+            "top masques", ["masque", *_SCORE_COLUMNS], [(m["masque"], *_score_cells(m)) for m in data["top_masques"]]
+        )
+        yield _table(
+            "bottom masques",
+            ["masque", *_SCORE_COLUMNS],
+            [(m["masque"], *_score_cells(m)) for m in data["bottom_masques"]],
+        )
         yield _table("rings", ["ring", *_SCORE_COLUMNS], [(x["masque_ring"], *_score_cells(x)) for x in data["rings"]])
     elif level == "session":
         s = data["session"]
         yield _table("session", ["field", "value"], [(k, _scalar(v)) for k, v in s.items()])
-        yield _table("scores (newest is current)", ["when", "symbol", "value", "by", "notes"], [
-            (_scalar(x["created_at"]), x["symbol"], x["value"], x["scored_by"] or "-", x["notes"] or "")
-            for x in data["scores"]
-        ])
-        yield _table("events", ["when", "type", "actor"],
-                     [(_scalar(e["ts"]), e["type"], e["actor"] or "-") for e in data["events"]])
+        yield _table(
+            "scores (newest is current)",
+            ["when", "symbol", "value", "by", "notes"],
+            [
+                (_scalar(x["created_at"]), x["symbol"], x["value"], x["scored_by"] or "-", x["notes"] or "")
+                for x in data["scores"]
+            ],
+        )
+        yield _table(
+            "events",
+            ["when", "type", "actor"],
+            [(_scalar(e["ts"]), e["type"], e["actor"] or "-") for e in data["events"]],
+        )
 
 
 def _flag(verdict: str) -> str:
@@ -258,30 +299,54 @@ def score_cmd(
 
     if write_back is not None:
         if session_id or symbol or notes:
-            raise UsageError("--write-back REF takes no session, symbol or --notes",
-                             hint="score first, then run `masque score --write-back REF` on its own")
+            raise UsageError(
+                "--write-back REF takes no session, symbol or --notes",
+                hint="score first, then run `masque score --write-back REF` on its own",
+            )
         from masque.writeback import write_back as do_write_back
 
         result = do_write_back(write_back)
         if json_out:
-            print_json({"path": str(result.path), "ref": result.ref, "appended": result.appended,
-                        "already_present": result.already_present, "previous_score": result.previous_score,
-                        "score": result.score, "changed": result.changed})
+            print_json(
+                {
+                    "path": str(result.path),
+                    "ref": result.ref,
+                    "appended": result.appended,
+                    "already_present": result.already_present,
+                    "previous_score": result.previous_score,
+                    "score": result.score,
+                    "changed": result.changed,
+                }
+            )
         elif result.changed:
-            moved = (f"{result.previous_score or '-'} -> {result.score}" if result.previous_score != result.score
-                     else f"stays {result.score}")
+            moved = (
+                f"{result.previous_score or '-'} -> {result.score}"
+                if result.previous_score != result.score
+                else f"stays {result.score}"
+            )
             typer.echo(f"{result.path}: appended {result.appended} score(s); performance.score {moved}")
         else:
             typer.echo(f"{result.path}: already up to date ({result.already_present} score(s) present)")
         return
     if not session_id or not symbol:
-        raise UsageError("give a SESSION_ID and a SYMBOL, or --write-back REF",
-                         hint="e.g. masque score ses_01J... + --notes 'solid work'")
+        raise UsageError(
+            "give a SESSION_ID and a SYMBOL, or --write-back REF",
+            hint="e.g. masque score ses_01J... + --notes 'solid work'",
+        )
     from masque.scoring import score_session
 
     row = score_session(session_id, symbol, notes)
     if json_out:
-        print_json({"id": row.id, "session_id": row.session_id, "symbol": row.symbol.value, "value": row.value,
-                    "notes": row.notes, "scored_by": row.scored_by, "created_at": row.created_at})
+        print_json(
+            {
+                "id": row.id,
+                "session_id": row.session_id,
+                "symbol": row.symbol.value,
+                "value": row.value,
+                "notes": row.notes,
+                "scored_by": row.scored_by,
+                "created_at": row.created_at,
+            }
+        )
         return
     typer.echo(f"scored {row.session_id} {row.symbol.value} ({_SYMBOL_NAMES[row.symbol.value]}, {row.value:+g})")

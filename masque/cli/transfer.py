@@ -31,11 +31,19 @@ def export_cmd(
     if json_out:
         from masque.cli.output import print_json
 
-        print_json({"path": str(result.path), "format": result.format.value, "sessions": result.sessions,
-                    "events": result.events, "scores": result.scores})
+        print_json(
+            {
+                "path": str(result.path),
+                "format": result.format.value,
+                "sessions": result.sessions,
+                "events": result.events,
+                "scores": result.scores,
+            }
+        )
         return
-    typer.echo(f"exported {result.sessions} session(s), {result.events} event(s), {result.scores} score(s)"
-               f" to {result.path}")
+    typer.echo(
+        f"exported {result.sessions} session(s), {result.events} event(s), {result.scores} score(s) to {result.path}"
+    )
 
 
 @sessions_app.command("import")
@@ -56,13 +64,19 @@ def import_cmd(
     if json_out:
         from masque.cli.output import print_json
 
-        print_json({
-            "path": str(result.path), "format": result.format.value, "records": result.records,
-            "sessions_added": result.sessions_added, "sessions_updated": result.sessions_updated,
-            "events_added": result.events_added, "scores_added": result.scores_added,
-            "skills_added": result.skills_added,
-            "problems": [{"line": p.line, "message": p.message} for p in result.problems],
-        })
+        print_json(
+            {
+                "path": str(result.path),
+                "format": result.format.value,
+                "records": result.records,
+                "sessions_added": result.sessions_added,
+                "sessions_updated": result.sessions_updated,
+                "events_added": result.events_added,
+                "scores_added": result.scores_added,
+                "skills_added": result.skills_added,
+                "problems": [{"line": p.line, "message": p.message} for p in result.problems],
+            }
+        )
     else:
         from masque.cli.output import print_warning
 
