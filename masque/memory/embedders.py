@@ -52,12 +52,80 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
+class _Vocabulary:
+    """Per-process table of the words seen so far: each word's hash and its hashed feature buckets.
+
+    Stored as growable numpy arrays so a batch expands word ids into (bucket, weight) pairs with
+    vectorised gathers instead of Python loops.
+    """
+
+    def __init__(self, dim: int) -> None:
+        import numpy as np
+
+        self.dim = dim
+        self.ids: dict[str, int] = {}
+        self.word_hash = np.zeros(1024, dtype=np.uint64)
+        self.feat_start = np.zeros(1024, dtype=np.int64)
+        self.feat_count = np.zeros(1024, dtype=np.int64)
+        self.cols = np.zeros(8192, dtype=np.int64)
+        self.vals = np.zeros(8192, dtype=np.float64)
+        self.used = 0  # entries of cols/vals in use
+
+    def _grow(self, name: str, needed: int) -> None:
+        import numpy as np
+
+        current = getattr(self, name)
+        if current.shape[0] < needed:
+            grown = np.zeros(max(needed, current.shape[0] * 2), dtype=current.dtype)
+            grown[: current.shape[0]] = current
+            setattr(self, name, grown)
+
+    def add(self, words: list[str], first_id: int) -> None:
+        """Hash `words` (ids first_id, first_id + 1, ...) into the tables."""
+        cols: list[int] = []
+        vals: list[float] = []
+        counts: list[int] = []
+        hashes: list[int] = []
+        for word in words:
+            h = zlib.crc32(("w:" + word).encode("utf-8"))
+            hashes.append(h)
+            cols.append(h % self.dim)
+            # Low bits pick the bucket, the top bit the sign: signed hashing keeps collisions unbiased.
+            vals.append(1.0 if h & 0x80000000 else -1.0)
+            padded = f"<{word}>"
+            for k in range(len(padded) - 2):
+                c = zlib.crc32(("c:" + padded[k : k + 3]).encode("utf-8"))
+                cols.append(c % self.dim)
+                vals.append(0.35 if c & 0x80000000 else -0.35)
+            counts.append(len(padded) - 1)
+        end_id = first_id + len(words)
+        for name in ("word_hash", "feat_start", "feat_count"):
+            self._grow(name, end_id)
+        self._grow("cols", self.used + len(cols))
+        self._grow("vals", self.used + len(vals))
+        self.word_hash[first_id:end_id] = hashes
+        self.feat_count[first_id:end_id] = counts
+        starts = [self.used]
+        for c in counts[:-1]:
+            starts.append(starts[-1] + c)
+        self.feat_start[first_id:end_id] = starts
+        self.cols[self.used : self.used + len(cols)] = cols
+        self.vals[self.used : self.used + len(vals)] = vals
+        self.used += len(cols)
+
+
 @dataclass
 class HashEmbedder:
-    """Signed feature hashing of word and character n-grams (offline, deterministic)."""
+    """Signed feature hashing of word and character n-grams (offline, deterministic).
+
+    Features: each word (weight 1), its character 3-grams with boundary marks (0.35 each) and each
+    pair of adjacent words (0.7, from the two word hashes mixed). Words are hashed once per process;
+    a batch is then a few numpy gathers and one `bincount`, so the Python work per word is one dict
+    lookup.
+    """
 
     dim: int = DEFAULT_HASH_DIM
-    _cache: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict, repr=False)
+    _vocab: Any = field(default=None, repr=False)
 
     @property
     def id(self) -> str:
@@ -67,52 +135,51 @@ class HashEmbedder:
     def remote(self) -> bool:
         return False
 
-    def _features(self, key: str, weight: float) -> tuple[int, float]:
-        h = zlib.crc32(key.encode("utf-8"))
-        # Low bits pick the bucket, the top bit the sign: signed hashing keeps collisions unbiased.
-        return h % self.dim, (weight if h & 0x80000000 else -weight)
-
-    def _word(self, word: str) -> tuple[list[int], list[float]]:
-        cached = self._cache.get(word)
-        if cached is not None:
-            return cached
-        idx: list[int] = []
-        val: list[float] = []
-        i, v = self._features("w:" + word, 1.0)
-        idx.append(i)
-        val.append(v)
-        padded = f"<{word}>"
-        for start in range(len(padded) - 2):
-            i, v = self._features("c:" + padded[start : start + 3], 0.35)
-            idx.append(i)
-            val.append(v)
-        if len(self._cache) > 500_000:  # bound memory on huge vocabularies
-            self._cache.clear()
-        self._cache[word] = (idx, val)
-        return idx, val
-
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         import numpy as np
 
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
-        for row, text in enumerate(texts):
-            words = _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())
-            for word in words:
-                idx, val = self._word(word)
-                rows.extend([row] * len(idx))
-                cols.extend(idx)
-                vals.extend(val)
-            for a, b in itertools.pairwise(words):
-                i, v = self._features(f"b:{a} {b}", 0.7)
-                rows.append(row)
-                cols.append(i)
-                vals.append(v)
+        if self._vocab is None or len(self._vocab.ids) > 500_000:  # bound memory on huge vocabularies
+            self._vocab = _Vocabulary(self.dim)
+        vocab: _Vocabulary = self._vocab
+        ids = vocab.ids
+        word_ids: list[int] = []
+        ends: list[int] = []
+        new_words: list[str] = []
+        first_new = len(ids)
+        for text in texts:
+            for word in _WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold()):
+                wid = ids.get(word)
+                if wid is None:
+                    wid = ids[word] = len(ids)
+                    new_words.append(word)
+                word_ids.append(wid)
+            ends.append(len(word_ids))
+        if new_words:
+            vocab.add(new_words, first_new)
         n = len(texts)
-        flat = np.asarray(rows, dtype=np.int64) * self.dim + np.asarray(cols, dtype=np.int64)
-        out = np.bincount(flat, weights=np.asarray(vals, dtype=np.float64), minlength=n * self.dim)
-        matrix = out.reshape(n, self.dim).astype(np.float32)
+        words = np.asarray(word_ids, dtype=np.int64)
+        text_of_word = np.repeat(np.arange(n, dtype=np.int64), np.diff(np.asarray([0, *ends], dtype=np.int64)))
+        # Unigram and character features: expand each word occurrence into its feature entries.
+        counts = vocab.feat_count[words]
+        total = int(counts.sum())
+        offsets = np.repeat(vocab.feat_start[words] - (np.cumsum(counts) - counts), counts)
+        entries = offsets + np.arange(total, dtype=np.int64)
+        rows = np.repeat(text_of_word, counts)
+        cols = vocab.cols[entries]
+        vals = vocab.vals[entries]
+        # Bigrams: adjacent words of the same text, bucketed by mixing the two word hashes.
+        same = text_of_word[1:] == text_of_word[:-1]
+        ha = vocab.word_hash[words[:-1][same]]
+        hb = vocab.word_hash[words[1:][same]]
+        mixed = (ha * np.uint64(0x9E3779B1) + hb * np.uint64(0x85EBCA77)) & np.uint64(0xFFFFFFFF)
+        mixed ^= mixed >> np.uint64(15)
+        mixed = (mixed * np.uint64(0x2C1B3C6D)) & np.uint64(0xFFFFFFFF)
+        b_cols = (mixed % np.uint64(self.dim)).astype(np.int64)
+        b_vals = np.where(mixed & np.uint64(0x80000000), 0.7, -0.7)
+        flat = np.concatenate([rows * self.dim + cols, text_of_word[1:][same] * self.dim + b_cols])
+        weights = np.concatenate([vals, b_vals])
+        summed = np.bincount(flat, weights=weights, minlength=n * self.dim)
+        matrix = summed.reshape(n, self.dim).astype(np.float32)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         norms[norms == 0] = 1.0  # an empty text stays the zero vector instead of NaN
         return matrix / norms

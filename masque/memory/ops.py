@@ -25,6 +25,7 @@ from masque.memory.policy import Access, Caller
 from masque.memory.shards import Memory, Shard
 
 if TYPE_CHECKING:
+    import duckdb
     import numpy as np
 
 BATCH_ROWS = 2000  # rows per LanceDB commit: the unit a kill -9 can lose, never split
@@ -123,12 +124,13 @@ def expired_filter(now: dt.datetime, retention: dt.timedelta | None) -> str:
     return f"NOT ({live_filter(now, retention)})"
 
 
-def resolve(masque: str | None, caller: Caller, *, session_id: str | None = None) -> tuple[str, str | None]:
-    """Masque key and version: the argument, else the session's masque."""
+def resolve(
+    masque: str | None, caller: Caller, conn: duckdb.DuckDBPyConnection, *, session_id: str | None = None
+) -> tuple[str, str | None]:
+    """Masque key and version: the argument, else the given session's masque, else the caller's."""
     if masque is None:
         if session_id:
-            with store.connect(read_only=True) as conn:
-                row = conn.execute("SELECT masque, version FROM sessions WHERE id = ?", [session_id]).fetchone()
+            row = conn.execute("SELECT masque, version FROM sessions WHERE id = ?", [session_id]).fetchone()
             if row is None:
                 raise NotFound(f"session {session_id} does not exist", hint="`masque sessions list` shows sessions")
             return str(row[0]), str(row[1])
@@ -146,15 +148,15 @@ def resolve(masque: str | None, caller: Caller, *, session_id: str | None = None
     return key, version
 
 
-def target(masque: str | None, *, caller: Caller | None = None, session_id: str | None = None) -> Target:
-    caller = caller or policy.current_caller()
-    key, version = resolve(masque, caller, session_id=session_id)
+def target(masque: str | None, *, session_id: str | None = None) -> Target:
+    """Caller, shard settings and opt-out in one short read of the store (each open costs milliseconds)."""
     with store.connect(read_only=True) as conn:
+        caller = policy.current_caller(conn)
+        key, version = resolve(masque, caller, conn, session_id=session_id)
         settings = policy.shard_settings(conn, key)
         opted = policy.is_opted_out(conn, caller.actor, key)
-    return Target(
-        key, version, caller, settings, policy.read_access(caller, settings), opted, policy.retention_for(key, caller)
-    )
+    access = policy.read_access(caller, settings)
+    return Target(key, version, caller, settings, access, opted, policy.retention_for(key, caller))
 
 
 def open_for(tgt: Target) -> Shard | None:

@@ -93,18 +93,19 @@ def _operator(conn: duckdb.DuckDBPyConnection) -> Caller:
     return Caller(actor=acting.actor.name, ring=acting.actor.ring.value)
 
 
-def current_caller() -> Caller:
+def current_caller(conn: duckdb.DuckDBPyConnection | None = None) -> Caller:
     """The caller from MASQUE_SESSION_ID (looked up in the sessions table) or the operator."""
+    if conn is None:
+        with store.connect(read_only=True) as own:
+            return current_caller(own)
     session_id = config.session_id_from_env()
     if not session_id:
-        with store.connect() as conn:
-            return _operator(conn)
-    with store.connect(read_only=True) as conn:
-        row = store.rows(
-            conn,
-            "SELECT masque, version, actor, actor_ring, status, source_path FROM sessions WHERE id = ?",
-            [session_id],
-        )
+        return _operator(conn)
+    row = store.rows(
+        conn,
+        "SELECT masque, version, actor, actor_ring, status, source_path FROM sessions WHERE id = ?",
+        [session_id],
+    )
     if not row:
         raise NotFound(
             f"session {session_id} (from MASQUE_SESSION_ID) does not exist in {config.store_path()}",

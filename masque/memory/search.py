@@ -202,10 +202,13 @@ def maintain(shard: Shard, *, force: bool = False) -> IndexReport:
     if current is None and rows >= 256 and (force or rows >= threshold):
         _build_vector_index(shard, rows)
         built = True
-    elif force or _unindexed(shard) >= OPTIMIZE_UNINDEXED:
+    shards.ensure_fts(shard.table)
+    pending = _unindexed(shard)
+    # optimize() folds pending rows into every index and compacts the many small fragments that
+    # single adds leave; after a fresh vector build it brings the full-text index up to date.
+    if pending and (force or built or pending >= OPTIMIZE_UNINDEXED):
         shards.retry("optimize", lambda: shard.table.optimize())
         optimized = True
-    shards.ensure_fts(shard.table)
     current = vector_index(shard)
     return IndexReport(shard.masque, rows, current.index_type if current else None, built, optimized)
 

@@ -287,13 +287,20 @@ def lancedb_module() -> Any:
     return lancedb
 
 
-def _db() -> Any:
-    lancedb = lancedb_module()
+_connections: dict[str, Any] = {}
 
+
+def _db() -> Any:
+    """The LanceDB connection for the memory dir, one per process (tables are opened per operation)."""
     path = config.memory_dir()
+    cached = _connections.get(str(path))
+    if cached is not None and path.is_dir():
+        return cached
+    lancedb = lancedb_module()
     config.ensure_home()
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return lancedb.connect(str(path))
+    _connections[str(path)] = db = lancedb.connect(str(path))
+    return db
 
 
 def shard_path(masque: str) -> Path:
