@@ -141,7 +141,12 @@ class Session:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        release(self.session_id, reason="released" if exc_type is None else "error")
+        from masque.rings import Selection
+
+        # Release with our own token: the holder may always end what it holds, whoever the
+        # environment names as actor.
+        own = Selection(token=self.token) if self.token else None
+        release(self.session_id, reason="released" if exc_type is None else "error", selection=own)
 
 
 @dataclass(frozen=True)
