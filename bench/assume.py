@@ -57,8 +57,12 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=100, help="in-process assume+release cycles")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, MASQUE_HOME=str(Path(tmp) / "home"), MASQUE_PATH=str(REPO / "personas"),
-                   XDG_CONFIG_HOME=str(Path(tmp) / "xdg"))
+        env = dict(
+            os.environ,
+            MASQUE_HOME=str(Path(tmp) / "home"),
+            MASQUE_PATH=str(REPO / "personas"),
+            XDG_CONFIG_HOME=str(Path(tmp) / "xdg"),
+        )
         for name in ("MASQUE_SESSION_ID", "MASQUE_TOKEN", "MASQUE_ACTOR", "MASQUE_ACTOR_KEY", "MASQUE_CONFIG"):
             env.pop(name, None)
         masque = [sys.executable, "-m", "masque"]
@@ -70,11 +74,15 @@ def main() -> None:
         per_second, open_close = _in_process(args.cycles)
     print(f"python -c pass            {floor * 1000:7.1f} ms  (median of {args.runs})")
     print(f"masque --version          {version * 1000:7.1f} ms")
-    print(f"masque assume (cold)      {cold * 1000:7.1f} ms  = {cold / floor:.1f}x python start, "
-          f"{cold / version:.1f}x masque --version")
+    print(
+        f"masque assume (cold)      {cold * 1000:7.1f} ms  = {cold / floor:.1f}x python start, "
+        f"{cold / version:.1f}x masque --version"
+    )
     print(f"store open+close          {open_close * 1000:7.1f} ms  (one per-operation connection)")
-    print(f"in-process assume+release {per_second:7.1f} /s  ({1000 / per_second:.1f} ms per cycle = "
-          f"{1 / per_second / open_close:.1f}x a bare store open+close; a cycle needs two)")
+    print(
+        f"in-process assume+release {per_second:7.1f} /s  ({1000 / per_second:.1f} ms per cycle = "
+        f"{1 / per_second / open_close:.1f}x a bare store open+close; a cycle needs two)"
+    )
 
 
 if __name__ == "__main__":
