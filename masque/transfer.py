@@ -251,6 +251,9 @@ def _stage_jsonl(conn: duckdb.DuckDBPyConnection, path: Path) -> list[RowProblem
                 if not isinstance(record, dict):
                     raise ValueError("a record must be a JSON object")
                 row = _jsonl_row(record)
+            except json.JSONDecodeError as exc:
+                problems.append(RowProblem(number, f"not valid JSON: {exc.msg} at column {exc.colno}"))
+                continue
             except (ValueError, TypeError) as exc:
                 problems.append(RowProblem(number, str(exc).splitlines()[0]))
                 continue
