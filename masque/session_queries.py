@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from masque import config, store, turns
 from masque.durations import as_utc, utcnow
 from masque.errors import NotFound
-from masque.sessions import ENDED, LIVE, Session, _end, holder_alive, load
+from masque.session_model import ENDED, LIVE, Session, _from_row, holder_alive, load
+from masque.sessions import _end
 
 if TYPE_CHECKING:
     import duckdb
@@ -48,8 +49,6 @@ def list_sessions(*, active: bool = False, limit: int = 100, selection: Selectio
                 WHERE {" AND ".join(where)} ORDER BY s.id DESC LIMIT ?""",
             [*params, limit],
         ).fetchall()
-    from masque.sessions import _from_row
-
     return [_from_row(r[:22], r[22], r[23]) for r in found]
 
 

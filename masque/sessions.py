@@ -18,247 +18,56 @@ import json
 import os
 import socket
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from masque import config, turns
-from masque.durations import as_utc, format_duration, parse_duration, utcnow
-from masque.errors import NotFound, Refused, UsageError
+from masque.durations import format_duration, parse_duration, utcnow
+from masque.errors import Refused, UsageError
 from masque.ids import new_id
-from masque.model import Ring, Skill
+from masque.model import Ring
+from masque.session_model import (
+    ENDED,
+    LIVE,
+    Ended,
+    Knowledge,
+    Session,
+    Wearable,
+    _from_row,
+    _holder_start,
+    holder_alive,
+    load,
+    render_prompt,
+    resolve_wearable,
+    wearable_from_model,
+)
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "ENDED",
+    "LIVE",
+    "Ended",
+    "Knowledge",
+    "Session",
+    "Wearable",
+    "_from_row",
+    "assume",
+    "end_actor_sessions",
+    "holder_alive",
+    "load",
+    "record_score",
+    "release",
+    "render_prompt",
+    "resolve_wearable",
+    "revoke",
+    "wearable_from_model",
+]
+DEFAULT_GRACE = dt.timedelta(seconds=10)
 
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.intent import Decision
     from masque.rings import Acting, Selection
-
-ENDED = ("ended", "revoked", "abandoned")
-LIVE = ("active", "revoking")
-DEFAULT_GRACE = dt.timedelta(seconds=10)
-
-
-@dataclass(frozen=True)
-class Wearable:
-    """Everything an assumption needs from a masque, whichever way it was defined (YAML or code)."""
-
-    key: str
-    name: str
-    version: str
-    ring: Ring
-    decide: Callable[[str], Decision]
-    lens: str
-    context: str | None = None
-    knowledge: tuple[str, ...] = ()
-    vault_role: str | None = None
-    ttl: str = "session"
-    skills: tuple[Skill, ...] = ()
-    content_hash: str | None = None
-    source_path: str | None = None
-    source: str = "registry"
-
-    @property
-    def ref(self) -> str:
-        return f"{self.key}@{self.version}"
-
-
-@dataclass(frozen=True)
-class Knowledge:
-    uri: str
-    endpoint: str | None
-
-
-@dataclass(frozen=True)
-class Session:
-    """One donning of a masque. `token` is set only on the object `assume` returns (shown once).
-
-    Usable as a context manager: leaving the block releases the session.
-    """
-
-    session_id: str
-    masque: str
-    version: str
-    actor: str
-    intent: str
-    started_at: dt.datetime
-    expires_at: dt.datetime | None
-    status: str = "active"
-    role: str | None = None
-    accessor: str | None = None
-    credential_expires_at: dt.datetime | None = None
-    actor_ring: str | None = None
-    masque_ring: str | None = None
-    originator: str | None = None
-    parent_id: str | None = None
-    scope: str = "global"
-    ended_at: dt.datetime | None = None
-    end_reason: str | None = None
-    exit_code: int | None = None
-    holder_pid: int | None = None
-    holder_host: str | None = None
-    content_hash: str | None = None
-    source_path: str | None = None
-    knowledge: tuple[Knowledge, ...] = ()
-    system_prompt: str | None = None
-    token: str | None = field(default=None, repr=False)
-
-    @property
-    def ref(self) -> str:
-        return f"{self.masque}@{self.version}"
-
-    def to_dict(self, *, with_token: bool = False) -> dict[str, Any]:
-        """The JSON shape (docs/sessions.md). The token is included only when asked, for `assume`."""
-        out: dict[str, Any] = {
-            "session_id": self.session_id,
-            "masque": self.masque,
-            "version": self.version,
-            "actor": self.actor,
-            "actor_ring": self.actor_ring,
-            "masque_ring": self.masque_ring,
-            "originator": self.originator,
-            "intent": self.intent,
-            "status": self.status,
-            "scope": self.scope,
-            "parent_id": self.parent_id,
-            "started_at": self.started_at,
-            "expires_at": self.expires_at,
-            "ended_at": self.ended_at,
-            "end_reason": self.end_reason,
-            "exit_code": self.exit_code,
-            "role": self.role,
-            "accessor": self.accessor,
-            "credential_expires_at": self.credential_expires_at,
-            "content_hash": self.content_hash,
-            "knowledge": [{"uri": k.uri, "endpoint": k.endpoint} for k in self.knowledge],
-        }
-        if with_token:
-            out["token"] = self.token
-            out["system_prompt"] = self.system_prompt
-        return out
-
-    def __enter__(self) -> Session:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        from masque.rings import Selection
-
-        # Release with our own token: the holder may always end what it holds, whoever the
-        # environment names as actor.
-        own = Selection(token=self.token) if self.token else None
-        release(self.session_id, reason="released" if exc_type is None else "error", selection=own)
-
-
-@dataclass(frozen=True)
-class Ended:
-    """The outcome of release/revoke: the session as it is now, and what this call changed."""
-
-    session: Session
-    already_ended: bool
-    ended: tuple[str, ...] = ()  # session ids ended by this call (the session and its chain)
-    revoked: tuple[str, ...] = ()  # accessors revoked by this call
-    graceful: bool = False  # a revoke that let the holder finish first
-
-
-# --- building sessions -------------------------------------------------------------------------
-
-_SESSION_COLS = (
-    "id, masque, version, actor, intent, started_at, expires_at, status, role, actor_ring, masque_ring,"
-    " originator, parent_id, scope, ended_at, end_reason, exit_code, holder_pid, holder_host,"
-    " content_hash, source_path, metadata"
-)
-
-
-def _from_row(row: tuple[Any, ...], accessor: str | None = None, cred_exp: Any = None) -> Session:
-    meta = json.loads(row[21]) if row[21] else {}
-    return Session(
-        session_id=row[0],
-        masque=row[1],
-        version=row[2],
-        actor=row[3],
-        intent=row[4],
-        started_at=as_utc(row[5]) or utcnow(),
-        expires_at=as_utc(row[6]),
-        status=row[7],
-        role=row[8],
-        actor_ring=row[9],
-        masque_ring=row[10],
-        originator=row[11],
-        parent_id=row[12],
-        scope=row[13],
-        ended_at=as_utc(row[14]),
-        end_reason=row[15],
-        exit_code=row[16],
-        holder_pid=row[17],
-        holder_host=row[18],
-        content_hash=row[19],
-        source_path=row[20],
-        knowledge=tuple(Knowledge(k["uri"], k.get("endpoint")) for k in meta.get("knowledge", [])),
-        accessor=accessor,
-        credential_expires_at=as_utc(cred_exp),
-    )
-
-
-def load(conn: duckdb.DuckDBPyConnection, session_id: str) -> Session:
-    """The session with this id (and its newest credential's accessor); NotFound when unknown."""
-    row = conn.execute(f"SELECT {_SESSION_COLS} FROM sessions WHERE id = ?", [session_id]).fetchone()
-    if row is None:
-        raise NotFound(
-            f"no session {session_id!r}",
-            hint="`masque sessions` lists sessions; ids look like ses_01J...",
-        )
-    cred = conn.execute(
-        "SELECT accessor, expires_at FROM credentials WHERE session_id = ? ORDER BY issued_at DESC LIMIT 1",
-        [session_id],
-    ).fetchone()
-    return _from_row(row, *(cred or (None, None)))
-
-
-def render_prompt(w: Wearable, intent: str, knowledge: tuple[Knowledge, ...]) -> str:
-    """Lens + context + intent (+ knowledge pointers) as one system-prompt fragment."""
-    parts = [f"You are wearing the masque {w.name} {w.version}.", f"Your stated intent: {intent.strip()}"]
-    if w.context:
-        parts.append("Context:\n" + w.context.strip())
-    parts.append("Lens:\n" + w.lens.strip())
-    if knowledge:
-        lines = [f"- {k.uri}" + (f" ({k.endpoint})" if k.endpoint else " (unresolved)") for k in knowledge]
-        parts.append("Knowledge (look things up here rather than guessing):\n" + "\n".join(lines))
-    return "\n\n".join(parts) + "\n"
-
-
-def wearable_from_model(resolved: Any) -> Wearable:
-    """A Wearable from `masque.registry.Resolved` (a validated YAML/JSON masque)."""
-    from masque.intent import Policy
-
-    m = resolved.masque
-    policy = Policy.compile(m.intent)
-    return Wearable(
-        key=m.key,
-        name=m.name,
-        version=m.version,
-        ring=m.ring,
-        decide=policy.decide,
-        lens=m.lens,
-        context=m.context,
-        knowledge=tuple(m.knowledge),
-        vault_role=m.access.vault_role if m.access else None,
-        ttl=m.access.ttl if m.access else "session",
-        skills=tuple(m.skills),
-        content_hash=resolved.sha256,
-        source_path=str(resolved.path),
-        source=str(resolved.source),
-    )
-
-
-def resolve_wearable(ref: str) -> Wearable:
-    """Opted-in code masques (MASQUE_CODE_MASQUES) first, then the registry."""
-    from masque import api, registry
-
-    coded = api.code_masque_for(ref)
-    if coded is not None:
-        return coded
-    return wearable_from_model(registry.resolve(ref))
-
 
 # --- assume ------------------------------------------------------------------------------------
 
@@ -308,15 +117,6 @@ def _plan_ttl(
                 hint=f"ask for {format_duration(allowed)} or less; renew later with `masque token renew`",
             )
     return _Plan(now + cap, now + (requested or allowed), now + allowed, tuple(why))
-
-
-def _holder_start(pid: int) -> str | None:
-    """The kernel's start time of a process (Linux), to tell a dead holder from a reused PID."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
 
 
 def _event(
@@ -408,6 +208,17 @@ def _parent(conn: duckdb.DuckDBPyConnection, who: Acting, selection: Selection) 
     return parent
 
 
+def _insert_session(conn: duckdb.DuckDBPyConnection, s: Session, meta: dict[str, Any]) -> None:
+    names: tuple[str, ...] = ("id", "masque", "version", "content_hash", "source_path", "masque_ring", "actor")
+    names += ("actor_ring", "originator", "parent_id", "scope", "intent", "role", "status", "started_at")
+    names += ("expires_at", "holder_pid", "holder_host")
+    values = [getattr(s, "session_id" if n == "id" else n) for n in names]
+    conn.execute(
+        f"INSERT INTO sessions ({', '.join(names)}, metadata) VALUES ({', '.join('?' for _ in names)}, ?)",
+        [*values, json.dumps(meta)],
+    )
+
+
 def assume(
     ref: str | Wearable,
     intent: str,
@@ -476,58 +287,8 @@ def assume(
                 },
             )
         if refusal is None:
-            session_id = new_id("ses_")
-            meta = {
-                "knowledge": [{"uri": k.uri, "endpoint": k.endpoint} for k in links],
-                "holder_start": _holder_start(pid),
-                "source": w.source,
-                "caps": list(plan.caps),
-                "acting_via": who.via.value,
-                "audited": who.actor.ring is not Ring.ADMIN,
-                **(metadata or {}),
-            }
-            conn.execute(
-                "INSERT INTO sessions (id, masque, version, content_hash, source_path, masque_ring, actor,"
-                " actor_ring, originator, parent_id, scope, intent, role, status, started_at, expires_at,"
-                " holder_pid, holder_host, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-                " 'active', ?, ?, ?, ?, ?)",
-                [
-                    session_id,
-                    w.key,
-                    w.version,
-                    w.content_hash,
-                    w.source_path,
-                    w.ring.value,
-                    who.actor.name,
-                    who.actor.ring.value,
-                    originator,
-                    parent.session_id if parent else None,
-                    "local" if local else "global",
-                    intent,
-                    w.vault_role,
-                    now,
-                    plan.session_expires,
-                    pid,
-                    socket.gethostname(),
-                    json.dumps(meta),
-                ],
-            )
-            minted = broker().mint(
-                conn,
-                session_id=session_id,
-                role=w.vault_role or SESSION_ROLE,
-                actor=who.actor.name,
-                issued_at=now,
-                expires_at=plan.cred_expires,
-                max_expires_at=plan.cred_max,
-            )
-            if w.skills:
-                conn.execute(
-                    "INSERT OR IGNORE INTO masque_skills VALUES " + ", ".join("(?, ?, ?, ?)" for _ in w.skills),
-                    [v for k in w.skills for v in (w.key, w.version, k.uri, k.level.value)],
-                )
             session = Session(
-                session_id=session_id,
+                session_id=new_id("ses_"),
                 masque=w.key,
                 version=w.version,
                 actor=who.actor.name,
@@ -535,8 +296,6 @@ def assume(
                 started_at=now,
                 expires_at=plan.session_expires,
                 role=w.vault_role,
-                accessor=minted.accessor,
-                credential_expires_at=minted.expires_at,
                 actor_ring=who.actor.ring.value,
                 masque_ring=w.ring.value,
                 originator=originator,
@@ -548,6 +307,31 @@ def assume(
                 source_path=w.source_path,
                 knowledge=links,
             )
+            meta = {
+                "knowledge": [{"uri": k.uri, "endpoint": k.endpoint} for k in links],
+                "holder_start": _holder_start(pid),
+                "source": w.source,
+                "caps": list(plan.caps),
+                "acting_via": who.via.value,
+                "audited": who.actor.ring is not Ring.ADMIN,
+                **(metadata or {}),
+            }
+            _insert_session(conn, session, meta)
+            minted = broker().mint(
+                conn,
+                session_id=session.session_id,
+                role=w.vault_role or SESSION_ROLE,
+                actor=who.actor.name,
+                issued_at=now,
+                expires_at=plan.cred_expires,
+                max_expires_at=plan.cred_max,
+            )
+            session = replace(session, accessor=minted.accessor, credential_expires_at=minted.expires_at)
+            if w.skills:
+                conn.execute(
+                    "INSERT OR IGNORE INTO masque_skills VALUES " + ", ".join("(?, ?, ?, ?)" for _ in w.skills),
+                    [v for k in w.skills for v in (w.key, w.version, k.uri, k.level.value)],
+                )
             started = (
                 "mask_session_started",
                 session,
@@ -790,17 +574,6 @@ def _exec_holder(conn: duckdb.DuckDBPyConnection, s: Session) -> int | None:
     if not row or not row[0] or s.holder_pid is None or s.holder_host != socket.gethostname():
         return None
     return s.holder_pid if holder_alive(s.holder_pid, row[1]) else None
-
-
-def holder_alive(pid: int, start: str | None) -> bool:
-    """True when `pid` runs and (where known) is the same process that started the session."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return start is None or _holder_start(pid) in (None, start)
 
 
 def end_actor_sessions(conn: duckdb.DuckDBPyConnection, actor: str, *, reason: str, by: str) -> list[str]:
