@@ -210,8 +210,11 @@ def revoke_cmd(
     grace: str = typer.Option("10s", "--grace", help="How long the holder gets to wind down (graceful mode)."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """Revoke a session. Graceful by default: mark it revoking, send an exec'd command SIGTERM, wait up to
-    --grace for it to finish, then kill the credentials."""
+    """Revoke a session and every session chained below it.
+
+    Graceful by default: mark it revoking, send an exec'd command SIGTERM, wait up to --grace for it
+    to finish, then kill the credentials. --now kills them at once.
+    """
     from masque import sessions
     from masque.cli.output import print_json
     from masque.durations import parse_duration
