@@ -240,6 +240,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None, help="keep files here (default: a temp dir)")
+    parser.add_argument("--reuse", action="store_true", help="reuse --workdir's data, store and SQLite copy")
     parser.add_argument("--sqlite-level", help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -249,16 +250,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        bench(work, args.sessions, args.runs)
+        bench(work, args.sessions, args.runs, args.reuse)
 
 
-def bench(work: Path, sessions: int, runs: int) -> None:
-    from stats_data import generate
-
+def bench(work: Path, sessions: int, runs: int, reuse: bool = False) -> None:
     data = work / "sessions.parquet"
     home = work / "home"
     env = {**os.environ, "MASQUE_HOME": str(home), "NO_COLOR": "1"}
     env.pop("MASQUE_CONFIG", None)
+    sqlite_path = work / "stats.sqlite"
+    if reuse and sqlite_path.exists() and (home / "masque.duckdb").exists():
+        print(f"reusing {work}")
+    else:
+        prepare(work, data, home, env, sessions, sqlite_path)
+    times(env, sqlite_path, home, runs)
+
+
+def prepare(work: Path, data: Path, home: Path, env: dict[str, str], sessions: int, sqlite_path: Path) -> None:
+    from stats_data import generate
+
     start = time.perf_counter()
     counts = generate(data, sessions)
     print(f"generated {counts} in {time.perf_counter() - start:.1f}s ({data.stat().st_size / 1e6:.0f} MB)")
@@ -266,9 +276,11 @@ def bench(work: Path, sessions: int, runs: int) -> None:
         (home / "masque.duckdb").unlink()
     imported = run([sys.executable, "-m", "masque", "sessions", "import", str(data)], env)
     print(f"masque sessions import: {imported:.1f}s for {sessions:,} sessions (target <= 30 s)")
-    sqlite_path = work / "stats.sqlite"
     built = copy_to_sqlite(home / "masque.duckdb", sqlite_path)
     print(f"sqlite-utils copy of the same rows + indexes: {built:.1f}s")
+
+
+def times(env: dict[str, str], sqlite_path: Path, home: Path, runs: int) -> None:
     print(f"\n{'level':8} {'masque (s)':>11} {'first':>7} {'sqlite (s)':>11} {'first':>7} {'ratio':>7}  target")
     for level, extra in LEVELS.items():
         duck, duck_first = median_of([sys.executable, "-m", "masque", "stats", *extra, "--json"], env, runs)
@@ -276,6 +288,35 @@ def bench(work: Path, sessions: int, runs: int) -> None:
         lite, lite_first = median_of(lite_cmd, env, runs)
         ok = "ok" if duck <= 1.0 and lite / duck >= 5 else "MISSED"
         print(f"{level:8} {duck:11.3f} {duck_first:7.3f} {lite:11.3f} {lite_first:7.3f} {lite / duck:6.1f}x  {ok}")
+    in_process(home, sqlite_path, runs)
+
+
+def in_process(home: Path, sqlite_path: Path, runs: int) -> None:
+    """The engines alone: the same reports inside this process, without interpreter and CLI start-up."""
+    os.environ["MASQUE_HOME"] = str(home)
+    from masque.reflection import Selection, report
+
+    selections = {
+        "session": Selection.choose(session=_subject("session")),
+        "masque": Selection.choose(masque=_subject("masque")),
+        "skill": Selection.choose(skill=_subject("skill")),
+        "ring": Selection.choose(ring=_subject("ring")),
+        "system": Selection.choose(),
+    }
+    print(f"\nin-process (engine only, median of {runs}):")
+    print(f"{'level':8} {'duckdb (s)':>11} {'sqlite (s)':>11} {'ratio':>7}")
+    for level, selection in selections.items():
+        duck = statistics.median(_timed(lambda s=selection: report(s)) for _ in range(runs))
+        lite = statistics.median(
+            _timed(lambda lv=level: sqlite_report(sqlite_path, lv, _subject(lv))) for _ in range(runs)
+        )
+        print(f"{level:8} {duck:11.3f} {lite:11.3f} {lite / duck:6.1f}x")
+
+
+def _timed(call: Any) -> float:
+    start = time.perf_counter()
+    call()
+    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

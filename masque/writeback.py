@@ -176,7 +176,7 @@ def updated_text(
         item["date"] = DoubleQuotedScalarString(key[1])
         item["score"] = DoubleQuotedScalarString(symbol)
         if notes:
-            item["notes"] = notes
+            item["notes"] = DoubleQuotedScalarString(notes)  # as the seeds write it; never read as a bool
         item["session_id"] = session_id
         history.append(item)
         appended += 1

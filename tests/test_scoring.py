@@ -206,3 +206,25 @@ def test_nearest_symbol_is_closest(mean: float) -> None:
     chosen = rules.nearest_symbol(mean)
     best = min(abs(v - mean) for v in rules.values.values())
     assert abs(rules.values[chosen.value] - mean) == best
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([s.value for s in Score]),
+            st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_write_back_of_any_notes_round_trips_and_spares_the_rest(scores: list[tuple[str, str | None]]) -> None:
+    import yaml
+
+    entries = [(f"ses_{i}", sym, notes, T0.replace(minute=i)) for i, (sym, notes) in enumerate(scores)]
+    text, appended, *_ = updated_text(SAMPLE, entries, scoring_config())
+    assert appended == len(entries)
+    old, new = SAMPLE.splitlines(keepends=True), text.splitlines(keepends=True)
+    assert new[:5] == old[:5] and new[-5:] == old[-5:]
+    history = yaml.safe_load(text)["performance"]["history"]
+    assert [(h["score"], h.get("notes")) for h in history] == [(s, n or None) for s, n in scores]
