@@ -8,9 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_sessions_support import add_actor, assume_json, events, init_store, store_rows, write_masques
 
 from masque import credentials, store
+from masque.errors import Refused
+from masque.model import Ring
 
 Invoke = Callable[..., Any]
 
@@ -159,3 +163,39 @@ def test_broker_is_configurable_and_unknown_brokers_are_refused(monkeypatch: Any
 
     with pytest.raises(UsageError, match="not available"):
         credentials.broker()
+
+
+_TTLS = {"session": None, "PT30M": 1800, "PT2H": 7200, "PT20H": 72000}
+
+
+@given(
+    ring=st.sampled_from(list(Ring)),
+    masque_ttl=st.sampled_from(sorted(_TTLS)),
+    chained=st.booleans(),
+    minutes=st.one_of(st.none(), st.integers(min_value=1, max_value=25 * 60)),
+)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_ttl_rules_as_a_property(ring: Ring, masque_ttl: str, chained: bool, minutes: int | None) -> None:
+    """Allowed = min(12h, guest 1h, chained 1h, the masque's ttl); longer requests are refused, never cut."""
+    from masque import sessions
+    from masque.rings import Acting, ActingVia, Actor
+
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    wearable = sessions.Wearable("m", "M", "1.0.0", Ring.OUTSIDER, lambda _: None, "lens", ttl=masque_ttl)  # type: ignore[arg-type,return-value]
+    who = Acting(Actor("a", ring), ActingVia.KEY)
+    parent = sessions.Session("ses_p", "p", "1", "a", "x", now, now + dt.timedelta(hours=12)) if chained else None
+    cap = 12 * 3600
+    if ring is Ring.GUEST or chained:
+        cap = 3600
+    masque_seconds = _TTLS[masque_ttl]
+    allowed = min(cap, masque_seconds) if masque_seconds else cap
+    requested = f"{minutes}m" if minutes is not None else None
+    if minutes is not None and minutes * 60 > allowed:
+        with pytest.raises(Refused) as info:
+            sessions._plan_ttl(wearable, who, parent, False, requested, now)
+        assert info.value.reason == "ttl_too_long"
+        return
+    plan = sessions._plan_ttl(wearable, who, parent, False, requested, now)
+    assert (plan.session_expires - now).total_seconds() == cap
+    assert (plan.cred_max - now).total_seconds() == allowed
+    assert (plan.cred_expires - now).total_seconds() == (minutes * 60 if minutes is not None else allowed)

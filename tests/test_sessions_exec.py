@@ -35,11 +35,12 @@ CHILD = textwrap.dedent(
     """
 )
 
-# Prints "ready", then exits 42 on SIGTERM (or 0 if it ever finishes on its own).
+# Prints "ready", then exits 40 + the signal number on SIGINT/SIGTERM/SIGHUP (0 if never signalled).
 TRAPPER = textwrap.dedent(
     """
     import signal, sys, time
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(42))
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _: sys.exit(40 + signum))
     print("ready", flush=True)
     for _ in range(600):
         time.sleep(0.1)
@@ -107,12 +108,13 @@ def test_exec_of_a_missing_command_releases_and_says_so(run_masque: Run) -> None
     assert store_rows("SELECT status, exit_code FROM sessions") == [("ended", 127)]
 
 
-def test_exec_forwards_sigterm_to_the_command() -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_exec_forwards_signals_to_the_command(sig: signal.Signals) -> None:
     with _exec_popen(TRAPPER) as proc:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 42
-    assert store_rows("SELECT status, exit_code FROM sessions") == [("ended", 42)]
+        proc.send_signal(sig)
+        assert proc.wait(timeout=60) == 40 + sig
+    assert store_rows("SELECT status, exit_code FROM sessions") == [("ended", 40 + sig)]
 
 
 def test_graceful_revoke_signals_the_exec_command_and_waits_for_it(invoke: Invoke) -> None:
@@ -122,5 +124,5 @@ def test_graceful_revoke_signals_the_exec_command_and_waits_for_it(invoke: Invok
         result = invoke(["revoke", sid, "--grace", "60s", "--json"])
         data = json.loads(result.stdout)
         assert data["graceful"] and data["status"] == "revoked"
-        assert proc.wait(timeout=60) == 42
-    assert store_rows("SELECT status, end_reason, exit_code FROM sessions") == [("revoked", "revoked", 42)]
+        assert proc.wait(timeout=60) == 40 + signal.SIGTERM
+    assert store_rows("SELECT status, end_reason, exit_code FROM sessions") == [("revoked", "revoked", 55)]
