@@ -129,6 +129,10 @@ def release_cmd(
     from masque import sessions
     from masque.cli.output import print_json
 
+    if fmt not in _FORMATS:
+        from masque.errors import UsageError
+
+        raise UsageError(f"unknown --format {fmt!r}", hint="use text, json or env")
     ended = sessions.release(session_id, score=score, notes=notes)
     s = ended.session
     if fmt == "json":
