@@ -244,11 +244,14 @@ def assume(
     pid = holder_pid if holder_pid is not None else os.getpid()
     refusal: Refused | None = None
     with turns.transaction() as conn:
-        who = rings.resolve_acting(conn, selection)
-        parent = _parent(conn, who, selection)
-        originator = parent.originator if parent is not None and parent.originator else who.actor.name
+        who: Acting | None = None
+        parent: Session | None = None
+        originator = selection.name or None
         now = utcnow()
         try:
+            who = rings.resolve_acting(conn, selection)
+            parent = _parent(conn, who, selection)
+            originator = parent.originator if parent is not None and parent.originator else who.actor.name
             if not decision.allowed:
                 raise decision.refusal(w.ref)
             rings.check_qualified(who.actor, w.ring, f"wearing {w.ref}")
@@ -265,28 +268,31 @@ def assume(
                 )
             plan = _plan_ttl(w, who, parent, local, ttl, now)
         except Refused as exc:
+            # Recorded in this transaction, raised after it commits: refusals are part of the audit
+            # trail, including a bad actor key (then the actor is the name claimed, unverified).
             refusal = exc
             kind = {"intent_": "intent_denied", "ring_refused": "ring_refused"}
-            event = next((v for k, v in kind.items() if exc.reason.startswith(k)), "assume_refused")
             _event(
                 conn,
-                event,
+                next((v for k, v in kind.items() if exc.reason.startswith(k)), "assume_refused"),
                 session_id=None,
                 masque=w.key,
                 version=w.version,
-                actor=who.actor.name,
+                actor=who.actor.name if who else selection.name,
                 originator=originator,
                 payload={
                     "intent": intent,
                     "reason": exc.reason,
                     "message": str(exc),
                     "pattern": decision.pattern,
-                    "actor_ring": who.actor.ring.value,
+                    "actor_verified": who is not None,
+                    "actor_ring": who.actor.ring.value if who else None,
                     "masque_ring": w.ring.value,
                     "parent_id": parent.session_id if parent else None,
                 },
             )
         if refusal is None:
+            assert who is not None
             session = Session(
                 session_id=new_id("ses_"),
                 masque=w.key,

@@ -199,3 +199,14 @@ def test_qualifies_matrix_matches_the_issue() -> None:
     for i, actor in enumerate(order):
         for j, masque in enumerate(order):
             assert rings.qualifies(actor, masque) == (i <= j)
+
+
+def test_a_bad_key_at_assume_is_refused_and_recorded(invoke: Invoke) -> None:
+    init_store(invoke)
+    add_actor(invoke, "alice", "player")
+    result = invoke(["assume", "open", "--intent", "work on it"], env=as_actor("alice", "msqk_guess"))
+    assert result.exit_code == 3
+    (event,) = events("assume_refused")
+    assert event["actor"] == "alice" and event["payload"]["reason"] == "actor_key_invalid"
+    assert event["payload"]["actor_verified"] is False
+    assert store_rows("SELECT count(*) FROM sessions") == [(0,)]
