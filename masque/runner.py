@@ -38,9 +38,12 @@ def run_dir() -> Path:
     return path
 
 
-def write_prompt(session: Session) -> Path:
+def prompt_path(session_id: str) -> Path:
+    return run_dir() / f"{session_id}.prompt"
+
+
+def write_prompt(session: Session, path: Path) -> Path:
     """The system prompt in a file only this user can read, removed when the session ends."""
-    path = run_dir() / f"{session.session_id}.prompt"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(session.system_prompt or "")
@@ -112,9 +115,10 @@ def run(
             pending.append(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
-    prompt = write_prompt(session)
+    prompt = prompt_path(session.session_id)
     code = 127
     try:
+        write_prompt(session, prompt)
         try:
             child.append(subprocess.Popen(list(argv), env=child_env(os.environ, session, prompt)))
         except (FileNotFoundError, PermissionError) as exc:
