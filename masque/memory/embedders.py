@@ -16,7 +16,6 @@ Choice (`[memory]` in masque.toml; `[memory.masques.NAME]` overrides per masque)
 
 from __future__ import annotations
 
-import itertools
 import re
 import unicodedata
 import zlib
@@ -158,7 +157,8 @@ class HashEmbedder:
             vocab.add(new_words, first_new)
         n = len(texts)
         words = np.asarray(word_ids, dtype=np.int64)
-        text_of_word = np.repeat(np.arange(n, dtype=np.int64), np.diff(np.asarray([0, *ends], dtype=np.int64)))
+        per_text = np.diff(np.asarray([0, *ends], dtype=np.int64)).astype(np.int64)
+        text_of_word = np.repeat(np.arange(n, dtype=np.int64), per_text)
         # Unigram and character features: expand each word occurrence into its feature entries.
         counts = vocab.feat_count[words]
         total = int(counts.sum())

@@ -112,6 +112,23 @@ class RemoveResult:
         return {"removed": len(self.removed), "ids": list(self.removed), "shards": dict(self.shards)}
 
 
+@dataclass(frozen=True)
+class Window:
+    """What is alive at `now` under a retention window, as SQL and as a row predicate."""
+
+    now: dt.datetime
+    retention: dt.timedelta | None
+
+    def sql(self) -> str:
+        return live_filter(self.now, self.retention)
+
+    def alive(self, row: Mapping[str, Any]) -> bool:
+        expires = row.get("expires_at")
+        if expires is not None and expires <= self.now:
+            return False
+        return self.retention is None or row["created_at"] > self.now - self.retention
+
+
 def live_filter(now: dt.datetime, retention: dt.timedelta | None) -> str:
     """Rows still alive at `now`: not past their ttl and inside the retention window."""
     parts = [f"(expires_at IS NULL OR expires_at > {shards.sql_time(now)})"]
