@@ -48,6 +48,23 @@ TRAPPER = textwrap.dedent(
 )
 
 
+# On SIGTERM, checks its credential (the session is `revoking` then) and records what it saw.
+WINDER = textwrap.dedent(
+    """
+    import json, os, signal, subprocess, sys, time
+    def wind_down(*_):
+        out = subprocess.run([sys.executable, "-m", "masque", "token", "verify", "--json"],
+                             capture_output=True, text=True)
+        open("seen.json", "w").write(out.stdout)
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, wind_down)
+    print("ready", flush=True)
+    for _ in range(600):
+        time.sleep(0.1)
+    """
+)
+
+
 @pytest.fixture(autouse=True)
 def _setup(invoke: Invoke) -> None:
     write_masques()
@@ -118,11 +135,13 @@ def test_exec_forwards_signals_to_the_command(sig: signal.Signals) -> None:
 
 
 def test_graceful_revoke_signals_the_exec_command_and_waits_for_it(invoke: Invoke) -> None:
-    with _exec_popen(TRAPPER) as proc:
+    with _exec_popen(WINDER) as proc:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         (sid,) = store_rows("SELECT id FROM sessions")[0]
         result = invoke(["revoke", sid, "--grace", "60s", "--json"])
         data = json.loads(result.stdout)
         assert data["graceful"] and data["status"] == "revoked"
-        assert proc.wait(timeout=60) == 40 + signal.SIGTERM
-    assert store_rows("SELECT status, end_reason, exit_code FROM sessions") == [("revoked", "revoked", 55)]
+        assert proc.wait(timeout=60) == 0
+    seen = json.loads(Path("seen.json").read_text())
+    assert seen["valid"] and seen["session_status"] == "revoking"  # the holder sees it, and may finish
+    assert store_rows("SELECT status, end_reason, exit_code FROM sessions") == [("revoked", "revoked", 0)]
