@@ -264,8 +264,8 @@ def write(
         audit.record(conn, tgt.caller, tgt.masque, event, [(m.id, m.content_hash) for m in memories],
                      detail=detail, session_ids=[m.session_id for m in memories])  # fmt: skip
         audit.record(conn, tgt.caller, tgt.masque, Event.EXPIRED, pruned, detail={"reason": "retention"})
-        audit.log(conn, tgt.caller, tgt_action, tgt.masque, Access.OWN if tgt.access is Access.OWN else tgt.access,
-                  ids=stored, detail={**(detail or {}), "pruned": len(pruned)})  # fmt: skip
+        audit.log(conn, tgt.caller, tgt_action, tgt.masque, tgt.access, ids=stored,
+                  detail={**(detail or {}), "pruned": len(pruned)})  # fmt: skip
     if shard is not None:
         from masque.memory.search import maintain
 

@@ -22,6 +22,7 @@ from masque.memory.policy import Mode
 EXTRACT_LINES = 5
 MAX_LINE_CHARS = 240
 LLM_INPUT_ROWS = 200
+MAX_SOURCE_ROWS = 10_000  # the newest memories speak for the shard; keeps the MMR matrix small
 MMR_LAMBDA = 0.7  # weight of relevance to the centroid against novelty w.r.t. lines already picked
 
 
@@ -121,6 +122,7 @@ def summarize(masques: tuple[str, ...] = (), *, now: dt.datetime | None = None) 
             else []
         )
         rows.sort(key=lambda r: r["id"], reverse=True)
+        rows = rows[:MAX_SOURCE_ROWS]
         if not rows:
             continue
         texts = [r["text"] for r in rows]
