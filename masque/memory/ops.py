@@ -173,7 +173,7 @@ def target(masque: str | None, *, session_id: str | None = None) -> Target:
         settings = policy.shard_settings(conn, key)
         opted = policy.is_opted_out(conn, caller.actor, key)
     access = policy.read_access(caller, settings)
-    return Target(key, version, caller, settings, access, opted, policy.retention_for(key, caller))
+    return Target(key, version, caller, settings, access, opted, policy.retention_for(key, caller, version))
 
 
 def open_for(tgt: Target) -> Shard | None:

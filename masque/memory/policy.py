@@ -242,40 +242,31 @@ def set_opt_out(masque: str, actor: str, *, out: bool) -> bool:
         return before != out
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    parts = [int(p) if p.isdigit() else 0 for p in version.split("-")[0].split(".")[:3]]
-    return tuple(parts)
+def _masque_attributes(masque: str, version: str | None, caller: Caller) -> Mapping[str, Any]:
+    """`attributes` of the masque file: the session's own file, else what the registry resolves."""
+    from masque.errors import MasqueError
 
+    if caller.masque == masque and caller.source_path and Path(caller.source_path).is_file():
+        from masque.loader import LoadProblem, load_file
 
-def _masque_attributes(masque: str, caller: Caller) -> Mapping[str, Any]:
-    """`attributes` of the masque file: the session's own file, else the newest on the search path."""
-    from masque.loader import LoadProblem, load_file
-
-    candidates: list[Path] = []
-    if caller.masque == masque and caller.source_path:
-        candidates.append(Path(caller.source_path))
-    else:
-        for folder in config.search_path():
-            if folder.is_dir():
-                candidates.extend(sorted(folder.rglob("*.masque.y*ml")) + sorted(folder.rglob("*.masque.json")))
-    best: tuple[tuple[int, ...], Mapping[str, Any]] | None = None
-    for path in candidates:
         try:
-            data = load_file(path).data
+            data = load_file(caller.source_path).data
         except LoadProblem:
-            continue  # `masque validate` reports broken files; retention falls back to config
-        if not isinstance(data, dict) or str(data.get("name", "")).casefold() != masque:
-            continue
-        attrs = data.get("attributes") or {}
-        key = _version_key(str(data.get("version", "0")))
-        if isinstance(attrs, dict) and (best is None or key > best[0]):
-            best = (key, attrs)
-    return best[1] if best else {}
+            data = None
+        attrs = data.get("attributes") if isinstance(data, dict) else None
+        return attrs if isinstance(attrs, dict) else {}
+    from masque import registry
+
+    try:
+        resolved = registry.resolve(f"{masque}@{version}" if version else masque)
+    except MasqueError:
+        return {}  # memory needs no masque file: names outside the registry use the config window
+    return resolved.masque.attributes
 
 
-def retention_for(masque: str, caller: Caller) -> dt.timedelta | None:
+def retention_for(masque: str, caller: Caller, version: str | None = None) -> dt.timedelta | None:
     """The retention window: `attributes.memory_retention`, else [memory.masques.NAME] / [memory] retention."""
-    raw: Any = _masque_attributes(masque, caller).get("memory_retention")
+    raw: Any = _masque_attributes(masque, version, caller).get("memory_retention")
     where = f"attributes.memory_retention of masque {masque!r}"
     if raw is None:
         section = config.section("memory")
