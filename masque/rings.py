@@ -179,9 +179,13 @@ def init(founder_name: str | None = None) -> InitResult:
     _check_name(name)
     with turns.transaction() as conn:
         existing = founder(conn)
-        if existing is not None:
+        if existing is not None and existing_key_hash(conn, existing.name):
             return InitResult(config.store_path(), existing, None, created=False)
         key = new_key()
+        if existing is not None:  # created implicitly by a first assume: issue its key now, once
+            conn.execute("UPDATE actors SET key_hash = ? WHERE name = ?", [hash_key(key), existing.name])
+            _event(conn, "actor_key_issued", existing.name, {"name": existing.name})
+            return InitResult(config.store_path(), existing, key, created=False)
         conn.execute(
             "INSERT INTO actors (name, ring, key_hash, is_founder, created_by, created_at)"
             " VALUES (?, 'admin', ?, true, NULL, ?)",
@@ -217,14 +221,32 @@ def _event(conn: duckdb.DuckDBPyConnection, type_: str, actor: str, payload: dic
     )
 
 
-def _require_init(conn: duckdb.DuckDBPyConnection) -> Actor:
+def existing_key_hash(conn: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    row = conn.execute("SELECT key_hash FROM actors WHERE name = ?", [name]).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def _founder_or_create(conn: duckdb.DuckDBPyConnection) -> Actor:
+    """The founder; on a brand-new store, the local user becomes it (like `masque init`, minus the key).
+
+    Whoever can write the 0700 home already owns everything in it, so asking them to run `init`
+    first protects nothing. The key, needed only to act as the founder from elsewhere via
+    MASQUE_ACTOR, is issued by a later `masque init`.
+    """
     found = founder(conn)
-    if found is None:
-        raise UsageError(
-            f"the store {config.store_path()} has no actors yet",
-            hint="run `masque init` first: it creates the founder (admin) and prints its key once",
-        )
-    return found
+    if found is not None:
+        return found
+    name = _default_founder_name()
+    _check_name(name)
+    conn.execute(
+        "INSERT INTO actors (name, ring, key_hash, is_founder, created_by, created_at)"
+        " VALUES (?, 'admin', NULL, true, NULL, ?)",
+        [name, utcnow()],
+    )
+    _event(conn, "actor_added", name, {"name": name, "ring": "admin", "founder": True, "implicit": True})
+    created = find_actor(conn, name)
+    assert created is not None
+    return created
 
 
 def selection_from_env(as_name: str | None = None, key_file: Path | None = None) -> Selection:
@@ -249,7 +271,7 @@ def selection_from_env(as_name: str | None = None, key_file: Path | None = None)
 
 def resolve_acting(conn: duckdb.DuckDBPyConnection, selection: Selection) -> Acting:
     """Who is acting. Never falls back to the founder when something was presented and failed."""
-    founder_actor = _require_init(conn)
+    founder_actor = _founder_or_create(conn)
     if selection.name is not None or selection.key is not None:
         if not selection.name or not selection.key:
             raise Refused(

@@ -36,10 +36,19 @@ def test_init_creates_founder_admin_and_prints_key_once(invoke: Invoke) -> None:
     assert ring == "admin" and founder and key not in key_hash  # only a hash is stored
 
 
-def test_commands_before_init_say_what_to_do(invoke: Invoke) -> None:
+def test_first_assume_makes_the_local_user_founder_and_init_issues_the_key_later(invoke: Invoke) -> None:
+    import getpass
+
     result = invoke(["assume", "tool", "--intent", "work on it", "--format", "json"])
-    assert result.exit_code == 2
-    assert "masque init" in result.stderr
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["actor"] == getpass.getuser()
+    ((key_hash, ring, founder),) = store_rows("SELECT key_hash, ring, is_founder FROM actors")
+    assert (key_hash, ring, founder) == (None, "admin", True)
+    issued = invoke(["init"])
+    assert issued.exit_code == 0 and issued.stdout.strip().startswith("msqk_")
+    assert "issued the key" in issued.stderr
+    again = invoke(["init"])
+    assert again.stdout == "" and "already initialised" in again.stderr
 
 
 def test_actor_add_defaults_to_outsider_and_json_shows_key(invoke: Invoke) -> None:

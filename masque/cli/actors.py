@@ -49,8 +49,13 @@ def init_cmd(
             }
         )
         return
-    if not result.created:
+    if not result.created and result.key is None:
         typer.echo(f"store {result.store} is already initialised; founder {result.founder.name} (admin)", err=True)
+        return
+    if not result.created:
+        typer.echo(f"store {result.store}: issued the key of founder {result.founder.name} (admin)", err=True)
+        typer.echo("founder key (shown once; store it safely, e.g. in a 0600 file for --key-file):", err=True)
+        typer.echo(result.key)
         return
     typer.echo(f"created {result.store}; founder {result.founder.name} (admin)", err=True)
     typer.echo("founder key (shown once; store it safely, e.g. in a 0600 file for --key-file):", err=True)
