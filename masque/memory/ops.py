@@ -261,8 +261,11 @@ def write(
     with store.transaction() as conn:
         if shard is not None:
             policy.register_shard(conn, tgt.masque, shard.embedder_id, shard.dim)
+        # An add belongs to the session it was tagged with; an import to the session importing it,
+        # so replaying an export never counts again in the original session's diff.
+        tagged = [m.session_id for m in memories] if event is Event.ADDED else None
         audit.record(conn, tgt.caller, tgt.masque, event, [(m.id, m.content_hash) for m in memories],
-                     detail=detail, session_ids=[m.session_id for m in memories])  # fmt: skip
+                     detail=detail, session_ids=tagged)  # fmt: skip
         audit.record(conn, tgt.caller, tgt.masque, Event.EXPIRED, pruned, detail={"reason": "retention"})
         audit.log(conn, tgt.caller, tgt_action, tgt.masque, tgt.access, ids=stored,
                   detail={**(detail or {}), "pruned": len(pruned)})  # fmt: skip
@@ -505,7 +508,14 @@ def import_memories(lines: Iterable[str], *, source: str = "<stdin>", masque: st
 
     def flush(name: str) -> None:
         nonlocal skipped
-        batch = pending.pop(name, [])
+        batch: list[Memory] = []
+        seen: set[str] = set()
+        for m in pending.pop(name, []):
+            if m.id in seen:  # the first line wins on a repeated id
+                skipped += 1
+                continue
+            seen.add(m.id)
+            batch.append(m)
         if not batch:
             return
         tgt = targets.get(name) or targets.setdefault(name, target(name))
@@ -521,7 +531,7 @@ def import_memories(lines: Iterable[str], *, source: str = "<stdin>", masque: st
             per[name] = per.get(name, 0) + len(result.ids)
             if not result.stored:
                 skipped += len(batch)
-            if name not in targets or not targets[name].settings.has_data:
+            if not tgt.settings.has_data:
                 targets[name] = target(name)  # the shard exists now: later batches must find it
 
     for memory in parse_jsonl(lines, source, masque):
