@@ -69,7 +69,7 @@ def _short(text: str, width: int = 80) -> str:
 @memory_app.command("add")
 def add_cmd(
     args: list[str] = typer.Argument(
-        None, help="[MASQUE] TEXT; TEXT '-' reads stdin. MASQUE defaults to the session's."
+        None, metavar="MASQUE TEXT", help="[MASQUE] TEXT; TEXT '-' reads stdin. MASQUE defaults to the session's."
     ),
     file: Path | None = typer.Option(None, "--file", "-f", help="Read the memory text from this file."),
     session: str | None = typer.Option(None, "--session", help="Tag with this session (default: MASQUE_SESSION_ID)."),
@@ -105,7 +105,9 @@ def add_cmd(
 
 @memory_app.command("search")
 def search_cmd(
-    args: list[str] = typer.Argument(..., help="[MASQUE] QUERY. MASQUE defaults to the session's."),
+    args: list[str] = typer.Argument(
+        ..., metavar="[MASQUE] QUERY", help="[MASQUE] QUERY. MASQUE defaults to the session's."
+    ),
     k: int = typer.Option(10, "-k", "--limit", help="Number of results."),
     session: str | None = _SESSION,
     branch: str | None = _BRANCH,
@@ -153,7 +155,7 @@ def list_cmd(
 
 @memory_app.command("get")
 def get_cmd(
-    args: list[str] = typer.Argument(..., help="[MASQUE] ID"),
+    args: list[str] = typer.Argument(..., metavar="[MASQUE] ID", help="[MASQUE] ID"),
     json_out: bool = _JSON,
 ) -> None:
     """Show one memory with its provenance."""
@@ -175,7 +177,7 @@ def get_cmd(
 
 @memory_app.command("forget")
 def forget_cmd(
-    args: list[str] = typer.Argument(None, help="[MASQUE] [ID...]"),
+    args: list[str] = typer.Argument(None, metavar="MASQUE ID", help="[MASQUE] [ID...]"),
     session: str | None = typer.Option(None, "--session", help="Forget everything this session stored."),
     branch: str | None = typer.Option(None, "--branch", help="Forget everything on this branch."),
     tags: list[str] | None = typer.Option(None, "--tags", "--tag", help="Forget memories with these tags."),
@@ -214,7 +216,7 @@ def prune_cmd(
 
 @memory_app.command("history")
 def history_cmd(
-    args: list[str] = typer.Argument(..., help="[MASQUE] ID"),
+    args: list[str] = typer.Argument(..., metavar="[MASQUE] ID", help="[MASQUE] ID"),
     json_out: bool = _JSON,
 ) -> None:
     """The change history of one memory (hashes, never text)."""
@@ -234,7 +236,7 @@ def history_cmd(
 
 @memory_app.command("export")
 def export_cmd(
-    masques: list[str] = typer.Argument(None, help="Masques to export (default: every shard)."),
+    masques: list[str] = typer.Argument(None, metavar="MASQUE", help="Masques to export (default: every shard)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     include_expired: bool = typer.Option(False, "--all", help="Include expired memories not yet pruned."),
 ) -> None:
@@ -340,7 +342,9 @@ def unshare_cmd(
 
 @memory_app.command("snapshot")
 def snapshot_cmd(
-    masques: list[str] = typer.Argument(None, help="Shards to condense (default: all in global_snapshot mode)."),
+    masques: list[str] = typer.Argument(
+        None, metavar="MASQUE", help="Shards to condense (default: all in global_snapshot mode)."
+    ),
     json_out: bool = _JSON,
 ) -> None:
     """Condense shards into the ai_memory_summary table (extractive; an LLM summary when memory.summary = "llm")."""
