@@ -101,6 +101,20 @@ def test_a_damaged_shard_names_itself_and_how_to_rebuild(invoke: Invoke) -> None
     assert "masque memory import" in result.stderr and "masque memory export" in result.stderr
 
 
+def test_a_lost_data_file_is_reported_as_damage(invoke: Invoke) -> None:
+    from masque import config
+
+    invoke(["memory", "add", "codesmith", "its data file will vanish"])
+    for data in (config.memory_dir() / "mask_memory_codesmith.lance" / "data").iterdir():
+        data.unlink()
+
+    result = invoke(["memory", "search", "codesmith", "vanish"])
+
+    assert result.exit_code == 5
+    assert "mask_memory_codesmith" in result.stderr and "damaged" in result.stderr
+    assert "masque memory import" in result.stderr
+
+
 def test_a_missing_shard_is_an_error_not_an_empty_result(invoke: Invoke) -> None:
     from masque import config
 

@@ -124,12 +124,14 @@ def hybrid(
     rows can never push live ones out of the top k.
     """
     depth = max(k * 2, 20)
-    by_vector, by_text = _rankings(shard, query, vector, filters_sql, depth)
+    with shard.guard():
+        by_vector, by_text = _rankings(shard, query, vector, filters_sql, depth)
     alive_v = [r for r in by_vector if window.alive(r)]
     alive_t = [r for r in by_text if window.alive(r)]
     if len(alive_v) < len(by_vector) or len(alive_t) < len(by_text):
         where = " AND ".join(p for p in (filters_sql, window.sql()) if p)
-        alive_v, alive_t = _rankings(shard, query, vector, where, depth)
+        with shard.guard():
+            alive_v, alive_t = _rankings(shard, query, vector, where, depth)
     by_vector, by_text = alive_v, alive_t
     rows: dict[str, dict[str, Any]] = {}
     fused: dict[str, float] = {}
@@ -236,16 +238,17 @@ def maintain(shard: Shard, *, force: bool = False) -> IndexReport:
     current = vector_index(shard)
     built = optimized = False
     # IVF needs enough rows to train its partitions; below ~256 rows exact search is instant anyway.
-    if current is None and rows >= 256 and (force or rows >= threshold):
-        _build_vector_index(shard, rows)
-        built = True
-    shards.ensure_fts(shard.table)
-    pending = _unindexed(shard)
-    # optimize() folds pending rows into every index and compacts the many small fragments that
-    # single adds leave; after a fresh vector build it brings the full-text index up to date.
-    if pending and (force or built or pending >= OPTIMIZE_UNINDEXED):
-        shards.retry("optimize", lambda: shard.table.optimize())
-        optimized = True
+    with shard.guard():
+        if current is None and rows >= 256 and (force or rows >= threshold):
+            _build_vector_index(shard, rows)
+            built = True
+        shards.ensure_fts(shard.table)
+        pending = _unindexed(shard)
+        # optimize() folds pending rows into every index and compacts the many small fragments that
+        # single adds leave; after a fresh vector build it brings the full-text index up to date.
+        if pending and (force or built or pending >= OPTIMIZE_UNINDEXED):
+            shards.retry("optimize", lambda: shard.table.optimize())
+            optimized = True
     current = vector_index(shard)
     return IndexReport(shard.masque, rows, current.index_type if current else None, built, optimized)
 

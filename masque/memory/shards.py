@@ -16,12 +16,13 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from masque import config
-from masque.errors import StoreError, UsageError
+from masque.errors import MasqueError, StoreError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -181,11 +182,22 @@ def retry(what: str, fn: Callable[[], T]) -> T:
             delay = min(delay * 2, 0.25)
 
 
+def _lance_message(exc: BaseException) -> str:
+    """The useful head of a LanceDB error (they end in long lists of Rust source locations)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    text = text.split(", /rustc/")[0]
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _is_damage(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) or "LanceError" in str(exc) or "lance error" in str(exc)
+
+
 def rebuild_hint(masque: str) -> str:
     return (
-        f"move the damaged directory aside and rebuild from an export: "
+        f"move the damaged directory aside and re-import your last export: "
         f"`masque memory import memories.jsonl --masque {masque}` "
-        f"(make exports with `masque memory export {masque} -o memories.jsonl`)"
+        f"(exports are made with `masque memory export {masque} -o memories.jsonl`)"
     )
 
 
@@ -204,14 +216,30 @@ class Shard:
     def name(self) -> str:
         return table_name(self.masque)
 
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn LanceDB I/O failures (a data file gone, a torn file) into one clear StoreError."""
+        try:
+            yield
+        except Exception as exc:
+            if isinstance(exc, MasqueError) or not _is_damage(exc):
+                raise
+            raise StoreError(
+                f"memory shard {self.name} of masque {self.masque!r} is damaged ({self.path}): {_lance_message(exc)}",
+                hint=rebuild_hint(self.masque),
+            ) from None
+
     def add(self, batch: pa.Table) -> None:
-        retry(f"add to {self.name}", lambda: self.table.add(batch))
+        with self.guard():
+            retry(f"add to {self.name}", lambda: self.table.add(batch))
 
     def delete(self, where: str) -> None:
-        retry(f"delete from {self.name}", lambda: self.table.delete(where))
+        with self.guard():
+            retry(f"delete from {self.name}", lambda: self.table.delete(where))
 
     def count(self, where: str | None = None) -> int:
-        return int(self.table.count_rows(where)) if where else int(self.table.count_rows())
+        with self.guard():
+            return int(self.table.count_rows(where)) if where else int(self.table.count_rows())
 
     def rows(
         self, where: str | None = None, *, columns: Sequence[str] = COLUMNS, limit: int | None = None
@@ -220,7 +248,8 @@ class Shard:
         if where:
             query = query.where(where)
         query = query.limit(limit) if limit else query.limit(self.count() or 1)
-        return list(query.to_arrow().to_pylist())
+        with self.guard():
+            return list(query.to_arrow().to_pylist())
 
     def iter_batches(self, where: str | None = None, batch_rows: int = 10_000) -> Iterator[list[dict[str, Any]]]:
         """All matching rows (oldest first by id) in batches, for export and re-embedding."""
@@ -327,8 +356,7 @@ def open_shard(masque: str, *, expected: bool = False) -> Shard | None:
         shard.count()  # touch the manifest and data files now, so damage shows here and not mid-command
     except Exception as exc:
         raise StoreError(
-            f"memory shard {table_name(masque)} of masque {masque!r} is damaged ({path}): "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"memory shard {table_name(masque)} of masque {masque!r} is damaged ({path}): {_lance_message(exc)}",
             hint=rebuild_hint(masque),
         ) from None
     return shard
