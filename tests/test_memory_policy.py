@@ -170,3 +170,20 @@ def test_snapshot_condenses_global_snapshot_shards_into_duckdb(invoke: Invoke) -
     with store.connect(read_only=True) as conn:
         rows = conn.execute("SELECT masque, summary FROM ai_memory_summary").fetchall()
     assert rows == [("codesmith", out[0]["summary"])]
+
+
+def test_shard_wide_commands_in_a_session_stay_on_its_own_shard(
+    invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke(["memory", "add", "reviewer", "reviewer's own note"])
+    sid = _don("codesmith", "implement the exporter", "pat", actors["pat"])
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    invoke(["memory", "add", "exporter writes JSONL"])
+
+    exported = invoke(["memory", "export"])
+    pruned = invoke(["memory", "prune", "--json"])
+    mode = invoke(["memory", "mode", "reviewer", "global_snapshot"])
+
+    assert [json.loads(line)["text"] for line in exported.stdout.splitlines()] == ["exporter writes JSONL"]
+    assert json.loads(pruned.stdout)["shards"] == {"codesmith": 0}
+    assert mode.exit_code == 3 and "may not change the mode" in mode.stderr

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from masque import store
+from masque import config, store
 from masque.durations import utcnow
 from masque.errors import NotFound, UsageError
 from masque.ids import new_id
@@ -174,6 +174,15 @@ def target(masque: str | None, *, session_id: str | None = None) -> Target:
         opted = policy.is_opted_out(conn, caller.actor, key)
     access = policy.read_access(caller, settings)
     return Target(key, version, caller, settings, access, opted, policy.retention_for(key, caller, version))
+
+
+def default_shards(*, mode: policy.Mode | None = None) -> list[str]:
+    """Shards a command without MASQUE covers: the session's own, else every shard with data."""
+    wanted = sorted(s.masque for s in policy.all_settings() if s.has_data and (mode is None or s.mode is mode))
+    if config.session_id_from_env():
+        own = policy.current_caller().masque
+        return [name for name in wanted if name == own]
+    return wanted
 
 
 def open_for(tgt: Target) -> Shard | None:
@@ -389,7 +398,7 @@ def prune(
 ) -> RemoveResult:
     """Delete expired memories (and, with `older_than`, any older than that) from one or every shard."""
     now = now or utcnow()
-    names = [masque] if masque else sorted({s.masque for s in policy.all_settings() if s.has_data})
+    names = [masque] if masque else default_shards()
     removed: list[str] = []
     per: dict[str, int] = {}
     for name in names:
@@ -438,7 +447,7 @@ def export(
 ) -> Iterator[dict[str, Any]]:
     """JSONL-ready dicts of every readable memory (oldest first per shard), logged per shard."""
     now = now or utcnow()
-    names = list(masques) or sorted({s.masque for s in policy.all_settings() if s.has_data})
+    names = list(masques) or default_shards()
     for name in names:
         tgt = target(name)
         if not check_read(tgt, "export"):

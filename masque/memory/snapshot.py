@@ -16,7 +16,7 @@ from masque import config, store
 from masque.durations import utcnow
 from masque.errors import UsageError
 from masque.ids import new_id
-from masque.memory import ops, policy
+from masque.memory import ops
 from masque.memory.policy import Mode
 
 EXTRACT_LINES = 5
@@ -109,7 +109,7 @@ def summarize(masques: tuple[str, ...] = (), *, now: dt.datetime | None = None) 
     """Summarise the named shards, or every shard in global_snapshot mode; store and return the summaries."""
     now = now or utcnow()
     method = _method()
-    names = list(masques) or [s.masque for s in policy.all_settings() if s.mode is Mode.GLOBAL_SNAPSHOT and s.has_data]
+    names = list(masques) or ops.default_shards(mode=Mode.GLOBAL_SNAPSHOT)
     out: list[Summary] = []
     for name in names:
         tgt = ops.target(name)
