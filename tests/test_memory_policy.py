@@ -187,3 +187,18 @@ def test_shard_wide_commands_in_a_session_stay_on_its_own_shard(
     assert [json.loads(line)["text"] for line in exported.stdout.splitlines()] == ["exporter writes JSONL"]
     assert json.loads(pruned.stdout)["shards"] == {"codesmith": 0}
     assert mode.exit_code == 3 and "may not change the mode" in mode.stderr
+
+
+def test_session_diff_works_inside_the_callers_transaction(
+    actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from masque import memory, store
+
+    sid = _don("codesmith", "implement the release hook", "pat", actors["pat"])
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    memory.add(["release stores the diff"])
+
+    with store.transaction() as conn:  # as `masque release` would call it
+        diff = memory.session_diff(sid, conn)
+
+    assert diff["added"] == 1 and diff["shards"] == {"codesmith": {"added": 1, "forgotten": 0}}

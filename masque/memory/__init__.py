@@ -39,15 +39,16 @@ _LAZY = {
 __all__ = ["session_diff", *_LAZY]
 
 
-def session_diff(session_id: str) -> dict[str, Any]:
+def session_diff(session_id: str, conn: Any = None) -> dict[str, Any]:
     """What session `session_id` added to and forgot from memory shards; safe to call at release.
 
-    Reads only DuckDB (never imports lancedb). Shape: {"session_id", "added", "forgotten",
-    "added_ids", "forgotten_ids", "shards": {masque: {"added", "forgotten"}}}.
+    Reads only DuckDB (never imports lancedb); pass `conn` (an open store connection) when calling
+    from inside a transaction. Shape: {"session_id", "added", "forgotten", "added_ids",
+    "forgotten_ids", "shards": {masque: {"added", "forgotten"}}}.
     """
     from masque.memory.audit import session_diff as diff
 
-    return diff(session_id)
+    return diff(session_id, conn)
 
 
 def __getattr__(name: str) -> Any:

@@ -221,18 +221,22 @@ def history(conn: duckdb.DuckDBPyConnection, memory_id: str) -> list[HistoryEntr
     ]
 
 
-def session_diff(session_id: str) -> dict[str, Any]:
+def session_diff(session_id: str, conn: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
     """The shard changes a session made: what `masque release` stores in sessions.metadata.
 
     Returns {"session_id", "added": n, "forgotten": n, "added_ids": [...], "forgotten_ids": [...],
-    "shards": {masque: {"added": n, "forgotten": n}}}; ids are capped at 1000 each. Pure DuckDB.
+    "shards": {masque: {"added": n, "forgotten": n}}}; ids are capped at 1000 each. Pure DuckDB:
+    pass the caller's open connection when inside a transaction (a second connection to the same
+    file from one process must not differ in read-only mode).
     """
-    with store.connect(read_only=True) as conn:
-        found = conn.execute(
-            "SELECT masque, event, memory_id FROM memory_history WHERE session_id = ? "
-            "AND event IN ('added', 'imported', 'forgotten') ORDER BY id",
-            [session_id],
-        ).fetchall()
+    if conn is None:
+        with store.connect(read_only=True) as own:
+            return session_diff(session_id, own)
+    found = conn.execute(
+        "SELECT masque, event, memory_id FROM memory_history WHERE session_id = ? "
+        "AND event IN ('added', 'imported', 'forgotten') ORDER BY id",
+        [session_id],
+    ).fetchall()
     added = [m for _, e, m in found if e in ("added", "imported")]
     forgotten = [m for _, e, m in found if e == "forgotten"]
     shards: dict[str, dict[str, int]] = {}
