@@ -128,37 +128,111 @@ def _struct_type(fields: dict[str, str]) -> str:
     return "STRUCT(" + ", ".join(f"{k} {v}" for k, v in fields.items()) + ")"
 
 
-def _export_sql(fmt: Format, where: str, event_where: str) -> str:
-    def ts(expr: str) -> str:
-        return f"strftime({expr}, '%Y-%m-%dT%H:%M:%S.%fZ')" if fmt is Format.JSONL else expr
+def _json_ext(column: Any) -> Any:
+    """Mark a string column as JSON so Parquet records the logical type and JSON Lines embeds objects."""
+    import pyarrow as pa
 
-    ev = ", ".join(f"'{k}': {ts(k) if v == 'TIMESTAMPTZ' else k}" for k, v in EVENT_FIELDS.items())
-    sc = ", ".join(f"'{k}': {ts(k) if v == 'TIMESTAMPTZ' else k}" for k, v in SCORE_FIELDS.items())
-    cols = ", ".join(ts(f"s.{k}") + f" AS {k}" if v == "TIMESTAMPTZ" else f"s.{k}" for k, v in SESSION_COLUMNS.items())
+    return pa.ExtensionArray.from_storage(pa.json_(), column.cast(pa.string()))
 
-    def typed(kind: str) -> str:  # JSON Lines carries timestamps as RFC 3339 strings
-        return "VARCHAR" if fmt is Format.JSONL and kind == "TIMESTAMPTZ" else kind
 
-    nulls = ", ".join(f"NULL::{typed(v)} AS {k}" for k, v in SESSION_COLUMNS.items())
-    empty = {name: f"[]::{_struct_type({k: typed(v) for k, v in fields.items()})}[]" for name, fields in NESTED.items()}
-    return f"""
-    WITH sel AS (SELECT * FROM sessions s WHERE {where}),
-    ev AS (SELECT session_id, list({{{ev}}} ORDER BY ts, id) AS events FROM events
-           WHERE session_id IN (SELECT id FROM sel) GROUP BY session_id),
-    sc AS (SELECT session_id, list({{{sc}}} ORDER BY created_at, id) AS scores FROM scores
-           WHERE session_id IN (SELECT id FROM sel) GROUP BY session_id),
-    sk AS (SELECT masque, version, list({{'uri': skill, 'level': level}} ORDER BY skill) AS skills
-           FROM masque_skills GROUP BY masque, version)
-    SELECT 'session' AS kind, {cols}, coalesce(sk.skills, {empty["skills"]}) AS skills,
-           coalesce(sc.scores, {empty["scores"]}) AS scores, coalesce(ev.events, {empty["events"]}) AS events
-    FROM sel s LEFT JOIN ev ON ev.session_id = s.id LEFT JOIN sc ON sc.session_id = s.id
-    LEFT JOIN sk ON sk.masque = s.masque AND sk.version = s.version
-    UNION ALL
-    SELECT 'event' AS kind, {nulls}, {empty["skills"]} AS skills, {empty["scores"]} AS scores,
-           [{{{ev}}}] AS events
-    FROM events e WHERE (e.session_id IS NULL OR e.session_id NOT IN (SELECT id FROM sessions)) AND {event_where}
-    ORDER BY kind DESC, id
+def _column(table: Any, name: str, kind: str, fmt: Format) -> Any:
+    import pyarrow.compute as pc
+
+    column = table[name].combine_chunks()
+    if kind == "JSON":
+        return _json_ext(column)
+    if kind == "TIMESTAMPTZ" and fmt is Format.JSONL:
+        # `%S` carries the microseconds at this precision: 2026-01-05T10:00:00.000000Z
+        return pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
+    return column
+
+
+def _nested(
+    conn: duckdb.DuckDBPyConnection, fields: dict[str, str], rows_sql: str, counts_sql: str, fmt: Format, params: Any
+) -> Any:
+    """A list<struct> column aligned to the sessions in id order, built from sorted flat rows.
+
+    DuckDB's list() aggregate over two million events into a million groups takes ~20 s; fetching
+    the rows sorted by session and cutting them at per-session counts takes about one.
     """
+    import numpy as np
+    import pyarrow as pa
+
+    flat = conn.sql(rows_sql, params=params).to_arrow_table()
+    counts = conn.sql(counts_sql, params=params).to_arrow_table().column(0).to_numpy()
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    children = [_column(flat, name, kind, fmt) for name, kind in fields.items()]
+    struct = pa.StructArray.from_arrays(children, names=list(fields))
+    if offsets[-1] < 2**31:
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), struct)
+    return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), struct)
+
+
+def _export_table(
+    conn: duckdb.DuckDBPyConnection, fmt: Format, where: str, event_where: str, params: dict[str, Any]
+) -> Any:
+    """Every selected session as one record (events, scores, skills nested), then sessionless events."""
+    import numpy as np
+    import pyarrow as pa
+
+    conn.execute(
+        f"CREATE TEMP TABLE _sel AS SELECT {', '.join(f's.{c}' for c in SESSION_COLUMNS)} FROM sessions s"
+        f" WHERE {where} ORDER BY s.id",
+        params,
+    )
+    sessions = conn.sql("SELECT * FROM _sel ORDER BY id").to_arrow_table()
+    n = sessions.num_rows
+    ev_cols = ", ".join(f"e.{k}" for k in EVENT_FIELDS)
+    sc_cols = ", ".join(f"x.{k}" for k in SCORE_FIELDS)
+    columns: dict[str, Any] = {"kind": pa.array(np.full(n, "session"), pa.string())}
+    for name, kind in SESSION_COLUMNS.items():
+        columns[name] = _column(sessions, name, kind, fmt)
+    columns["skills"] = _nested(
+        conn,
+        SKILL_FIELDS,
+        "SELECT k.skill AS uri, k.level FROM _sel s JOIN masque_skills k USING (masque, version)"
+        " ORDER BY s.id, k.skill",
+        "SELECT count(k.skill) FROM _sel s LEFT JOIN masque_skills k USING (masque, version)"
+        " GROUP BY s.id ORDER BY s.id",
+        fmt,
+        None,
+    )
+    columns["scores"] = _nested(
+        conn,
+        SCORE_FIELDS,
+        f"SELECT {sc_cols} FROM scores x JOIN _sel s ON s.id = x.session_id ORDER BY x.session_id, x.created_at, x.id",
+        "SELECT count(x.id) FROM _sel s LEFT JOIN scores x ON x.session_id = s.id GROUP BY s.id ORDER BY s.id",
+        fmt,
+        None,
+    )
+    columns["events"] = _nested(
+        conn,
+        EVENT_FIELDS,
+        f"SELECT {ev_cols} FROM events e JOIN _sel s ON s.id = e.session_id ORDER BY e.session_id, e.ts, e.id",
+        "SELECT count(e.id) FROM _sel s LEFT JOIN events e ON e.session_id = s.id GROUP BY s.id ORDER BY s.id",
+        fmt,
+        None,
+    )
+    records = pa.table(columns)
+    # Events that belong to no session (refusals before a session existed) travel one per record.
+    orphan_where = f"(e.session_id IS NULL OR e.session_id NOT IN (SELECT id FROM sessions)) AND {event_where}"
+    orphans = conn.sql(
+        f"SELECT {ev_cols} FROM events e WHERE {orphan_where} ORDER BY e.ts, e.id", params=params
+    ).to_arrow_table()
+    if orphans.num_rows:
+        m = orphans.num_rows
+        struct = pa.StructArray.from_arrays(
+            [_column(orphans, k, v, fmt) for k, v in EVENT_FIELDS.items()], names=list(EVENT_FIELDS)
+        )
+        extra: dict[str, Any] = {"kind": pa.array(np.full(m, "event"), pa.string())}
+        for name in SESSION_COLUMNS:
+            extra[name] = pa.nulls(m, records.schema.field(name).type)
+        for name in ("skills", "scores"):
+            extra[name] = pa.array([[]] * m, records.schema.field(name).type)
+        events_type = records.schema.field("events").type
+        extra["events"] = pa.ListArray.from_arrays(pa.array(np.arange(m + 1), pa.int32()), struct).cast(events_type)
+        records = pa.concat_tables([records, pa.table(extra, schema=records.schema)])
+    return records
 
 
 def export_sessions(path: Path, fmt: Format, filters: Filters | None = None, masque: str | None = None) -> ExportResult:
@@ -183,7 +257,6 @@ def export_sessions(path: Path, fmt: Format, filters: Filters | None = None, mas
         params["masque"] = masque.casefold()
         where.append("s.masque = $masque")
         event_where.append("e.masque = $masque")
-    sql = _export_sql(fmt, " AND ".join(where), " AND ".join(event_where))
     path = path.expanduser()
     if path.is_dir():
         raise UsageError(f"{path} is a directory", hint="give a file name such as sessions.parquet")
@@ -192,7 +265,8 @@ def export_sessions(path: Path, fmt: Format, filters: Filters | None = None, mas
     with store.connect(read_only=True) as conn:
         conn.execute("SET TimeZone = 'UTC'")
         conn.execute("SET enable_progress_bar = false")
-        conn.execute(f"CREATE TEMP TABLE _export AS {sql}", params)
+        records = _export_table(conn, fmt, " AND ".join(where), " AND ".join(event_where), params)
+        conn.register("_export", records)
         counts = conn.execute(
             "SELECT count(*) FILTER (WHERE kind = 'session'), coalesce(sum(len(events)), 0),"
             " coalesce(sum(len(scores)), 0) FROM _export"
@@ -274,6 +348,60 @@ def _stage_jsonl(conn: duckdb.DuckDBPyConnection, path: Path) -> list[RowProblem
     return problems
 
 
+def _stage_jsonl_fast(conn: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    """Stage JSON Lines with DuckDB's reader (about 100x faster than json.loads per line).
+
+    Returns False when DuckDB cannot read the file (malformed JSON, a list that is not a list...);
+    the caller then uses the line-by-line reader, which names each bad line. DuckDB skips blank
+    lines, so its record numbers are only trusted while no record has a problem.
+    """
+    import duckdb
+
+    def json_type(kind: str) -> str:
+        return "JSON" if kind == "JSON" else "VARCHAR"
+
+    columns = {"kind": "VARCHAR", **{k: json_type(v) for k, v in SESSION_COLUMNS.items()}}
+    for name, fields in NESTED.items():
+        columns[name] = _struct_type({k: json_type(v) for k, v in fields.items()}) + "[]"
+    try:
+        conn.execute(
+            "CREATE TEMP TABLE _in AS SELECT row_number() OVER () AS line, *"
+            " FROM read_json($path, format = 'newline_delimited', columns = $columns)",
+            {"path": str(path), "columns": columns},
+        )
+    except duckdb.Error:
+        conn.execute("DROP TABLE IF EXISTS _in")
+        return False
+    for name in NESTED:  # a record without the key has no such items, not an unknown list
+        conn.execute(f"UPDATE _in SET {name} = [] WHERE {name} IS NULL")
+    return True
+
+
+def _stage(conn: duckdb.DuckDBPyConnection, path: Path, fmt: Format) -> tuple[list[RowProblem], int]:
+    """Stage the file as `_in` and its bad records as `_bad`; returns (problems, records read)."""
+    parse_problems: list[RowProblem] = []
+    fast = False
+    if fmt is Format.PARQUET:
+        _stage_parquet(conn, path)
+    else:
+        fast = _stage_jsonl_fast(conn, path)
+        if not fast:
+            parse_problems = _stage_jsonl(conn, path)
+    conn.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({_problems_sql()}) WHERE problem <> ''")
+    flagged = conn.execute("SELECT count(*) FROM _bad").fetchone()
+    if fast and flagged and flagged[0]:
+        conn.execute("DROP TABLE _bad")
+        conn.execute("DROP TABLE _in")
+        parse_problems = _stage_jsonl(conn, path)
+        conn.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({_problems_sql()}) WHERE problem <> ''")
+    bad = parse_problems + [
+        RowProblem(int(r[0]), str(r[1])) for r in conn.execute("SELECT line, problem FROM _bad").fetchall()
+    ]
+    bad.sort(key=lambda p: p.line)
+    staged = conn.execute("SELECT count(*) FROM _in").fetchone()
+    return bad, (int(staged[0]) if staged else 0) + len(parse_problems)
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -324,6 +452,7 @@ def _problems_sql() -> str:
         (bad_ts("ended_at"), "ended_at is not a timestamp"),
         (bad_ts("expires_at"), "expires_at is not a timestamp"),
         ("metadata IS NOT NULL AND NOT json_valid(metadata::VARCHAR)", "metadata is not JSON"),
+        ("exit_code IS NOT NULL AND TRY_CAST(exit_code AS INTEGER) IS NULL", "exit_code must be an integer"),
         (
             f"len(list_filter(skills, lambda x: x.uri IS NULL OR NOT starts_with(x.uri, 'skill://')"
             f" OR x.level IS NULL OR x.level NOT IN ({levels}))) > 0",
@@ -375,6 +504,8 @@ def _insert(conn: duckdb.DuckDBPyConnection, src: str) -> tuple[int, int, int, i
             values.append("coalesce(status, 'ended')")
         elif name == "metadata":
             values.append("metadata::JSON")
+        elif name == "exit_code":
+            values.append("TRY_CAST(exit_code AS INTEGER)")
         else:
             values.append(name)
     sessions = count(
@@ -384,7 +515,7 @@ def _insert(conn: duckdb.DuckDBPyConnection, src: str) -> tuple[int, int, int, i
     # A session exported while open and re-imported after it ended elsewhere takes the ending.
     updated = count(
         "UPDATE sessions SET status = g.status, ended_at = TRY_CAST(g.ended_at AS TIMESTAMPTZ),"
-        " end_reason = g.end_reason, exit_code = g.exit_code"
+        " end_reason = g.end_reason, exit_code = TRY_CAST(g.exit_code AS INTEGER)"
         f" FROM (SELECT id, status, ended_at, end_reason, exit_code FROM {src}"
         "       WHERE kind = 'session' AND ended_at IS NOT NULL) g"
         " WHERE sessions.id = g.id AND sessions.ended_at IS NULL AND sessions.status IN ('active', 'revoking')"
@@ -443,26 +574,18 @@ def import_sessions(path: Path, fmt: Format | None = None, *, atomic: bool = Fal
     with store.connect() as conn:
         conn.execute("SET TimeZone = 'UTC'")
         conn.execute("SET enable_progress_bar = false")
+        # Staging only touches temporary tables, so it runs before the transaction: a file DuckDB
+        # cannot parse must not abort the transaction the line-by-line fallback then needs.
+        bad, records = _stage(conn, path, fmt)
+        if bad and atomic:
+            listed = "; ".join(f"{path}:{p.line}: {p.message}" for p in bad[:MAX_REPORTED])
+            more = f" (and {len(bad) - MAX_REPORTED} more)" if len(bad) > MAX_REPORTED else ""
+            raise ValidationFailed(
+                f"{len(bad)} bad record(s), nothing imported: {listed}{more}",
+                hint="fix those lines, or import without --atomic to take the good records",
+            )
         conn.execute("BEGIN TRANSACTION")
         try:
-            parse_problems = _stage_jsonl(conn, path) if fmt is Format.JSONL else []
-            if fmt is Format.PARQUET:
-                _stage_parquet(conn, path)
-            conn.execute(f"CREATE TEMP TABLE _bad AS SELECT * FROM ({_problems_sql()}) WHERE problem <> ''")
-            bad = parse_problems + [
-                RowProblem(int(r[0]), str(r[1]))
-                for r in conn.execute("SELECT line, problem FROM _bad ORDER BY line").fetchall()
-            ]
-            bad.sort(key=lambda p: p.line)
-            staged = conn.execute("SELECT count(*) FROM _in").fetchone()
-            records = (int(staged[0]) if staged else 0) + len(parse_problems)
-            if bad and atomic:
-                listed = "; ".join(f"{path}:{p.line}: {p.message}" for p in bad[:MAX_REPORTED])
-                more = f" (and {len(bad) - MAX_REPORTED} more)" if len(bad) > MAX_REPORTED else ""
-                raise ValidationFailed(
-                    f"{len(bad)} bad record(s), nothing imported: {listed}{more}",
-                    hint="fix those lines, or import without --atomic to take the good records",
-                )
             src = "(SELECT * FROM _in WHERE line NOT IN (SELECT line FROM _bad))" if bad else "_in"
             indexes = _drop_secondary_indexes(conn) if records > BULK_RECORDS else []
             sessions, updated, events, scores, skills = _insert(conn, src)

@@ -163,3 +163,18 @@ def test_import_by_a_real_process(run_masque: Callable[..., Any]) -> None:
     assert "imported 10 new session(s)" in done.stdout
     stats = run_masque("stats", "--ring", "player", "--json")
     assert json.loads(stats.stdout)["sessions"]["total"] == 6
+
+
+def test_line_numbers_count_blank_lines(invoke: Callable[..., Any], tmp_path: Path) -> None:
+    lines = FIXTURE.read_text(encoding="utf-8").splitlines()
+    record = json.loads(lines[2])
+    record["exit_code"] = "seven"
+    path = tmp_path / "gappy.jsonl"
+    path.write_text("\n".join([lines[0], "", "   ", lines[1], json.dumps(record)]) + "\n", encoding="utf-8")
+    report = json.loads(_import(invoke, path).stdout)
+    assert report["problems"] == [{"line": 5, "message": "exit_code must be an integer, got 'seven'"}]
+    assert report["sessions_added"] == 2
+    clean = tmp_path / "clean-gappy.jsonl"
+    clean.write_text("\n\n".join(lines) + "\n\n", encoding="utf-8")
+    again = json.loads(_import(invoke, clean).stdout)
+    assert (again["problems"], again["records"], again["sessions_added"]) == ([], 13, 8)
