@@ -257,11 +257,25 @@ def _masque_attributes(masque: str, version: str | None, caller: Caller) -> Mapp
         return attrs if isinstance(attrs, dict) else {}
     from masque import registry
 
+    # registry.available() reads files only; resolve() would also open the store for rollout stages,
+    # a third DuckDB open on every search. The newest file (or the exact version asked) decides.
     try:
-        resolved = registry.resolve(f"{masque}@{version}" if version else masque)
+        found = [
+            e.masque
+            for e in registry.available()
+            if e.active and e.masque is not None and registry.name_key(e.masque.name) == masque
+        ]
     except MasqueError:
+        return {}
+    exact = [m for m in found if m.version == version]
+    candidates = exact or found
+    if not candidates:
         return {}  # memory needs no masque file: names outside the registry use the config window
-    return resolved.masque.attributes
+    try:
+        best = max(candidates, key=lambda m: registry.version_key(m.version))
+    except TypeError:  # a semver and a non-semver version of one name
+        best = max(candidates, key=lambda m: m.version)
+    return best.attributes
 
 
 def retention_for(masque: str, caller: Caller, version: str | None = None) -> dt.timedelta | None:
