@@ -247,7 +247,7 @@ def test_expired_best_matches_never_crowd_out_live_ones() -> None:
     from masque import memory
 
     memory.add([f"release checklist item {i}" for i in range(40)], "codesmith", ttl=dt.timedelta(hours=1))
-    live = memory.add(["release checklist: tag", "release checklist: notes", "release checklist: announce"], "codesmith")
+    live = memory.add(["release checklist: tag", "release checklist: notes", "release list: announce"], "codesmith")
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)
 
     hits = memory.find("release checklist item", "codesmith", k=3, now=later).hits

@@ -202,3 +202,22 @@ def test_session_diff_works_inside_the_callers_transaction(
         diff = memory.session_diff(sid, conn)
 
     assert diff["added"] == 1 and diff["shards"] == {"codesmith": {"added": 1, "forgotten": 0}}
+
+
+def test_the_python_api_covers_share_snapshot_opt_out_and_log() -> None:
+    from masque import memory
+
+    memory.add(["critic notes: pacing drags in act two"], "critic")
+    memory.set_mode("critic", memory.Mode.GLOBAL_SNAPSHOT)
+    shared = memory.share("critic", "professor")
+    summaries = memory.summarize()
+    memory.opt_out("critic")
+    hidden = memory.find("pacing", "critic").hits
+    memory.opt_in("critic")
+
+    assert shared.readers == ("professor",) and shared.mode is memory.Mode.GLOBAL_SNAPSHOT
+    assert [s.masque for s in summaries] == ["critic"] and "pacing" in summaries[0].summary
+    assert hidden == ()
+    assert [e.action for e in memory.log_entries("critic")] == [
+        "opt_in", "search", "opt_out", "snapshot", "share", "mode", "add",
+    ]  # fmt: skip

@@ -28,6 +28,8 @@ _LAZY = {
     "set_mode": "masque.memory.manage",
     "share": "masque.memory.manage",
     "opt": "masque.memory.manage",
+    "opt_out": "masque.memory.manage",
+    "opt_in": "masque.memory.manage",
     "stats": "masque.memory.manage",
     "reembed": "masque.memory.manage",
     "log_entries": "masque.memory.manage",

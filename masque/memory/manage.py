@@ -38,6 +38,15 @@ def opt(masque: str | None, *, out: bool, actor: str | None = None) -> dict[str,
     return {"masque": tgt.masque, "actor": who, "opted_out": out, "changed": changed}
 
 
+def opt_out(masque: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
+    """Store nothing more for the actor in this shard; their reads return nothing."""
+    return opt(masque, out=True, actor=actor)
+
+
+def opt_in(masque: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
+    return opt(masque, out=False, actor=actor)
+
+
 @dataclass(frozen=True)
 class ShardStats:
     masque: str
@@ -144,4 +153,6 @@ def log_entries(
     return audit.read_log(shard=shard, session_id=session_id, action=action, limit=limit)
 
 
-__all__ = ["Access", "Mode", "ShardStats", "log_entries", "opt", "reembed", "set_mode", "share", "stats"]
+__all__ = [
+    "Access", "Mode", "ShardStats", "log_entries", "opt", "opt_in", "opt_out", "reembed", "set_mode", "share", "stats",
+]  # fmt: skip
