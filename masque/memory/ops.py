@@ -324,11 +324,20 @@ def add(
     return write(tgt, memories, detail=detail, now=now)
 
 
-def _rows(tgt: Target, shard: Shard, filters: Filters, now: dt.datetime, include_expired: bool) -> list[Memory]:
+def _rows(
+    tgt: Target, shard: Shard, filters: Filters, now: dt.datetime, include_expired: bool, limit: int | None = None
+) -> list[Memory]:
+    """Matching rows newest first (ids sort by time); with a limit, only the newest are read in full."""
     parts = filters.sql()
     if not include_expired:
         parts.append(live_filter(now, tgt.retention))
-    found = [shards.memory_from_row(r) for r in shard.rows(" AND ".join(parts) if parts else None)]
+    where = " AND ".join(parts) if parts else None
+    if limit:
+        newest = sorted((r["id"] for r in shard.rows(where, columns=("id",))), reverse=True)[:limit]
+        if not newest:
+            return []
+        where = "id IN (" + ", ".join(shards.sql_str(i) for i in newest) + ")"
+    found = [shards.memory_from_row(r) for r in shard.rows(where)]
     found.sort(key=lambda m: m.id, reverse=True)
     return found
 
@@ -346,8 +355,7 @@ def list_memories(
     if not check_read(tgt, "list"):
         return []
     shard = open_for(tgt)
-    found = _rows(tgt, shard, filters, now or utcnow(), include_expired) if shard else []
-    found = found[:limit] if limit else found
+    found = _rows(tgt, shard, filters, now or utcnow(), include_expired, limit) if shard else []
     log_only(tgt, "list", tgt.access, ids=[m.id for m in found], detail=filters.to_json())
     return found
 
