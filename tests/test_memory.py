@@ -253,3 +253,23 @@ def test_expired_best_matches_never_crowd_out_live_ones() -> None:
     hits = memory.find("release checklist item", "codesmith", k=3, now=later).hits
 
     assert sorted(h.memory.id for h in hits) == sorted(live.ids)
+
+
+def test_a_vector_index_is_built_automatically_past_the_threshold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from masque import memory
+
+    cfg = tmp_path / "masque.toml"
+    cfg.write_text("[memory]\nindex_threshold = 300\n", encoding="utf-8")
+    monkeypatch.setenv("MASQUE_CONFIG", str(cfg))
+    memory.add([f"row {i} of the first batch" for i in range(299)], "codesmith")
+    assert memory.stats("codesmith")[0].vector_index is None
+
+    memory.add(["the row that crosses the threshold"], "codesmith")
+
+    assert memory.stats("codesmith")[0].vector_index == "IvfSq"
+    assert (
+        memory.find("crosses the threshold", "codesmith", k=1).hits[0].memory.text
+        == "the row that crosses the threshold"
+    )

@@ -35,8 +35,7 @@ def test_hash_vectors_are_unit_length_or_zero_and_repeatable(texts: list[str]) -
 
 def test_hash_vectors_do_not_depend_on_the_process() -> None:
     code = (
-        "from masque.memory.embedders import HashEmbedder;"
-        "print(HashEmbedder().embed(['line numbers'])[0][:8].tolist())"
+        "from masque.memory.embedders import HashEmbedder;print(HashEmbedder().embed(['line numbers'])[0][:8].tolist())"
     )
     outs = {
         subprocess.run(
@@ -165,3 +164,19 @@ def test_llm_snapshot_uses_the_chat_model(invoke: Invoke, fake_openai: list[dict
     assert (out["method"], out["model"], out["summary"]) == ("llm", "tiny-chat", "- the team cares about parsers")
     chat = [r for r in fake_openai if r["path"].endswith("/chat/completions")]
     assert "parsers keep spans" in chat[0]["messages"][-1]["content"]
+
+
+def test_a_changed_embedding_model_is_refused_until_reembed(
+    invoke: Invoke, fake_openai: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    invoke(["memory", "add", "codesmith", "embedded by tiny-embed"])
+    cfg = tmp_path / "masque.toml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("tiny-embed", "other-embed"), encoding="utf-8")
+
+    refused = invoke(["memory", "add", "codesmith", "must not mix vector spaces"])
+    assert refused.exit_code == 2
+    assert "openai:tiny-embed" in refused.stderr and "masque memory reembed codesmith" in refused.stderr
+
+    out = _json(invoke(["memory", "reembed", "codesmith", "--json"]))
+    assert (out["old_embedder"], out["embedder"], out["rows"]) == ("openai:tiny-embed", "openai:other-embed", 1)
+    assert (fake_openai[-1]["model"], fake_openai[-1]["input"]) == ("other-embed", ["embedded by tiny-embed"])
