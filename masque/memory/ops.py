@@ -255,18 +255,26 @@ def write(
     shard = open_for(tgt)
     if shard is not None:
         shards.check_embedder(shard, embedder.id)
-    stored: list[str] = []
+    done: list[Memory] = []
     reused = 0
-    for start in range(0, len(memories), BATCH_ROWS):
-        chunk = memories[start : start + BATCH_ROWS]
-        vectors, n_reused = _embed(shard, [m.text for m in chunk], [m.content_hash for m in chunk], embedder)
-        reused += n_reused
-        if shard is None:
-            shard = shards.create_shard(tgt.masque, embedder.id, int(vectors.shape[1]))
-        shards.check_dim(shard, vectors, embedder.id)
-        shard.add(shards.to_arrow(chunk, vectors, shard.table.schema))
-        stored.extend(m.id for m in chunk)
-    pruned = _prune_expired(shard, now, tgt.retention) if shard is not None else []
+    failure: BaseException | None = None
+    try:
+        for start in range(0, len(memories), BATCH_ROWS):
+            chunk = memories[start : start + BATCH_ROWS]
+            vectors, n_reused = _embed(shard, [m.text for m in chunk], [m.content_hash for m in chunk], embedder)
+            reused += n_reused
+            if shard is None:
+                shard = shards.create_shard(tgt.masque, embedder.id, int(vectors.shape[1]))
+            shards.check_dim(shard, vectors, embedder.id)
+            shard.add(shards.to_arrow(chunk, vectors, shard.table.schema))
+            done.extend(chunk)
+    except BaseException as exc:
+        if not done:
+            raise
+        failure = exc  # batches already committed still get their history and log entry below
+    memories = done
+    stored = [m.id for m in done]
+    pruned = _prune_expired(shard, now, tgt.retention) if shard is not None and failure is None else []
     with store.transaction() as conn:
         if shard is not None:
             policy.register_shard(conn, tgt.masque, shard.embedder_id, shard.dim)
@@ -278,6 +286,8 @@ def write(
         audit.record(conn, tgt.caller, tgt.masque, Event.EXPIRED, pruned, detail={"reason": "retention"})
         audit.log(conn, tgt.caller, tgt_action, tgt.masque, tgt.access, ids=stored,
                   detail={**(detail or {}), "pruned": len(pruned)})  # fmt: skip
+    if failure is not None:
+        raise failure
     if shard is not None:
         from masque.memory.search import maintain
 
