@@ -24,6 +24,7 @@ RRF_K = 60  # the constant from Cormack et al.; damps the weight of the very top
 DEFAULT_INDEX_THRESHOLD = 20_000
 ROWS_PER_PARTITION = 400
 OPTIMIZE_UNINDEXED = 5_000  # fold new rows into the indices once this many are pending
+COMPACT_FRAGMENTS = 64  # every add is a fragment; many small ones slow every query down
 # A vector hit sharing (almost) nothing with the query is noise: with the hashing embedder an unrelated
 # text scores ~0 and would otherwise fill every result list. Text matches are never cut.
 MIN_SIMILARITY = 0.05
@@ -244,9 +245,10 @@ def maintain(shard: Shard, *, force: bool = False) -> IndexReport:
             built = True
         shards.ensure_fts(shard.table)
         pending = _unindexed(shard)
+        small = int(shard.table.stats()["fragment_stats"]["num_small_fragments"])
         # optimize() folds pending rows into every index and compacts the many small fragments that
         # single adds leave; after a fresh vector build it brings the full-text index up to date.
-        if pending and (force or built or pending >= OPTIMIZE_UNINDEXED):
+        if (pending or small > 1) and (force or built or pending >= OPTIMIZE_UNINDEXED or small >= COMPACT_FRAGMENTS):
             shards.retry("optimize", lambda: shard.table.optimize())
             optimized = True
     current = vector_index(shard)
