@@ -3,93 +3,31 @@
 Every level answers the same core questions over its slice of sessions (counts by status, duration
 p50/p95, score distribution and mean, weekly trend, refusals, top intents) and adds what is specific
 to it. A session's score is its newest score row; symbols become numbers through `masque.scoring`.
-The slice is materialised once per report in a temporary table (one scan and one score join),
-and every section is a small aggregate over it. Weeks start on Monday, in UTC.
+Each report is two grouping-set scans (sessions; score_facts, the derived per-score table that
+spares a million-row join) and a few tiny queries. Weeks start on Monday, in UTC.
+
+Scope and filters live in `masque.reflection_scope`, the level-specific tables in
+`masque.reflection_tables`; this module assembles the report.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from masque.errors import NotFound, UsageError
-from masque.model import Ref, Ring, Score
+from masque.model import Score
+from masque.reflection_scope import STATUSES, Filters, Level, Scope, Selection, fetch, round3
+from masque.reflection_tables import details, empty_row
 from masque.scoring import ScoringConfig, scoring_config
 
 if TYPE_CHECKING:
     import duckdb
 
-STATUSES = ("active", "revoking", "ended", "revoked", "abandoned")
+__all__ = ["STATUSES", "Filters", "Level", "Report", "Selection", "build_report", "report"]
+
 REFUSALS = ("intent_denied", "ring_refused")
-
-
-class Level(str, Enum):
-    """The five reflection levels, narrowest first."""
-
-    SESSION = "session"
-    MASQUE = "masque"
-    SKILL = "skill"
-    RING = "ring"
-    SYSTEM = "system"
-
-
-@dataclass(frozen=True)
-class Filters:
-    """Which sessions count: started in [since, until) and worn by `actor` (all when None)."""
-
-    since: datetime | None = None
-    until: datetime | None = None
-    actor: str | None = None
-
-    @classmethod
-    def parse(cls, since: str | None = None, until: str | None = None, actor: str | None = None) -> Filters:
-        from masque.durations import parse_since
-
-        now = datetime.now(timezone.utc)
-        start = parse_since(since, now=now) if since else None
-        end = parse_since(until, now=now) if until else None
-        if start and end and start >= end:
-            raise UsageError(f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})")
-        return cls(start, end, actor)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-            "actor": self.actor,
-        }
-
-
-@dataclass(frozen=True)
-class Selection:
-    """What to reflect on: one level and its subject."""
-
-    level: Level
-    subject: str | None = None  # session id, masque ref, skill, ring; None for the system
-
-    @classmethod
-    def choose(
-        cls,
-        masque: str | None = None,
-        skill: str | None = None,
-        ring: str | None = None,
-        session: str | None = None,
-    ) -> Selection:
-        given = [
-            (lvl, v)
-            for lvl, v in ((Level.MASQUE, masque), (Level.SKILL, skill), (Level.RING, ring), (Level.SESSION, session))
-            if v
-        ]
-        if len(given) > 1:
-            raise UsageError(
-                "choose one level: a masque NAME, --skill, --ring or --session",
-                hint="run `masque stats` without any of them for the whole system",
-            )
-        return cls(*given[0]) if given else cls(Level.SYSTEM)
 
 
 @dataclass(frozen=True)
@@ -126,153 +64,10 @@ class Report:
         }
 
 
-def _round(value: Any, places: int = 3) -> float | None:
-    return None if value is None else round(float(value), places)
-
-
 def _value_case(rules: ScoringConfig, column: str = "c.symbol") -> str:
     # Values come from masque.toml as floats and symbols are a closed set, so inlining them is safe.
     whens = " ".join(f"WHEN '{s.value}' THEN {float(rules.values[s.value])!r}" for s in Score)
     return f"CASE {column} {whens} END"
-
-
-class _Query:
-    """Builds the WHERE fragments and parameters for one selection + filters."""
-
-    def __init__(self, conn: duckdb.DuckDBPyConnection, selection: Selection, filters: Filters) -> None:
-        self.conn = conn
-        self.selection = selection
-        self.filters = filters if selection.level is not Level.SESSION else Filters()
-        self.params: dict[str, Any] = {}
-        self.session_where = ["true"]
-        self.event_where = ["true"]
-        self.subject = selection.subject
-        self._scope()
-        self._filters()
-
-    def _scope(self) -> None:
-        level, subject = self.selection.level, self.selection.subject or ""
-        if level is Level.SESSION:
-            self._require_session(subject)
-            self.params["session"] = subject
-            self.session_where.append("s.id = $session")
-            self.event_where.append("e.session_id = $session")
-        elif level is Level.MASQUE:
-            ref = Ref.parse(subject)
-            key = ref.name.casefold()
-            self._require_masque(key, ref.version)
-            self.params["masque"] = key
-            self.session_where.append("s.masque = $masque")
-            self.event_where.append("e.masque = $masque")
-            if ref.version:
-                self.params["version"] = ref.version
-                self.session_where.append("s.version = $version")
-                self.event_where.append("e.version = $version")
-            self.subject = f"{key}@{ref.version}" if ref.version else key
-        elif level is Level.SKILL:
-            self.subject = self._resolve_skill(subject)
-            self.params["skill"] = self.subject
-            claim = "(SELECT masque, version FROM masque_skills WHERE skill = $skill)"
-            self.session_where.append(f"(s.masque, s.version) IN {claim}")
-            self.event_where.append(f"(e.masque, e.version) IN {claim}")
-        elif level is Level.RING:
-            try:
-                self.subject = Ring(subject.strip().casefold()).value
-            except ValueError:
-                raise UsageError(
-                    f"not a trust ring: {subject!r}", hint=f"rings are {', '.join(r.value for r in Ring)}"
-                ) from None
-            self.params["ring"] = self.subject
-            self.session_where.append("s.masque_ring = $ring")
-            # Refusals may come before any session exists: the ring is taken from the event payload
-            # when recorded there, else from sessions of the same masque version.
-            self.event_where.append(
-                "coalesce(json_extract_string(e.payload, '$.masque_ring'), (SELECT any_value(x.masque_ring)"
-                " FROM sessions x WHERE x.masque = e.masque AND x.version = e.version)) = $ring"
-            )
-
-    def _filters(self) -> None:
-        f = self.filters
-        if f.since:
-            self.params["since"] = f.since
-            self.session_where.append("s.started_at >= $since")
-            self.event_where.append("e.ts >= $since")
-        if f.until:
-            self.params["until"] = f.until
-            self.session_where.append("s.started_at < $until")
-            self.event_where.append("e.ts < $until")
-        if f.actor:
-            self.params["actor"] = f.actor
-            self.session_where.append("s.actor = $actor")
-            self.event_where.append("e.actor = $actor")
-
-    def _require_session(self, session_id: str) -> None:
-        if not self.conn.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone():
-            raise NotFound(f"no session {session_id!r}", hint="list sessions with `masque sessions`")
-
-    def _require_masque(self, key: str, version: str | None) -> None:
-        found = self.conn.execute(
-            "SELECT (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE masque = ? LIMIT 1))"
-            " + (SELECT count(*) FROM (SELECT 1 FROM events WHERE masque = ? LIMIT 1))",
-            [key, key],
-        ).fetchone()
-        if not found or not found[0]:
-            names = [r[0] for r in self.conn.execute("SELECT DISTINCT masque FROM sessions").fetchall()]
-            close = difflib.get_close_matches(key, names, n=3)
-            raise NotFound(
-                f"no sessions or events recorded for masque {key!r}",
-                hint=f"did you mean {', '.join(close)}?" if close else "`masque stats` lists the masques with sessions",
-            )
-        if version:
-            versions = sorted(
-                r[0]
-                for r in self.conn.execute(
-                    "SELECT DISTINCT version FROM sessions WHERE masque = ?"
-                    " UNION SELECT DISTINCT version FROM events WHERE masque = ? AND version IS NOT NULL",
-                    [key, key],
-                ).fetchall()
-            )
-            if version not in versions:
-                raise NotFound(
-                    f"no sessions recorded for {key}@{version}",
-                    hint=f"versions with sessions: {', '.join(versions)}",
-                )
-
-    def _resolve_skill(self, text: str) -> str:
-        skills = [r[0] for r in self.conn.execute("SELECT DISTINCT skill FROM masque_skills ORDER BY 1").fetchall()]
-        wanted = text.strip()
-        if wanted.startswith("skill://"):
-            if wanted in skills:
-                return wanted
-            matches: list[str] = []
-        else:
-            matches = [s for s in skills if s.rstrip("/").rsplit("/", 1)[-1] == wanted.casefold()]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            raise UsageError(f"skill {text!r} is ambiguous: {', '.join(matches)}", hint="pass the full skill:// URI")
-        raise NotFound(
-            f"no masque with recorded sessions claims skill {text!r}",
-            hint=f"claimed skills: {', '.join(skills[:10])}" if skills else "no skills recorded yet",
-        )
-
-    def where(self) -> str:
-        return " AND ".join(self.session_where)
-
-    def base_where(self) -> str:
-        """The slice the grouped scan reads; at ring level it adds the ring's actors' sessions."""
-        if self.selection.level is Level.RING:
-            return self.where().replace("s.masque_ring = $ring", "(s.masque_ring = $ring OR s.actor_ring = $ring)")
-        return self.where()
-
-    def event_filter(self) -> str:
-        return " AND ".join(self.event_where)
-
-
-def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-    cur = conn.execute(sql, dict(params or {}))
-    names = [d[0] for d in cur.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 # Week buckets as integers: microseconds since the first Monday of the Unix epoch (1970-01-05) divided
@@ -296,7 +91,7 @@ def _mask(keys: list[str], group: tuple[str, ...]) -> int:
 
 def _grouped(
     conn: duckdb.DuckDBPyConnection,
-    q: _Query,
+    q: Scope,
     rules: ScoringConfig,
     sets: list[tuple[str, ...]],
     flags: str = "",
@@ -319,7 +114,7 @@ def _grouped(
     )
     statuses = ", ".join(f"count(*) FILTER (WHERE status = '{s}') AS \"{s}\"" for s in STATUSES)
     slice_sql = f"SELECT {columns} FROM sessions s WHERE {q.base_where()}"
-    session_rows = _fetch(
+    session_rows = fetch(
         conn,
         f"SELECT {key_cols} count(*) AS sessions, {statuses}, count(ended_at) AS measured,"
         " min(started_at) AS first_started, max(started_at) AS last_started"
@@ -332,7 +127,7 @@ def _grouped(
     shown_keys = sorted({k for group in shown for k in group})
     shown_masks = {_mask(shown_keys, group): group for group in shown}
     shown_cols = f"grouping({', '.join(shown_keys)}) AS _g, {', '.join(shown_keys)}," if shown_keys else "0 AS _g,"
-    quantile_rows = _fetch(
+    quantile_rows = fetch(
         conn,
         f"SELECT {shown_cols} quantile_cont((epoch_us(ended_at) - epoch_us(started_at)) / 1e6, [0.5, 0.95])"
         f" AS quantiles FROM ({slice_sql}) GROUP BY GROUPING SETS ("
@@ -349,7 +144,7 @@ def _grouped(
         "s.masque, s.version, s.masque_ring, s.actor, s.symbol,"
         f" (epoch_us(s.started_at) - {_MONDAY_US}) // {_WEEK_US} AS week {flags}"
     )
-    score_rows = _fetch(
+    score_rows = fetch(
         conn,
         f"SELECT {key_cols} count(*) AS scored, avg({_value_case(rules, 'symbol')}) AS mean_score, {symbols}"
         f" FROM (SELECT {score_columns} FROM (SELECT *, session_id AS id FROM score_facts) s"
@@ -369,28 +164,11 @@ def _grouped(
             if key not in group:
                 row.pop(key)
         pair = quantiles.get((group, tuple(row[k] for k in group))) or [None, None]
-        row["duration_p50"], row["duration_p95"] = _round(pair[0]), _round(pair[1])
+        row["duration_p50"], row["duration_p95"] = round3(pair[0]), round3(pair[1])
         row["scored"] = int(score.get("scored", 0))
-        row["mean_score"] = _round(score.get("mean_score"))
+        row["mean_score"] = round3(score.get("mean_score"))
         row["score_counts"] = {s.value: int(score.get(s.value, 0)) for s in Score}
         out[group].append(row)
-    return out
-
-
-def _table_row(row: Mapping[str, Any], *keys: str, durations: bool = False) -> dict[str, Any]:
-    """A row for a per-version/masque/actor table: its keys, then the headline numbers."""
-    out = {
-        **{k: row[k] for k in keys},
-        "sessions": int(row["sessions"]),
-        "active": int(row["active"]) + int(row["revoking"]),
-        "abandoned": int(row["abandoned"]),
-        "scored": int(row["scored"]),
-        "mean_score": row["mean_score"],
-        "score_counts": row["score_counts"],
-    }
-    if durations:
-        out["duration_p50"] = row["duration_p50"]
-        out["duration_p95"] = row["duration_p95"]
     return out
 
 
@@ -423,36 +201,41 @@ def build_report(conn: duckdb.DuckDBPyConnection, selection: Selection, filters:
     rules = scoring_config()
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("SET enable_progress_bar = false")
-    q = _Query(conn, selection, filters)
+    q = Scope(conn, selection, filters)
     level = selection.level
     flags = ", s.masque_ring = $ring AS in_ring, s.actor_ring = $ring AS by_ring" if level is Level.RING else ""
-    groups = _grouped(conn, q, rules, _SETS[level], flags)
+    if level is Level.SESSION:
+        # One row by primary key: no scan is needed, and a scan of a million rows is most of the cost.
+        groups, intents, population = _one_session(conn, q, rules)
+    else:
+        groups = _grouped(conn, q, rules, _SETS[level], flags)
+        intents = fetch(
+            conn,
+            "SELECT lower(trim(s.intent)) AS intent, count(*) AS sessions FROM sessions s"
+            f" WHERE {q.where()} GROUP BY 1 ORDER BY sessions DESC, intent LIMIT {int(top)}",
+            q.params,
+        )
+        population = fetch(
+            conn,
+            "SELECT count(DISTINCT masque) AS masques, count(DISTINCT actor) AS actors"
+            f" FROM sessions s WHERE {q.where()}",
+            q.params,
+        )[0]
     if level is Level.RING:
         # The ring's slice also holds sessions its actors wore elsewhere; keep each set's own side.
         groups = {g: [r for r in rows if r.pop(g[0])] for g, rows in groups.items()}
         groups[()] = groups.pop(("in_ring",))
         groups[("week",)] = groups.pop(("in_ring", "week"))
-    summary = groups[()][0] if groups[()] else _empty_row()
+    summary = groups[()][0] if groups[()] else empty_row()
     refusals = {t: 0 for t in REFUSALS}
-    for row in _fetch(
+    for row in fetch(
         conn,
         f"SELECT type, count(*) AS n FROM events e WHERE type IN {REFUSALS!r} AND {q.event_filter()} GROUP BY type",
         q.params,
     ):
         refusals[row["type"]] = int(row["n"])
-    intents = _fetch(
-        conn,
-        "SELECT lower(trim(s.intent)) AS intent, count(*) AS sessions FROM sessions s"
-        f" WHERE {q.where()} GROUP BY 1 ORDER BY sessions DESC, intent LIMIT {int(top)}",
-        q.params,
-    )
-    population = _fetch(
-        conn,
-        f"SELECT count(DISTINCT masque) AS masques, count(DISTINCT actor) AS actors FROM sessions s WHERE {q.where()}",
-        q.params,
-    )[0]
-    details = _details(conn, q, rules, top, groups)
-    details["population"] = {"masques": int(population["masques"]), "actors": int(population["actors"])}
+    extra = details(conn, q, rules, top, groups)
+    extra["population"] = {"masques": int(population["masques"]), "actors": int(population["actors"])}
     return Report(
         level=level,
         subject=q.subject,
@@ -469,21 +252,41 @@ def build_report(conn: duckdb.DuckDBPyConnection, selection: Selection, filters:
         trend=tuple(_fill_weeks(groups[("week",)])),
         refusals=refusals,
         top_intents=tuple({"intent": r["intent"], "sessions": int(r["sessions"])} for r in intents),
-        details=details,
+        details=extra,
     )
 
 
-def _empty_row() -> dict[str, Any]:
-    return {
-        "sessions": 0,
-        **{s: 0 for s in STATUSES},
-        "scored": 0,
-        "mean_score": None,
-        "score_counts": {s.value: 0 for s in Score},
-        "duration_p50": None,
-        "duration_p95": None,
-        "measured": 0,
+def _one_session(
+    conn: duckdb.DuckDBPyConnection, q: Scope, rules: ScoringConfig
+) -> tuple[dict[tuple[str, ...], list[dict[str, Any]]], list[dict[str, Any]], dict[str, Any]]:
+    """The grouped rows, intents and population of a one-session slice, from point lookups."""
+    sid = q.params["session"]
+    found = conn.execute(
+        "SELECT status, started_at, intent, epoch_us(started_at), epoch_us(ended_at) FROM sessions WHERE id = ?",
+        [sid],
+    ).fetchone()
+    assert found is not None  # Scope checked the session exists
+    status, started, intent, start_us, end_us = found
+    current = conn.execute(
+        "SELECT symbol FROM scores WHERE session_id = ? ORDER BY created_at DESC, id DESC LIMIT 1", [sid]
+    ).fetchone()
+    symbol = current[0] if current else None
+    duration = round3((end_us - start_us) / 1e6) if end_us is not None else None
+    row: dict[str, Any] = {
+        "sessions": 1,
+        **{s: int(status == s) for s in STATUSES},
+        "measured": int(duration is not None),
+        "first_started": started,
+        "last_started": started,
+        "duration_p50": duration,
+        "duration_p95": duration,
+        "scored": int(symbol is not None),
+        "mean_score": round3(rules.values.get(symbol)) if symbol is not None else None,
+        "score_counts": {s.value: int(symbol == s.value) for s in Score},
     }
+    week = {**row, "week": (start_us - _MONDAY_US) // _WEEK_US}
+    intents = [{"intent": str(intent).strip().lower(), "sessions": 1}]
+    return {(): [row], ("week",): [week]}, intents, {"masques": 1, "actors": 1}
 
 
 def _fill_weeks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -503,163 +306,3 @@ def _fill_weeks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _details(
-    conn: duckdb.DuckDBPyConnection,
-    q: _Query,
-    rules: ScoringConfig,
-    top: int,
-    groups: dict[tuple[str, ...], list[dict[str, Any]]],
-) -> dict[str, Any]:
-    level = q.selection.level
-    if level is Level.SESSION:
-        return _session_details(conn, q)
-    if level is Level.MASQUE:
-        versions = [
-            {
-                **_table_row(r, "version", durations=True),
-                "first_started": r["first_started"],
-                "last_started": r["last_started"],
-            }
-            for r in groups[("version",)]
-        ]
-        versions.sort(key=lambda r: _version_key(r["version"]))
-        skills = _fetch(
-            conn,
-            "SELECT version, skill, level FROM masque_skills WHERE masque = $masque ORDER BY version, skill",
-            {"masque": q.params["masque"]},
-        )
-        return {"versions": versions, "skills": skills}
-    if level is Level.SKILL:
-        return _skill_details(conn, q, rules, groups[("masque", "version")])
-    if level is Level.RING:
-        masques = sorted(
-            (_table_row(r, "masque") for r in groups[("in_ring", "masque")]),
-            key=lambda r: (-r["sessions"], r["masque"]),
-        )
-        actors = sorted(
-            (_table_row(r, "actor") for r in groups[("by_ring", "actor")]),
-            key=lambda r: (-r["sessions"], r["actor"]),
-        )
-        return {"masques": masques, "actors": actors}
-    masques = [_table_row(r, "masque") for r in groups[("masque",)]]
-    judged = [m for m in masques if m["scored"] >= rules.min_scored and m["mean_score"] is not None]
-    judged.sort(key=lambda m: (-m["mean_score"], -m["scored"], m["masque"]))
-    bottom = sorted(judged, key=lambda m: (m["mean_score"], -m["scored"], m["masque"]))[:top]
-    rings = [_table_row(r, "masque_ring") for r in groups[("masque_ring",)]]
-    rings.sort(key=lambda r: _ring_rank(r["masque_ring"]))
-    return {"top_masques": judged[:top], "bottom_masques": bottom, "rings": rings}
-
-
-def _ring_rank(name: str) -> int:
-    try:
-        return Ring(name).rank
-    except ValueError:
-        return len(Ring)
-
-
-def _version_key(version: str) -> tuple[int, Any]:
-    try:
-        import semver
-
-        return (0, semver.Version.parse(version))
-    except (ValueError, TypeError):
-        return (1, version)
-
-
-def _skill_details(
-    conn: duckdb.DuckDBPyConnection, q: _Query, rules: ScoringConfig, per_version: list[dict[str, Any]]
-) -> dict[str, Any]:
-    observed = {(r["masque"], r["version"]): r for r in per_version}
-    claims = []
-    by_level: dict[str, dict[str, Any]] = {}
-    for masque, version, level in conn.execute(
-        "SELECT masque, version, level FROM masque_skills WHERE skill = ? ORDER BY masque, version",
-        [q.params["skill"]],
-    ).fetchall():
-        row = _table_row(
-            observed.get((masque, version)) or {**_empty_row(), "masque": masque, "version": version},
-            "masque",
-            "version",
-            durations=True,
-        )
-        expected = rules.expected.get(level)
-        row = {"masque": masque, "version": version, "level": level, "expected": expected, **row}
-        row["verdict"] = _verdict(row["mean_score"], expected, row["scored"], rules)
-        claims.append(row)
-        acc = by_level.setdefault(level, {"masques": 0, "scored": 0, "total": 0.0})
-        acc["masques"] += 1
-        acc["scored"] += row["scored"]
-        acc["total"] += (row["mean_score"] or 0.0) * row["scored"]
-    order = list(rules.expected)
-    levels = []
-    for level in sorted(by_level, key=lambda lv: order.index(lv) if lv in order else len(order)):
-        acc = by_level[level]
-        mean = _round(acc["total"] / acc["scored"]) if acc["scored"] else None
-        expected = rules.expected.get(level)
-        levels.append(
-            {
-                "level": level,
-                "expected": expected,
-                "masques": acc["masques"],
-                "scored": acc["scored"],
-                "mean_score": mean,
-                "verdict": _verdict(mean, expected, acc["scored"], rules),
-            }
-        )
-    return {
-        "claims": claims,
-        "levels": levels,
-        "over_claiming": [f"{c['masque']}@{c['version']}" for c in claims if c["verdict"] == "over"],
-        "under_claiming": [f"{c['masque']}@{c['version']}" for c in claims if c["verdict"] == "under"],
-    }
-
-
-def _verdict(mean: float | None, expected: float | None, scored: int, rules: ScoringConfig) -> str:
-    """over (claims more than observed), under (delivers more than claimed), ok, or unjudged."""
-    if mean is None or expected is None or scored < rules.min_scored:
-        return "unjudged"
-    if mean < expected - rules.tolerance:
-        return "over"
-    if mean > expected + rules.tolerance:
-        return "under"
-    return "ok"
-
-
-def _session_details(conn: duckdb.DuckDBPyConnection, q: _Query) -> dict[str, Any]:
-    from masque.scoring import session_scores
-
-    session_id = q.params["session"]
-    row = _fetch(
-        conn,
-        "SELECT id, masque, version, actor, actor_ring, masque_ring, originator, parent_id, scope, intent,"
-        " role, status, started_at, expires_at, ended_at, end_reason, exit_code,"
-        " epoch(ended_at - started_at) AS duration_seconds FROM sessions WHERE id = $session",
-        {"session": session_id},
-    )[0]
-    scores = session_scores(conn, session_id)
-    events = _fetch(
-        conn,
-        "SELECT id, ts, type, actor FROM events WHERE session_id = $session ORDER BY ts, id",
-        {"session": session_id},
-    )
-    current = scores[-1] if scores else None
-    row["duration_seconds"] = _round(row["duration_seconds"])
-    row["score"] = current.symbol.value if current else None
-    row["score_value"] = current.value if current else None
-    return {
-        "session": row,
-        "scores": [
-            {
-                "id": s.id,
-                "symbol": s.symbol.value,
-                "value": s.value,
-                "notes": s.notes,
-                "scored_by": s.scored_by,
-                "created_at": s.created_at,
-            }
-            for s in scores
-        ],
-        "events": events,
-    }
