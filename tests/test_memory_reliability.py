@@ -16,11 +16,16 @@ import pytest
 
 Invoke = Callable[..., Any]
 
+# Compaction every 8 commits instead of 64, so compactions race the appends and deletes too.
 _WRITER = """
 import sys
 from masque import memory
+from masque.memory import search
+search.COMPACT_FRAGMENTS = 8
 for i in range(int(sys.argv[2])):
-    memory.add([f"writer {sys.argv[1]} memory {i}"], "codesmith")
+    memory.add([f"writer {sys.argv[1]} memory {i}"], "codesmith", branch="scratch" if i % 4 == 0 else "keep")
+    if sys.argv[1] == "0" and i % 4 == 1:
+        memory.forget("codesmith", memory.Filters(branch="scratch"))
 """
 
 # Imports a JSONL file and SIGKILLs itself while the third batch is being committed.
@@ -53,11 +58,17 @@ def test_four_concurrent_writers_lose_nothing(tmp_path: Path, invoke: Invoke) ->
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
 
+    from masque import store
+
     listed = json.loads(invoke(["memory", "list", "codesmith", "--limit", "0", "--json"]).stdout)["memories"]
-    texts = sorted(m["text"] for m in listed)
-    assert texts == sorted(f"writer {n} memory {i}" for n in range(4) for i in range(per_writer))
-    log = json.loads(invoke(["memory", "log", "codesmith", "--action", "add", "--limit", "1000", "--json"]).stdout)
-    assert len(log["entries"]) == 4 * per_writer
+    with store.connect(read_only=True) as conn:
+        history = conn.execute("SELECT event, memory_id FROM memory_history").fetchall()
+    added = {m for e, m in history if e == "added"}
+    forgotten = {m for e, m in history if e == "forgotten"}
+    assert len(added) == 4 * per_writer
+    assert {m["id"] for m in listed} == added - forgotten
+    kept = sorted(m["text"] for m in listed if m["branch"] == "keep")
+    assert kept == sorted(f"writer {n} memory {i}" for n in range(4) for i in range(per_writer) if i % 4)
 
 
 @pytest.mark.slow

@@ -216,12 +216,29 @@ def _build_vector_index(shard: Shard, rows: int) -> None:
     from lancedb.index import IvfSq
 
     partitions = max(1, rows // ROWS_PER_PARTITION)
-    shards.retry(
-        "build vector index",
-        lambda: shard.table.create_index(
+    try:
+        shard.table.create_index(
             "vector", config=IvfSq(distance_type="cosine", num_partitions=partitions), replace=True
-        ),
-    )
+        )
+    except Exception as exc:
+        # Two writers crossing the threshold together both build; the loser keeps the winner's index.
+        if not shards.is_conflict(exc):
+            raise
+        shard.table.checkout_latest()
+        if vector_index(shard) is None:
+            raise
+
+
+def _optimize(shard: Shard) -> bool:
+    """Compact and fold pending rows into the indices; False when another process is doing it now."""
+    try:
+        shard.table.optimize()
+    except Exception as exc:
+        if not shards.is_conflict(exc):
+            raise
+        shard.table.checkout_latest()
+        return False
+    return True
 
 
 def _unindexed(shard: Shard) -> int:
@@ -249,8 +266,7 @@ def maintain(shard: Shard, *, force: bool = False) -> IndexReport:
         # optimize() folds pending rows into every index and compacts the many small fragments that
         # single adds leave; after a fresh vector build it brings the full-text index up to date.
         if (pending or small > 1) and (force or built or pending >= OPTIMIZE_UNINDEXED or small >= COMPACT_FRAGMENTS):
-            shards.retry("optimize", lambda: shard.table.optimize())
-            optimized = True
+            optimized = _optimize(shard)
     current = vector_index(shard)
     return IndexReport(shard.masque, rows, current.index_type if current else None, built, optimized)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from masque import config
-from masque.errors import MasqueError, StoreError, UsageError
+from masque.errors import MasqueError, StoreBusy, StoreError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -163,23 +163,29 @@ def memory_from_row(row: Mapping[str, Any]) -> Memory:
     )
 
 
-def _is_conflict(exc: Exception) -> bool:
+def is_conflict(exc: Exception) -> bool:
     text = str(exc).lower()
     return any(word in text for word in ("conflict", "retryable", "concurrent", "was modified"))
 
 
-def retry(what: str, fn: Callable[[], T]) -> T:
-    """Run one LanceDB commit, retrying optimistic-concurrency conflicts with jittered backoff."""
+def retry(what: str, fn: Callable[[], T], refresh: Callable[[], Any] | None = None) -> T:
+    """Run one LanceDB commit, retrying optimistic-concurrency conflicts with jittered backoff.
+
+    `refresh` moves the table handle to the newest version first: a handle left on the version the
+    conflict happened at would replay the same losing commit.
+    """
     deadline = time.monotonic() + _RETRY_DEADLINE
     delay = 0.005
     while True:
         try:
             return fn()
         except Exception as exc:
-            if not _is_conflict(exc) or time.monotonic() > deadline:
+            if not is_conflict(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
+            if refresh is not None:
+                refresh()
 
 
 def _lance_message(exc: BaseException) -> str:
@@ -224,6 +230,12 @@ class Shard:
         except Exception as exc:
             if isinstance(exc, MasqueError) or not _is_damage(exc):
                 raise
+            if is_conflict(exc):
+                raise StoreBusy(
+                    f"memory shard {self.name} of masque {self.masque!r} stayed busy: concurrent writers "
+                    f"kept winning for {_RETRY_DEADLINE:g}s ({_lance_message(exc)})",
+                    hint="run the command again",
+                ) from None
             raise StoreError(
                 f"memory shard {self.name} of masque {self.masque!r} is damaged ({self.path}): {_lance_message(exc)}",
                 hint=rebuild_hint(self.masque),
@@ -231,11 +243,11 @@ class Shard:
 
     def add(self, batch: pa.Table) -> None:
         with self.guard():
-            retry(f"add to {self.name}", lambda: self.table.add(batch))
+            retry(f"add to {self.name}", lambda: self.table.add(batch), self.table.checkout_latest)
 
     def delete(self, where: str) -> None:
         with self.guard():
-            retry(f"delete from {self.name}", lambda: self.table.delete(where))
+            retry(f"delete from {self.name}", lambda: self.table.delete(where), self.table.checkout_latest)
 
     def count(self, where: str | None = None) -> int:
         with self.guard():
@@ -379,7 +391,9 @@ def ensure_fts(table: Any) -> None:
     if any(ix.index_type == "FTS" for ix in table.list_indices()):
         return
     try:
-        retry("create FTS index", lambda: table.create_index("text", config=FTS(), replace=False))
+        retry(
+            "create FTS index", lambda: table.create_index("text", config=FTS(), replace=False), table.checkout_latest
+        )
     except Exception:
         # Another process creating the shard at the same moment may have won the race.
         table.checkout_latest()
