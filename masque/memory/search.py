@@ -28,7 +28,7 @@ COMPACT_FRAGMENTS = 64  # every add is a fragment; many small ones slow every qu
 # A vector hit sharing (almost) nothing with the query is noise: with the hashing embedder an unrelated
 # text scores ~0 and would otherwise fill every result list. Text matches are never cut.
 MIN_SIMILARITY = 0.05
-_SEARCH_COLUMNS = [c for c in shards.COLUMNS]
+_SEARCH_COLUMNS = list(shards.COLUMNS)
 
 
 @dataclass(frozen=True)
