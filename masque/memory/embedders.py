@@ -17,6 +17,7 @@ Choice (`[memory]` in masque.toml; `[memory.masques.NAME]` overrides per masque)
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 import zlib
 from collections.abc import Mapping, Sequence
@@ -125,6 +126,8 @@ class HashEmbedder:
 
     dim: int = DEFAULT_HASH_DIM
     _vocab: Any = field(default=None, repr=False)
+    # The vocabulary grows while embedding; one shared embedder may serve several threads.
+    _lock: Any = field(default_factory=threading.Lock, repr=False)
 
     @property
     def id(self) -> str:
@@ -135,6 +138,10 @@ class HashEmbedder:
         return False
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return self._embed(texts)
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
         import numpy as np
 
         if self._vocab is None or len(self._vocab.ids) > 500_000:  # bound memory on huge vocabularies
@@ -229,6 +236,16 @@ class OpenAIEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+_hashers: dict[int, HashEmbedder] = {}
+
+
+def hash_embedder(dim: int = DEFAULT_HASH_DIM) -> HashEmbedder:
+    """One HashEmbedder per dimension and process, so its learnt vocabulary is reused."""
+    if dim not in _hashers:
+        _hashers[dim] = HashEmbedder(dim)
+    return _hashers[dim]
+
+
 def _settings(masque: str | None) -> Mapping[str, Any]:
     merged = dict(config.section("memory"))
     per = merged.get("masques", {})
@@ -251,7 +268,7 @@ def configured_embedder(masque: str | None = None) -> HashEmbedder | OpenAIEmbed
     raw = _settings(masque)
     kind = str(raw.get("embedder", "hash"))
     if kind == "hash":
-        return HashEmbedder(_int_setting(raw, "hash_dim", DEFAULT_HASH_DIM) or DEFAULT_HASH_DIM)
+        return hash_embedder(_int_setting(raw, "hash_dim", DEFAULT_HASH_DIM) or DEFAULT_HASH_DIM)
     if kind == "openai":
         return OpenAIEmbedder(str(raw.get("model", DEFAULT_OPENAI_MODEL)), _int_setting(raw, "dimensions", None))
     raise UsageError(
@@ -263,7 +280,7 @@ def configured_embedder(masque: str | None = None) -> HashEmbedder | OpenAIEmbed
 def embedder_from_id(embedder_id: str) -> HashEmbedder | OpenAIEmbedder:
     """Rebuild the embedder a shard recorded (`hash-v1-256`, `openai:MODEL`, `openai:MODEL@DIM`)."""
     if embedder_id.startswith(HASH_PREFIX) and embedder_id[len(HASH_PREFIX) :].isdigit():
-        return HashEmbedder(int(embedder_id[len(HASH_PREFIX) :]))
+        return hash_embedder(int(embedder_id[len(HASH_PREFIX) :]))
     if embedder_id.startswith(OPENAI_PREFIX):
         model, _, dims = embedder_id[len(OPENAI_PREFIX) :].partition("@")
         return OpenAIEmbedder(model, int(dims) if dims.isdigit() else None)
