@@ -273,3 +273,14 @@ def test_a_vector_index_is_built_automatically_past_the_threshold(
         memory.find("crosses the threshold", "codesmith", k=1).hits[0].memory.text
         == "the row that crosses the threshold"
     )
+
+
+def test_an_oversized_memory_is_refused(invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "masque.toml"
+    cfg.write_text("[limits]\nmax_file_bytes = 100\n", encoding="utf-8")
+    monkeypatch.setenv("MASQUE_CONFIG", str(cfg))
+
+    result = invoke(["memory", "add", "codesmith", "x" * 101])
+
+    assert result.exit_code == 2
+    assert "101 bytes is over the 100-byte limit" in result.stderr

@@ -307,9 +307,16 @@ def add(
     now: dt.datetime | None = None,
 ) -> AddResult:
     """Store one memory per text in `masque`'s shard (default: the session's masque)."""
-    texts = [t for t in texts]
+    texts = list(texts)
     if not texts or any(not t.strip() for t in texts):
         raise UsageError("nothing to remember: the memory text is empty", hint="pass TEXT, --file F or - for stdin")
+    limit = config.limits().max_file_bytes
+    for text in texts:
+        if len(text) > limit // 4 and len(text.encode("utf-8")) > limit:  # the cheap test first
+            raise UsageError(
+                f"a memory of {len(text.encode('utf-8')):,} bytes is over the {limit:,}-byte limit",
+                hint="store a summary or split it; [limits] max_file_bytes in masque.toml sets the limit",
+            )
     tgt = target(masque, session_id=session_id)
     now = now or utcnow()
     session = session_id or tgt.caller.session_id
