@@ -24,7 +24,7 @@ _FORMATS = ("table", "json", "csv")
 
 @app.command("stats")
 def stats_cmd(
-    ref: str | None = typer.Argument(None, help="Masque level: NAME or NAME@VERSION."),
+    ref: str | None = typer.Argument(None, metavar="NAME[@VERSION]", help="Masque level: NAME or NAME@VERSION."),
     skill: str | None = typer.Option(None, "--skill", help="Skill level: skill://domain/name or its short name."),
     ring: str | None = typer.Option(None, "--ring", help="Ring level: admin, player, guest or outsider."),
     session: str | None = typer.Option(None, "--session", help="Session level: one session id."),
@@ -37,10 +37,11 @@ def stats_cmd(
 ) -> None:
     """Reflect on sessions: the system, a masque, a skill, a ring or one session.
 
-    Reports sessions (total, active, abandoned...), duration p50/p95, the score distribution and mean
-    (- = -1, / = 0, + = 1, * = 2, e = 3 unless [scoring] in masque.toml says otherwise), a weekly
-    trend, refusals and top intents, plus per-version, claimed-versus-observed, ring and top/bottom
-    tables. Exit codes: 0 ok, 2 bad options, 4 unknown masque, skill or session.
+    Reports sessions (total, active, abandoned...), duration p50/p95, the score
+    distribution and mean (- = -1, / = 0, + = 1, * = 2, e = 3 unless the scoring
+    table of masque.toml says otherwise), a weekly trend, refusals and top intents,
+    plus per-version, claimed-versus-observed, ring and top/bottom tables.
+    Exit codes: 0 ok, 2 bad options, 4 unknown masque, skill or session.
     """
     from masque.reflection import Filters, Selection, report
 
@@ -278,9 +279,11 @@ def _flag(verdict: str) -> str:
 
 @app.command("score")
 def score_cmd(
-    session_id: str | None = typer.Argument(None, help="Session to score (ses_...)."),
+    session_id: str | None = typer.Argument(None, metavar="SESSION_ID", help="Session to score (ses_...)."),
     symbol: str | None = typer.Argument(
-        None, help="+ additive, - negative, / dividing, * multiplicative, e exponential (or the name)."
+        None,
+        metavar="SYMBOL",
+        help="+ additive, - negative, / dividing, * multiplicative, e exponential (or the name).",
     ),
     notes: str | None = typer.Option(None, "--notes", help="Why this score."),
     write_back: str | None = typer.Option(
