@@ -49,6 +49,11 @@ class Severity(str, Enum):
     WARNING = "warning"
 
 
+def json_path(parts: Sequence[str | int]) -> str:
+    """`("intent", "allowed", 1)` -> `$.intent.allowed[1]`."""
+    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One problem. `line`/`col` are 1-based; None when the problem concerns the whole file."""

@@ -21,7 +21,7 @@ from yaml import events as ev
 
 from masque.config import Limits
 from masque.config import limits as current_limits
-from masque.diagnostics import Diagnostic
+from masque.diagnostics import Diagnostic, Severity, json_path
 
 _CLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -106,6 +106,13 @@ class Document:
                 return found
             parts = parts[:-1]
         return self.marks.get((), (1, 1))
+
+    def diagnostic(
+        self, parts: tuple[str | int, ...], code: str, message: str, severity: Severity = Severity.ERROR
+    ) -> Diagnostic:
+        """A diagnostic about the node at `parts`, with its position and JSON path."""
+        line, col = self.position(parts)
+        return Diagnostic(self.path, code, message, severity, line, col, json_path(parts))
 
 
 class _Merge:

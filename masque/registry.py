@@ -134,11 +134,9 @@ def _real(path: Path) -> Path:
 
 
 def _suffixes() -> tuple[str, ...]:
-    from masque.mythatron.dialect import register
     from masque.validate import suffixes
 
-    register()  # *.mask.json files are masques too, loaded through the MythaTron dialect
-    return suffixes()
+    return suffixes()  # *.masque.yaml and every other dialect validate knows (*.mask.json)
 
 
 def _files(where: SearchDir, suffixes: tuple[str, ...]) -> Iterable[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from masque import config
-from masque.diagnostics import Diagnostic
+from masque.diagnostics import Diagnostic, json_path
 from masque.errors import NotFound, UsageError
 from masque.loader import Document
 
@@ -176,7 +176,6 @@ def schema_diagnostics(doc: Document, which: str = "masque", *, verbose: bool = 
             if extras:  # point at the unexpected key itself, not at its parent
                 path = (*path, extras[0])
         line, col = doc.position(path)
-        json_path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
         out.append(
             Diagnostic(
                 doc.path,
@@ -184,7 +183,7 @@ def schema_diagnostics(doc: Document, which: str = "masque", *, verbose: bool = 
                 _message(shown) + extra,
                 line=line,
                 col=col,
-                json_path=json_path,
+                json_path=json_path(path),
             )
         )
     return out

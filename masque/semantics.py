@@ -16,15 +16,10 @@ from masque.loader import Document
 WARNING = Severity.WARNING
 
 
-def _json_path(parts: tuple[str | int, ...]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
-
-
 def _diag(
     doc: Document, parts: tuple[str | int, ...], code: str, message: str, severity: Severity = Severity.ERROR
 ) -> Diagnostic:
-    line, col = doc.position(parts)
-    return Diagnostic(doc.path, code, message, severity, line, col, _json_path(parts))
+    return doc.diagnostic(parts, code, message, severity)
 
 
 def ttl_seconds(text: str) -> float:

@@ -90,3 +90,27 @@ def run_masque() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return _run
+
+
+@pytest.fixture
+def mt() -> Callable[..., Any]:
+    """Run the `mythatron` CLI in-process, like `invoke` does for `masque`."""
+    from masque.cli.output import reset_consoles
+    from masque.mythatron.cli import app
+
+    def _invoke(args: list[str], **kwargs: Any) -> Any:
+        reset_consoles()
+        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+    return _invoke
+
+
+@pytest.fixture
+def masks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped example masks (routes.yaml included) on MASQUE_PATH."""
+    import shutil
+
+    target = tmp_path / "masks"
+    shutil.copytree(REPO / "examples" / "masks", target)
+    monkeypatch.setenv("MASQUE_PATH", str(target))
+    return target

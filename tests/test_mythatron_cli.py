@@ -14,32 +14,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from masque import validate
 from masque.errors import UsageError
-from masque.mythatron.dialect import DIALECT_HOOK
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "masks"
 Invoke = Callable[..., Any]
-
-
-@pytest.fixture(autouse=True)
-def mask_dialect(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(validate.DIALECTS, ".mask.json", DIALECT_HOOK)
-
-
-@pytest.fixture
-def mt() -> Invoke:
-    from masque.cli.output import reset_consoles
-    from masque.mythatron.cli import app
-
-    def _invoke(args: list[str], **kwargs: Any) -> Any:
-        reset_consoles()
-        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
-
-    return _invoke
 
 
 def with_tests(path: Path, tests: list[dict[str, Any]]) -> Path:
@@ -57,8 +37,14 @@ def test_new_then_validate_passes_from_a_clean_dir_as_real_processes(tmp_path: P
     cwd = Path.cwd()
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "masque.mythatron", *args], capture_output=True, text=True,
-                              env=env, cwd=cwd, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "masque.mythatron", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=cwd,
+            timeout=120,
+        )
 
     made = run("mask", "new", "poet")
     assert made.returncode == 0, made.stderr
@@ -135,11 +121,21 @@ def test_the_example_suites_pass_offline(mt: Invoke) -> None:
 
 def test_a_failing_assertion_fails_the_suite_with_its_reason(mt: Invoke) -> None:
     mt(["mask", "new", "poet"])
-    path = with_tests(Path("poet.mask.json"), [
-        {"name": "passes", "input": "Give me one idea for the next step.", "assertions": [{"contains": "Suggestion"}]},
-        {"name": "fails", "input": "Give me one idea for the next step.",
-         "assertions": [{"contains": "sonnet"}, {"notStartsWith": "###"}]},
-    ])
+    path = with_tests(
+        Path("poet.mask.json"),
+        [
+            {
+                "name": "passes",
+                "input": "Give me one idea for the next step.",
+                "assertions": [{"contains": "Suggestion"}],
+            },
+            {
+                "name": "fails",
+                "input": "Give me one idea for the next step.",
+                "assertions": [{"contains": "sonnet"}, {"notStartsWith": "###"}],
+            },
+        ],
+    )
     result = mt(["mask", "test", path])
     assert result.exit_code == 1
     assert "FAIL mask.poet@0.1.0 :: fails" in result.stdout
@@ -160,10 +156,13 @@ def test_repeat_runs_each_test_n_times(mt: Invoke) -> None:
 
 def test_junit_xml_lists_every_run_and_failure(mt: Invoke, tmp_path: Path) -> None:
     mt(["mask", "new", "poet"])
-    with_tests(Path("poet.mask.json"), [
-        {"name": "ok", "input": "x", "assertions": [{"maxLength": 5000}]},
-        {"name": "bad", "input": "x", "assertions": [{"isJson": True}]},
-    ])
+    with_tests(
+        Path("poet.mask.json"),
+        [
+            {"name": "ok", "input": "x", "assertions": [{"maxLength": 5000}]},
+            {"name": "bad", "input": "x", "assertions": [{"isJson": True}]},
+        ],
+    )
     report = tmp_path / "junit.xml"
     result = mt(["mask", "test", "poet.mask.json", "--format", "junit", "--output", report])
     assert result.exit_code == 1

@@ -3,49 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from masque import validate
 from masque.diagnostics import Severity
 from masque.model import Ring
-from masque.mythatron.dialect import DIALECT_HOOK, check_mask_file
+from masque.mythatron.dialect import check_mask_file
 from masque.mythatron.inherit import InheritanceError, resolve, resolve_file
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "masks"
 Invoke = Callable[..., Any]
-
-
-@pytest.fixture(autouse=True)
-def mask_dialect(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(validate.DIALECTS, ".mask.json", DIALECT_HOOK)
-
-
-@pytest.fixture
-def masks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped example masks on MASQUE_PATH."""
-    target = tmp_path / "masks"
-    shutil.copytree(EXAMPLES, target)
-    monkeypatch.setenv("MASQUE_PATH", str(target))
-    return target
-
-
-@pytest.fixture
-def mt() -> Invoke:
-    from masque.cli.output import reset_consoles
-    from masque.mythatron.cli import app
-
-    def _invoke(args: list[str], **kwargs: Any) -> Any:
-        reset_consoles()
-        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
-
-    return _invoke
 
 
 def minimal(**extra: Any) -> dict[str, Any]:

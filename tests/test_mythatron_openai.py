@@ -8,7 +8,6 @@ go, which is how the timeout case works without sleeping.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from masque import store, validate
-from masque.mythatron.dialect import DIALECT_HOOK
+from masque import store
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "masks"
@@ -66,12 +63,23 @@ def make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._json(state.fail_status, {"error": {"message": "the model is on fire", "type": "server_error"}})
                 return
             if not body.get("stream"):
-                self._json(200, {
-                    "id": "cmpl-1", "object": "chat.completion", "created": 0, "model": "fake-model-2026",
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": "".join(state.pieces)}}],
-                    "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
-                })
+                self._json(
+                    200,
+                    {
+                        "id": "cmpl-1",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": "fake-model-2026",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": "".join(state.pieces)},
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
+                    },
+                )
                 return
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -87,8 +95,9 @@ def make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 send({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
             send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
             if (body.get("stream_options") or {}).get("include_usage"):
-                send({**base, "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": 7,
-                                                       "total_tokens": 49}})
+                send(
+                    {**base, "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49}}
+                )
             send("[DONE]")
 
     return Handler
@@ -118,24 +127,8 @@ def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpen
 
 
 @pytest.fixture(autouse=True)
-def masks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setitem(validate.DIALECTS, ".mask.json", DIALECT_HOOK)
-    target = tmp_path / "masks"
-    shutil.copytree(EXAMPLES, target)
-    monkeypatch.setenv("MASQUE_PATH", str(target))
-    return target
-
-
-@pytest.fixture
-def mt() -> Invoke:
-    from masque.cli.output import reset_consoles
-    from masque.mythatron.cli import app
-
-    def _invoke(args: list[str], **kwargs: Any) -> Any:
-        reset_consoles()
-        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
-
-    return _invoke
+def _on_path(masks: Path) -> Path:
+    return masks
 
 
 def generations() -> list[dict[str, Any]]:

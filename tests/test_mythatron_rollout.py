@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from masque import store, validate
+from masque import store
 from masque.errors import NotFound, Refused, UsageError
 from masque.model import Stage
 from masque.mythatron import stages
 from masque.mythatron.blend import blend_profiles
 from masque.mythatron.catalog import lookup
-from masque.mythatron.dialect import DIALECT_HOOK
 from masque.mythatron.routing import route
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,25 +23,8 @@ Invoke = Callable[..., Any]
 
 
 @pytest.fixture(autouse=True)
-def masks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the example masks on MASQUE_PATH (routes.yaml included)."""
-    monkeypatch.setitem(validate.DIALECTS, ".mask.json", DIALECT_HOOK)
-    target = tmp_path / "masks"
-    shutil.copytree(EXAMPLES, target)
-    monkeypatch.setenv("MASQUE_PATH", str(target))
-    return target
-
-
-@pytest.fixture
-def mt() -> Invoke:
-    from masque.cli.output import reset_consoles
-    from masque.mythatron.cli import app
-
-    def _invoke(args: list[str], **kwargs: Any) -> Any:
-        reset_consoles()
-        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
-
-    return _invoke
+def _on_path(masks: Path) -> Path:
+    return masks
 
 
 def events(kind: str) -> list[dict[str, Any]]:
@@ -71,7 +51,8 @@ def new_version(masks: Path, slug: str, version: str, stage: str) -> Path:
 def test_blend_weights_are_normalised_and_the_heavier_persona_leads() -> None:
     blend = blend_profiles(["critic", "professor"], [3, 7])
     assert [(p.mask, round(p.weight, 2)) for p in blend.parts] == [
-        ("mask.professor@1.3.0", 0.7), ("mask.critic@1.0.0", 0.3)
+        ("mask.professor@1.3.0", 0.7),
+        ("mask.critic@1.0.0", 0.3),
     ]
     assert blend.persona.startswith("You are a literary professor")
     assert "at 30% weight" in blend.persona and "exacting critic" in blend.persona
@@ -153,8 +134,12 @@ def test_a_missing_mask_degrades_to_generalist_and_records_an_event(masks: Path,
     (event,) = events("mask_routing_fallback")
     assert event["id"] == routed["fallback_events"][0] and event["masque"] == "mask.critic"
     assert event["payload"] == {
-        "mode": "story.continue", "source": "routes", "requested": "critic", "reason": "missing",
-        "detail": "no mask named 'critic' on the search path", "fallback": "mask.generalist@1.0.0",
+        "mode": "story.continue",
+        "source": "routes",
+        "requested": "critic",
+        "reason": "missing",
+        "detail": "no mask named 'critic' on the search path",
+        "fallback": "mask.generalist@1.0.0",
     }
 
 
@@ -166,7 +151,8 @@ def test_a_mask_that_is_not_live_or_is_retired_falls_back(masks: Path) -> None:
     result = route("poem.write")
     assert [m.mask for m in result.masks] == ["mask.generalist@1.0.0"]  # both degrade to one generalist
     assert [(e["payload"]["requested"], e["payload"]["reason"]) for e in events("mask_routing_fallback")] == [
-        ("poet", "not_live"), ("romantic", "retired")
+        ("poet", "not_live"),
+        ("romantic", "retired"),
     ]
 
 

@@ -54,10 +54,8 @@ def recorded_stages() -> dict[tuple[str, str], Stage]:
 
 def all_masks(stages: dict[tuple[str, str], Stage] | None = None) -> list[Mask]:
     """Every valid, non-shadowed mask/masque on the search path, with effective stages."""
-    from masque.mythatron.dialect import register
     from masque.registry import available, name_key
 
-    register()
     stages = recorded_stages() if stages is None else stages
     out = []
     for entry in available():

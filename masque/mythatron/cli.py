@@ -65,10 +65,8 @@ def _root(
     rule), 4 not found, 5 store busy or damaged.
     """
     from masque.cli import app as root
-    from masque.mythatron.dialect import register
 
     root._state["debug"] = debug
-    register()
 
 
 @mask_app.command("new")

@@ -36,15 +36,10 @@ MASK_ATTRIBUTES = (
 TEXT_OPERATORS = ("contains", "icontains", "regex", "startsWith", "equals")
 
 
-def _json_path(parts: tuple[str | int, ...]) -> str:
-    return "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
-
-
 def _diag(
     doc: Document, parts: tuple[str | int, ...], code: str, message: str, severity: Severity = Severity.ERROR
 ) -> Diagnostic:
-    line, col = doc.position(parts)
-    return Diagnostic(doc.path, code, message, severity, line, col, _json_path(parts))
+    return doc.diagnostic(parts, code, message, severity)
 
 
 def slug_of(mask_id: str) -> str:
@@ -86,9 +81,7 @@ def masque_from_mask(data: Mapping[str, Any]) -> Masque:
         index=int(data.get("index") or derived_index(data["id"])),
         version=data["version"],
         ring=Ring(data.get("ring", "player")),
-        intent=(
-            Intent(tuple(intent["allowed"]), tuple(intent.get("denied") or ())) if intent else Intent(("*",))
-        ),
+        intent=(Intent(tuple(intent["allowed"]), tuple(intent.get("denied") or ())) if intent else Intent(("*",))),
         lens=render_lens(data.get("prompt") or {}),
         context=data.get("context"),
         knowledge=tuple(data.get("knowledge") or ()),
@@ -118,13 +111,10 @@ def check_changelog(doc: Document, data: Mapping[str, Any]) -> Iterator[Diagnost
                 doc,
                 ("changelog", i, "version"),
                 "changelog-ahead",
-                f"changelog entry {other} is newer than the mask's version {version}; "
-                "bump `version` to match",
+                f"changelog entry {other} is newer than the mask's version {version}; bump `version` to match",
             )
         if other in versions[:i]:
-            yield _diag(
-                doc, ("changelog", i, "version"), "changelog-duplicate", f"{other} has two entries", WARNING
-            )
+            yield _diag(doc, ("changelog", i, "version"), "changelog-duplicate", f"{other} has two entries", WARNING)
     if version not in versions and version not in INITIAL_VERSIONS:
         yield _diag(
             doc,
@@ -172,9 +162,7 @@ def check_tests(doc: Document, data: Mapping[str, Any]) -> Iterator[Diagnostic]:
             if base in TEXT_OPERATORS and not isinstance(value, str):
                 yield _diag(doc, where, "assertion-value", f"{op} needs a text value, got {value!r}")
             elif base == "maxLength" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
-                yield _diag(
-                    doc, where, "assertion-value", f"{op} needs a non-negative integer, got {value!r}"
-                )
+                yield _diag(doc, where, "assertion-value", f"{op} needs a non-negative integer, got {value!r}")
             elif base == "regex" and isinstance(value, str):
                 try:
                     re.compile(value)
@@ -185,9 +173,7 @@ def check_tests(doc: Document, data: Mapping[str, Any]) -> Iterator[Diagnostic]:
 def check_identity(doc: Document, data: Mapping[str, Any]) -> Iterator[Diagnostic]:
     expected = f"{slug_of(str(data['id']))}.mask.json"
     base = Path(doc.path).name
-    if base != expected and not base.startswith(
-        (f"{slug_of(str(data['id']))}@", f"{slug_of(str(data['id']))}-")
-    ):
+    if base != expected and not base.startswith((f"{slug_of(str(data['id']))}@", f"{slug_of(str(data['id']))}-")):
         yield _diag(
             doc,
             ("id",),
@@ -262,17 +248,3 @@ def check_mask_file(path: str, text: str) -> tuple[list[Diagnostic], Masque | No
     except LoadProblem as problem:
         return [problem.diagnostic], None
     return check_mask_document(doc)
-
-
-DIALECT_HOOK = "masque.mythatron.dialect:check_mask_file"
-
-
-def register() -> None:
-    """Make `masque.validate` (and so the registry) load `*.mask.json` through this dialect.
-
-    validate.py lists the dialect itself; this keeps MythaTron entry points working with any
-    validate.py that has the DIALECTS table but not (yet) the entry.
-    """
-    from masque import validate
-
-    validate.DIALECTS.setdefault(".mask.json", DIALECT_HOOK)

@@ -240,10 +240,9 @@ def resolve_file(path: Path | str) -> tuple[Masque, Resolved]:
     """
     from masque.loader import load_file
     from masque.model import masque_from_data
-    from masque.mythatron.dialect import masque_from_mask, register
+    from masque.mythatron.dialect import masque_from_mask
     from masque.validate import load_masque
 
-    register()
     loaded = load_masque(path)  # the file must be valid on its own first
     resolved = resolve(load_file(path).data, path)
     if dialect_of(path) == "mask":
