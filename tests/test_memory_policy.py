@@ -221,3 +221,27 @@ def test_the_python_api_covers_share_snapshot_opt_out_and_log() -> None:
     assert [e.action for e in memory.log_entries("critic")] == [
         "opt_in", "search", "opt_out", "snapshot", "share", "mode", "add",
     ]  # fmt: skip
+
+
+def test_summaries_travel_by_mode_and_whitelist(
+    invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke(["memory", "add", "reviewer", "reviews flag missing tests"])
+    invoke(["memory", "add", "homelab", "the nas runs out of space monthly"])
+    invoke(["memory", "add", "generalist", "users ask about pricing"])
+    invoke(["memory", "mode", "reviewer", "global_snapshot"])
+    invoke(["memory", "mode", "homelab", "scoped_share"])
+    invoke(["memory", "snapshot", "reviewer", "homelab", "generalist"])
+    sid = _don("codesmith", "implement the summary view", "pat", actors["pat"])
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+
+    visible = _json(invoke(["memory", "summaries", "--json"]))["summaries"]
+    assert [s["masque"] for s in visible] == ["reviewer"]  # global_snapshot travels; the others do not
+    assert invoke(["memory", "summaries", "generalist"]).exit_code == 3
+
+    monkeypatch.delenv("MASQUE_SESSION_ID")
+    invoke(["memory", "share", "homelab", "--with", "codesmith"])
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    visible = _json(invoke(["memory", "summaries", "--json"]))["summaries"]
+    assert [s["masque"] for s in visible] == ["homelab", "reviewer"]
+    assert "space" in visible[0]["summary"]

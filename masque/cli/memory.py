@@ -361,6 +361,26 @@ def snapshot_cmd(
         typer.echo(s.summary)
 
 
+@memory_app.command("summaries")
+def summaries_cmd(
+    masque: str | None = typer.Argument(None, help="Only this masque's summaries."),
+    limit: int = typer.Option(1, "--limit", "-n", help="Summaries per masque, newest first."),
+    json_out: bool = _JSON,
+) -> None:
+    """Read stored summaries: your own, every global_snapshot one, and scoped_share ones shared with you."""
+    from masque.memory.snapshot import summaries
+
+    found = summaries(masque, limit=limit)
+    if json_out:
+        _json({"summaries": [s.to_json() for s in found]})
+        return
+    if not found:
+        typer.echo("no summaries yet: `masque memory snapshot` makes them", err=True)
+    for s in found:
+        typer.echo(f"{s.masque} ({s.created_at:%Y-%m-%d %H:%M}, {s.source_rows} memories, {s.method}):")
+        typer.echo(s.summary)
+
+
 def _opt(masque: str | None, out: bool, actor: str | None, json_out: bool) -> None:
     from masque.memory.manage import opt
 

@@ -34,6 +34,7 @@ _LAZY = {
     "reembed": "masque.memory.manage",
     "log_entries": "masque.memory.manage",
     "summarize": "masque.memory.snapshot",
+    "summaries": "masque.memory.snapshot",
     "Mode": "masque.memory.policy",
     "Memory": "masque.memory.shards",
 }

@@ -16,7 +16,7 @@ from masque import config, store
 from masque.durations import utcnow
 from masque.errors import UsageError
 from masque.ids import new_id
-from masque.memory import ops
+from masque.memory import ops, policy
 from masque.memory.policy import Mode
 
 EXTRACT_LINES = 5
@@ -144,4 +144,54 @@ def summarize(masques: tuple[str, ...] = (), *, now: dt.datetime | None = None) 
             ops.audit.log(conn, tgt.caller, "snapshot", tgt.masque, tgt.access, ids=[r["id"] for r in rows],
                           detail={"method": method, "summary_id": summary.id})  # fmt: skip
         out.append(summary)
+    return out
+
+
+def _summary_visible(caller: policy.Caller, settings: policy.ShardSettings) -> policy.Access | None:
+    """Summaries are meant to travel: global_snapshot ones are readable by every masque."""
+    access = policy.read_access(caller, settings)
+    if access is not policy.Access.DENIED:
+        return access
+    return policy.Access.SHARED if settings.mode is Mode.GLOBAL_SNAPSHOT else None
+
+
+def summaries(masque: str | None = None, *, limit: int = 1) -> list[Summary]:
+    """The stored summaries the caller may read (newest `limit` per masque), newest masque first.
+
+    Readable: the caller's own, those of shards in global_snapshot mode (cross-project insights),
+    those of scoped_share shards that whitelist the caller's masque; an admin or the operator reads all.
+    """
+    from masque.durations import as_utc
+
+    caller = policy.current_caller()
+    wanted = policy.masque_key(masque) if masque else None
+    with store.connect(read_only=True) as conn:
+        rows = store.rows(
+            conn,
+            "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY masque ORDER BY created_at DESC, id DESC) AS n "
+            "FROM ai_memory_summary WHERE $m IS NULL OR masque = $m) WHERE n <= $limit ORDER BY masque, n",
+            {"m": wanted, "limit": limit},
+        )
+        settings = {name: policy.shard_settings(conn, name) for name in {r["masque"] for r in rows}}
+    out: list[Summary] = []
+    seen: dict[str, policy.Access] = {}
+    for r in rows:
+        access = _summary_visible(caller, settings[r["masque"]])
+        if access is None:
+            continue
+        seen[r["masque"]] = access
+        out.append(
+            Summary(r["id"], r["masque"], r["summary"], r["method"], r["model"], r["source_rows"],
+                    as_utc(r["first_at"]), as_utc(r["last_at"]), as_utc(r["created_at"]) or utcnow())
+        )  # fmt: skip
+    refused = wanted if wanted and wanted not in seen and any(r["masque"] == wanted for r in rows) else None
+    if seen or refused:
+        with store.transaction() as conn:
+            for name, access in sorted(seen.items()):
+                ids = [s.id for s in out if s.masque == name]
+                ops.audit.log(conn, caller, "summary", name, access, ids=ids)
+            if refused:
+                ops.audit.log(conn, caller, "summary", refused, policy.Access.DENIED)
+    if refused:
+        raise policy.denied(caller, refused)
     return out
