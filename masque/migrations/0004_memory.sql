@@ -61,7 +61,7 @@ CREATE TABLE memory_log (
 COMMENT ON TABLE memory_log IS 'Compliance log: every memory read and write; never the memory text or the query text';
 COMMENT ON COLUMN memory_log.id IS 'Time-sortable id (mlg_...)';
 COMMENT ON COLUMN memory_log.ts IS 'When the read or write happened';
-COMMENT ON COLUMN memory_log.action IS 'add, search, list, get, forget, prune, export, import, history, snapshot, reembed, index';
+COMMENT ON COLUMN memory_log.action IS 'add, import, search, list, get, history, export, forget, prune, snapshot, summary, mode, share, unshare, opt_out, opt_in, reembed, index';
 COMMENT ON COLUMN memory_log.shard IS 'Masque key of the shard touched';
 COMMENT ON COLUMN memory_log.reader_masque IS 'Masque worn by the caller (from its session); NULL outside a session';
 COMMENT ON COLUMN memory_log.actor IS 'Actor who acted';
