@@ -8,6 +8,8 @@ import typer
 
 from masque.cli.sessions import sessions_app
 
+_SHOWN = 50  # bad records listed on stderr; --json lists every one
+
 
 @sessions_app.command("export")
 def export_cmd(
@@ -80,8 +82,10 @@ def import_cmd(
     else:
         from masque.cli.output import print_warning
 
-        for problem in result.problems:
+        for problem in result.problems[:_SHOWN]:
             print_warning(f"{result.path}:{problem.line}: skipped: {problem.message}")
+        if len(result.problems) > _SHOWN:
+            print_warning(f"... and {len(result.problems) - _SHOWN} more bad record(s); --json lists them all")
         typer.echo(
             f"imported {result.sessions_added} new session(s) ({result.sessions_updated} updated), "
             f"{result.events_added} event(s), {result.scores_added} score(s) from {result.records} record(s)"
