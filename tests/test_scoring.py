@@ -58,6 +58,10 @@ def test_release_score_then_rescore_keeps_history(worn: str, invoke: Callable[..
     masque = json.loads(invoke(["stats", "codesmith", "--json"]).stdout)
     assert masque["score_counts"]["*"] == 1 and masque["score_counts"]["+"] == 0  # the newest counts
     assert "session_scored" in [e["type"] for e in session["events"]]
+    skill = json.loads(invoke(["stats", "--skill", "zig", "--json"]).stdout)  # claims recorded at assume
+    assert [(c["masque"], c["level"], c["scored"]) for c in skill["claims"]] == [("codesmith", "competent", 1)]
+    ring = json.loads(invoke(["stats", "--ring", "player", "--json"]).stdout)
+    assert ring["sessions"]["total"] == 1 and ring["mean_score"] == 2.0
 
 
 def test_score_rejects_bad_symbols_and_unknown_sessions(worn: str, invoke: Callable[..., Any]) -> None:
