@@ -86,6 +86,7 @@ class Session:
     content_hash: str | None = None
     source_path: str | None = None
     knowledge: tuple[Knowledge, ...] = ()
+    memory: dict[str, Any] | None = None  # the memory shard diff archived at release
     system_prompt: str | None = None
     token: str | None = field(default=None, repr=False)
 
@@ -117,6 +118,7 @@ class Session:
             "credential_expires_at": self.credential_expires_at,
             "content_hash": self.content_hash,
             "knowledge": [{"uri": k.uri, "endpoint": k.endpoint} for k in self.knowledge],
+            "memory": self.memory,
         }
         if with_token:
             out["token"] = self.token
@@ -181,6 +183,7 @@ def _from_row(row: tuple[Any, ...], accessor: str | None = None, cred_exp: Any =
         content_hash=row[19],
         source_path=row[20],
         knowledge=tuple(Knowledge(k["uri"], k.get("endpoint")) for k in meta.get("knowledge", [])),
+        memory=meta.get("memory"),
         accessor=accessor,
         credential_expires_at=as_utc(cred_exp),
     )

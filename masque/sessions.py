@@ -418,6 +418,7 @@ def _end(
             [now, *below],
         )
     revoked = broker().revoke_sessions(conn, [s.session_id, *below], reason)
+    memory = _record_memory_diffs(conn, [s.session_id, *below])
     ended_now = [s, *(load(conn, sid) for sid in below)]
     by_id = {x.session_id: x for x in ended_now}
     items: list[tuple[str, Session, dict[str, Any]]] = [
@@ -436,11 +437,27 @@ def _end(
                     "by": by,
                     "exit_code": exit_code if is_root else None,
                     "duration_s": round((now - x.started_at).total_seconds(), 3),
+                    "memory": {k: memory[x.session_id][k] for k in ("added", "forgotten")},
                 },
             )
         )
     _session_events(conn, items)
     return [s.session_id, *below], [a for a, _ in revoked]
+
+
+def _record_memory_diffs(conn: duckdb.DuckDBPyConnection, session_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Archive each ending session's memory shard diff (seed 000) in its metadata, in this transaction."""
+    import json
+
+    from masque.memory import session_diff
+
+    diffs = {sid: session_diff(sid, conn) for sid in session_ids}
+    for sid, diff in diffs.items():
+        conn.execute(
+            "UPDATE sessions SET metadata = json_merge_patch(coalesce(metadata, '{}'), ?) WHERE id = ?",
+            [json.dumps({"memory": diff}), sid],
+        )
+    return diffs
 
 
 def _may_end(who: Acting, s: Session) -> None:

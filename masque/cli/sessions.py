@@ -330,6 +330,9 @@ def sessions_show_cmd(
             f"credential   {c['accessor']} role={c['role']} expires={_fmt(c['expires_at'])} "
             f"revoked={_fmt(c['revoked_at'])}"
         )
+    if s.memory is not None:
+        shards = ", ".join(f"{name} +{d['added']} -{d['forgotten']}" for name, d in s.memory["shards"].items())
+        typer.echo(f"memory       +{s.memory['added']} -{s.memory['forgotten']}" + (f" ({shards})" if shards else ""))
     for sc in detail.scores:
         typer.echo(f"score        {sc['symbol']} {sc['notes'] or ''}".rstrip())
     for child in detail.children:
