@@ -11,7 +11,6 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,13 @@ def schema_path(which: str = "masque") -> Path:
         filename = SCHEMA_FILES[which]
     except KeyError:
         raise UsageError(f"unknown schema {which!r}; choose one of {', '.join(SCHEMA_FILES)}") from None
-    packaged = resources.files("masque").joinpath("_schemas", filename)
+    # A plain path, not importlib.resources (~15 ms of imports on every `masque validate`): the
+    # wheel installs as files, and the source tree keeps the schemas beside the package.
+    here = Path(__file__).resolve().parent
+    packaged = here / "_schemas" / filename
     if packaged.is_file():
-        return Path(str(packaged))
-    source = Path(__file__).resolve().parent.parent / "schemas" / filename
+        return packaged
+    source = here.parent / "schemas" / filename
     if source.is_file():
         return source
     raise NotFound(f"schema {filename} is missing from the installation", hint="reinstall masque")
