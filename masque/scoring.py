@@ -194,7 +194,7 @@ def session_scores(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[Sco
     return [ScoreRow(r[0], r[1], Score(r[2]), r[3], r[4], r[5], values.get(r[2], 0.0)) for r in found]
 
 
-# score_facts (migration 0003) is a derived copy of scores joined to their sessions, so reflection
+# score_facts (migration 0002) is a derived copy of scores joined to their sessions, so reflection
 # reads scores without a join. It is kept in step here and by imports, and rebuilt from scratch
 # whenever its row count differs from `scores` (some writer went around it).
 

@@ -35,8 +35,8 @@ def migrations() -> list[tuple[int, str, str]]:
             found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
     found.sort()
     versions = [v for v, _, _ in found]
-    if len(set(versions)) != len(versions):  # pragma: no cover - caught by tests
-        raise StoreError(f"two migrations share a number: {versions}")
+    if versions != list(range(1, len(found) + 1)):  # pragma: no cover - a packaging mistake; tests catch it
+        raise StoreError(f"migrations must be numbered 1..n without gaps or repeats, found {versions}")
     return found
 
 
@@ -91,8 +91,14 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
     )
     done = _current_version(conn)
+    known = migrations()
+    if done > len(known):
+        raise StoreError(
+            f"the store was written by a newer masque (schema version {done}; this one knows {len(known)})",
+            hint="upgrade masque (pip install -U masque), or point MASQUE_HOME at another store",
+        )
     applied = []
-    for version, name, sql in migrations():
+    for version, name, sql in known:
         if version <= done:
             continue
         conn.execute("BEGIN TRANSACTION")
@@ -120,7 +126,7 @@ def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[du
     try:
         if key not in _migrated:
             latest = migrations()[-1][0]
-            if _current_version(conn) < latest:
+            if _current_version(conn) != latest:
                 if read_only:
                     conn.close()
                     conn = _open(path, False, timeout)

@@ -114,3 +114,26 @@ def test_no_color_output_has_no_escape_codes(run_masque: Callable[..., Any], per
     proc = run_masque("validate", str(personas), env={"NO_COLOR": "1"})
     assert proc.returncode == 0
     assert "\x1b[" not in proc.stdout
+
+
+def test_a_closed_pipe_is_quiet(personas: Path, isolated_env: Path, tmp_path: Path) -> None:
+    """`masque validate ... | head -1` on output larger than a pipe buffer: no traceback, no crash log."""
+    text = (personas / "generalist.masque.yaml").read_text()
+    many = tmp_path / "many"
+    many.mkdir()
+    for i in range(1200):  # ~150 kB of JSON: far more than the 64 kB a pipe holds
+        (many / f"g{i}.masque.yaml").write_text(text.replace("index: 4", f"index: {i + 10}"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "masque", "validate", "--format", "json", str(many)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away, like `head -1`
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 1
+    assert stderr == ""
+    assert not (isolated_env / "crash.log").exists()

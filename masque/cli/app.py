@@ -52,7 +52,7 @@ class MasqueGroup(TyperGroup):
 
             print_error("interrupted")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        except (typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort, BrokenPipeError):
             raise
         except Exception as exc:
             if debug_enabled() or _is_click_exception(exc):

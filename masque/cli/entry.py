@@ -76,10 +76,17 @@ def _fast_validate(args: list[str]) -> int | None:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
-    if args[:1] == ["validate"]:
-        code = _fast_validate(args[1:])
-        if code is not None:
-            sys.exit(code)
-    from masque.cli.app import main as typer_main
+    try:
+        if args[:1] == ["validate"]:
+            code = _fast_validate(args[1:])
+            if code is not None:
+                sys.stdout.flush()
+                sys.exit(code)
+        from masque.cli.app import main as typer_main
 
-    typer_main(args)
+        typer_main(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from masque.cli.output import quiet_broken_pipe
+
+        quiet_broken_pipe()

@@ -27,6 +27,15 @@ def reset_consoles() -> None:
     _consoles.clear()
 
 
+def quiet_broken_pipe() -> None:
+    """The reader went away (`masque ... | head`): exit quietly, as command-line tools do on SIGPIPE."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
+    raise SystemExit(1)  # what Typer (click) itself does on EPIPE, so every path agrees
+
+
 def print_error(message: str, hint: str | None = None) -> None:
     """One line `masque: error: ...` on stderr, plus a hint line when there is one."""
     sys.stderr.write(f"{PROGRAM['name']}: error: {message}\n")

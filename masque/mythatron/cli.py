@@ -420,4 +420,10 @@ def main(argv: list[str] | None = None) -> None:
     from masque.cli.output import PROGRAM
 
     PROGRAM["name"] = "mythatron"
-    app(args=argv, prog_name="mythatron")
+    try:
+        app(args=argv, prog_name="mythatron")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        from masque.cli.output import quiet_broken_pipe
+
+        quiet_broken_pipe()

@@ -3,7 +3,7 @@
 The mask comes from a ref (`professor`, `mask.professor@1.3.0`) or from a session (`--session ID`, or
 MASQUE_SESSION_ID): then the exact version the session wore is used, the session must still be
 active, and the generation row carries its id. Every call - answered or failed - is one row in the
-`generations` table (prompt, response, model, tokens, latency; migration 0005).
+`generations` table (prompt, response, model, tokens, latency; migration 0004).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Staged rollouts: draft -> beta -> live, one stage at a time; retire is a soft delete.
 
 Where stages live: the file's `stage` field is what the author declared (default live); every later
-change is a row in the store's `mask_stages` table (migration 0005) plus a `mask_stage_changed` event,
+change is a row in the store's `mask_stages` table (migration 0004) plus a `mask_stage_changed` event,
 written in one transaction. The newest row per (masque, version) is the effective stage, so a rollout
 never rewrites a reviewed file and its history is kept. A retired version is hidden from routing and
 bare-name resolution but still loads by exact version, and its rows stay in the history.
