@@ -44,9 +44,8 @@ def test_a_store_from_a_newer_masque_is_refused(invoke: Callable[..., Any]) -> N
     with store.connect() as conn:
         conn.execute("INSERT INTO schema_migrations (version, name) VALUES (999, 'future')")
     store._migrated.clear()
-    with pytest.raises(StoreError, match="newer masque"):
-        with store.connect():
-            pass
+    with pytest.raises(StoreError, match="newer masque"), store.connect():
+        pass
     store._migrated.clear()
     result = invoke(["sessions"])
     assert result.exit_code == 5
@@ -79,9 +78,8 @@ def test_a_held_lock_times_out_naming_the_holder(tmp_path: Path, monkeypatch: py
         conf = tmp_path / "masque.toml"
         conf.write_text("[limits]\nlock_timeout = 0.3\n")
         monkeypatch.setenv("MASQUE_CONFIG", str(conf))
-        with pytest.raises(StoreBusy, match=f"PID {holder.pid}"):
-            with store.connect():
-                pass
+        with pytest.raises(StoreBusy, match=f"PID {holder.pid}"), store.connect():
+            pass
     finally:
         holder.kill()
         holder.wait()
