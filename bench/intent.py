@@ -178,10 +178,14 @@ def main() -> None:
     check_agreement(every, intents)
 
     normalized = [normalize(t) for t in intents]
-    print(f"intents: {len(intents)} (10% zero-width, 10% fullwidth, 10% shouting, 10% padded); "
-          f"compile all {len(every)} policies: {compile_ms:.1f} ms; python {sys.version.split()[0]}")
-    header = f"{'policy group':18} {'patterns':>9} | {'decide()':>11} {'naive':>9} {'ratio':>6} " \
-             f"{'pre-norm':>9} {'ratio':>6} | {'match()':>11} {'fnmatch':>9} {'ratio':>6}   (decisions/s)"
+    print(
+        f"intents: {len(intents)} (10% zero-width, 10% fullwidth, 10% shouting, 10% padded); "
+        f"compile all {len(every)} policies: {compile_ms:.1f} ms; python {sys.version.split()[0]}"
+    )
+    header = (
+        f"{'policy group':18} {'patterns':>9} | {'decide()':>11} {'naive':>9} {'ratio':>6} "
+        f"{'pre-norm':>9} {'ratio':>6} | {'match()':>11} {'fnmatch':>9} {'ratio':>6}   (decisions/s)"
+    )
     print(header)
     for name, policies in groups.items():
         sizes = sorted(len(p.allowed) + len(p.denied) for p in policies)

@@ -179,7 +179,7 @@ _HINTS = {
     Reason.DENIED: "a denied pattern always wins; state a different goal or use another masque",
     Reason.NO_MATCH: "state the intent so it matches one of the masque's intent.allowed patterns "
     "(see `masque show REF`)",
-    Reason.EMPTY: "every assumption states its goal: pass --intent \"...\"",
+    Reason.EMPTY: 'every assumption states its goal: pass --intent "..."',
     Reason.TOO_LONG: "shorten the intent, or raise [limits] max_intent_chars in masque.toml",
     Reason.ERROR: "fix the masque's intent patterns (`masque validate`)",
 }

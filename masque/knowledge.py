@@ -48,8 +48,7 @@ def servers() -> dict[str, str]:
     for key, value in table.items():
         if not isinstance(value, str) or not value.strip():
             raise UsageError(
-                f"config {config.config_file()}: [knowledge] {key} must be a base URL string, "
-                f"got {value!r}",
+                f"config {config.config_file()}: [knowledge] {key} must be a base URL string, got {value!r}",
                 hint=f'write it as {key} = "http://host:port"',
             )
         out[key] = value.strip()

@@ -18,9 +18,7 @@ SEED = Intent(allowed=("implement *", "test *"), denied=("rush *", "delete produ
 
 
 def _masque(intent: Intent = SEED) -> Masque:
-    return Masque(
-        name="codesmith", index=1, version="0.1.0", ring=Ring.PLAYER, intent=intent, lens="Be careful."
-    )
+    return Masque(name="codesmith", index=1, version="0.1.0", ring=Ring.PLAYER, intent=intent, lens="Be careful.")
 
 
 # --- the seed example ---------------------------------------------------------------------------
@@ -37,9 +35,7 @@ def _masque(intent: Intent = SEED) -> Masque:
         ("implement", False, "no_match", None),  # the glob covers the WHOLE intent: "implement *" needs more
     ],
 )
-def test_seed_policy_decides_and_names_the_pattern(
-    text: str, allowed: bool, reason: str, pattern: str | None
-) -> None:
+def test_seed_policy_decides_and_names_the_pattern(text: str, allowed: bool, reason: str, pattern: str | None) -> None:
     decision = Policy.compile(SEED).decide(text)
     assert (decision.allowed, decision.reason, decision.pattern) == (allowed, reason, pattern)
     if pattern:

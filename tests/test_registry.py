@@ -133,9 +133,7 @@ def test_malformed_ref_is_a_usage_error() -> None:
 # --- where masques come from ------------------------------------------------------------------------
 
 
-def test_private_masque_overrides_a_shared_one_of_the_same_version(
-    shared: Path, local: Path, private: Path
-) -> None:
+def test_private_masque_overrides_a_shared_one_of_the_same_version(shared: Path, local: Path, private: Path) -> None:
     shared_file = write_masque(shared, lens="shared copy")
     local_file = write_masque(local, lens="local copy")
     private_file = write_masque(private, lens="private copy")
@@ -221,9 +219,7 @@ def test_invalid_files_are_listed_with_their_error_and_skipped(local: Path) -> N
 def test_ref_that_only_matches_an_invalid_file_names_file_and_line(local: Path) -> None:
     bad = local / "codesmith.masque.yaml"
     local.mkdir()
-    bad.write_text(
-        'name: codesmith\nindex: 1\nversion: "0.1.0"\nring: wizard\nintent: {allowed: ["x *"]}\nlens: x\n'
-    )
+    bad.write_text('name: codesmith\nindex: 1\nversion: "0.1.0"\nring: wizard\nintent: {allowed: ["x *"]}\nlens: x\n')
     with pytest.raises(ValidationFailed) as info:
         registry.resolve("codesmith")
     message = str(info.value)
@@ -269,9 +265,7 @@ _BEFORE = st.sampled_from(["", "a: 1\n", "# c\n"])
 
 @settings(max_examples=400, deadline=None)
 @given(value=_VALUE, style=_STYLE, comment=_COMMENT, after=_NEXT, before=_BEFORE)
-def test_name_shortcut_is_either_unsure_or_right(
-    value: str, style: str, comment: str, after: str, before: str
-) -> None:
+def test_name_shortcut_is_either_unsure_or_right(value: str, style: str, comment: str, after: str, before: str) -> None:
     quoted = {"plain": value, "double": f'"{value}"', "single": f"'{value}'"}[style]
     text = f"{before}name: {quoted}{comment}\n{after}index: 1\n"
     shortcut = registry.declared_name_in(text)

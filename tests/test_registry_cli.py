@@ -178,9 +178,7 @@ def test_check_empty_intent_is_refused(invoke: Invoke, local: Path) -> None:
     assert "the intent is empty" in result.stdout
 
 
-def test_check_as_a_real_process_on_the_shipped_personas(
-    run_masque: Callable[..., Any], personas: Path
-) -> None:
+def test_check_as_a_real_process_on_the_shipped_personas(run_masque: Callable[..., Any], personas: Path) -> None:
     env = {"MASQUE_PATH": str(personas)}
     denied = run_masque("check", "masque:homelab@v2.3", "--intent", "delete the old backups", env=env)
     assert denied.returncode == 3, denied.stderr

@@ -23,15 +23,10 @@ def generate_cmd(
     provider: str = typer.Option(
         None,
         "--provider",
-        help="offline or openai (default: openai when "
-        "OPENAI_API_KEY or OPENAI_BASE_URL is set, else offline).",
+        help="offline or openai (default: openai when OPENAI_API_KEY or OPENAI_BASE_URL is set, else offline).",
     ),
-    model: str = typer.Option(
-        None, "--model", help="Model name (default: the mask's default_llm, else [llm] model)."
-    ),
-    json_out: bool = typer.Option(
-        False, "--json", help="Print the logged generation as JSON instead of streaming."
-    ),
+    model: str = typer.Option(None, "--model", help="Model name (default: the mask's default_llm, else [llm] model)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the logged generation as JSON instead of streaming."),
 ) -> None:
     """Run an LLM call with a mask's context, stream the answer and log it in the store.
 

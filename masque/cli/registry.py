@@ -29,8 +29,7 @@ def list_cmd(
     entries = registry.available()
     if json_out:
         dirs = [
-            {"path": str(d.path), "source": d.source.value, "exists": d.path.exists()}
-            for d in registry.search_dirs()
+            {"path": str(d.path), "source": d.source.value, "exists": d.path.exists()} for d in registry.search_dirs()
         ]
         print_json({"search_path": dirs, "masques": [e.to_dict() for e in entries]})
         return

@@ -133,9 +133,7 @@ def _positive(a: Assertion, output: str) -> tuple[bool, str]:
         ok = output.strip() == a.value.strip()
         return (
             ok,
-            "output equals the expected text"
-            if ok
-            else f"output {_clip(output)} differs from {_clip(a.value)}",
+            "output equals the expected text" if ok else f"output {_clip(output)} differs from {_clip(a.value)}",
         )
     if a.op is Op.MAX_LENGTH:
         ok = len(output) <= a.value

@@ -151,9 +151,7 @@ def blend_masques(
     masques: Sequence[Masque], weights: Sequence[float], pairs: Sequence[tuple[str, str]] | None = None
 ) -> Blend:
     if not masques:
-        raise UsageError(
-            "blend needs at least one mask", hint="e.g. mythatron mask blend professor:0.7 critic:0.3"
-        )
+        raise UsageError("blend needs at least one mask", hint="e.g. mythatron mask blend professor:0.7 critic:0.3")
     if len(masques) != len(weights):
         raise UsageError(f"{len(masques)} masks but {len(weights)} weights; give one weight per mask")
     refs = [m.ref for m in masques]

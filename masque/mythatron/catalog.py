@@ -106,8 +106,7 @@ def lookup(text: str, masks: list[Mask] | None = None, *, any_stage: bool = Fals
         )
     raise NotFound(
         f"no mask named {ref.name!r} on the search path (looked for {', '.join(candidate_keys(ref.name))})",
-        hint="add the directory holding your *.mask.json files to MASQUE_PATH "
-        "(`masque path` shows the search path)",
+        hint="add the directory holding your *.mask.json files to MASQUE_PATH (`masque path` shows the search path)",
     )
 
 

@@ -76,9 +76,7 @@ def new_cmd(
         None, "--domain", "-d", help="Domain tag (repeatable): story, song, poem, code..."
     ),
     tone: list[str] = typer.Option(None, "--tone", "-t", help="Tone descriptor (repeatable)."),
-    fmt: str = typer.Option(
-        "json", "--format", "-f", help="json (NAME.mask.json) or yaml (NAME.masque.yaml)."
-    ),
+    fmt: str = typer.Option("json", "--format", "-f", help="json (NAME.mask.json) or yaml (NAME.masque.yaml)."),
     directory: str = typer.Option(".", "--dir", help="Directory to write into (must exist)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing file."),
 ) -> None:
@@ -110,9 +108,7 @@ def _render_runs(result: object, *, verbose: bool) -> str:
         lines.append(f"{tag} {run.mask} :: {label}")
         if not run.passed or verbose:
             for reason in (
-                run.reasons()
-                if not run.passed
-                else [f"{a.assertion.label()}: {a.reason}" for a in run.results]
+                run.reasons() if not run.passed else [f"{a.assertion.label()}: {a.reason}" for a in run.results]
             ):
                 lines.append(f"    - {reason}")
     if not result.runs:
@@ -137,20 +133,12 @@ def _offline_notice(provider_name: str) -> None:
 @mask_app.command("test")
 def test_cmd(
     paths: list[str] = typer.Argument(..., help="Mask files (or directories of them) whose tests to run."),
-    provider: str = typer.Option(
-        None, "--provider", help="offline or openai (default: openai when configured)."
-    ),
-    model: str = typer.Option(
-        None, "--model", help="Model for every test (default: each mask's default_llm)."
-    ),
+    provider: str = typer.Option(None, "--provider", help="offline or openai (default: openai when configured)."),
+    model: str = typer.Option(None, "--model", help="Model for every test (default: each mask's default_llm)."),
     repeat: int = typer.Option(1, "--repeat", help="Run every test N times."),
-    threshold: float = typer.Option(
-        1.0, "--threshold", help="Pass rate (0..1) the suite must reach, e.g. 0.9."
-    ),
+    threshold: float = typer.Option(1.0, "--threshold", help="Pass rate (0..1) the suite must reach, e.g. 0.9."),
     fmt: TestFormat = typer.Option(TestFormat.text, "--format", "-f", help="text, json or junit (XML)."),
-    output: str = typer.Option(
-        None, "--output", "-o", help="Also write the report (json/junit) to this file."
-    ),
+    output: str = typer.Option(None, "--output", "-o", help="Also write the report (json/junit) to this file."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show every assertion, not only failures."),
 ) -> None:
     """Run the masks' prompt tests and judge the answers with their assertions.
@@ -182,16 +170,13 @@ def test_cmd(
 @mask_app.command("validate")
 def validate_cmd(
     paths: list[str] = typer.Argument(..., help="Mask or masque files, directories or globs."),
-    no_tests: bool = typer.Option(
-        False, "--no-tests", help="Only schema and semantic checks; skip the test suites."
-    ),
+    no_tests: bool = typer.Option(False, "--no-tests", help="Only schema and semantic checks; skip the test suites."),
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
     fmt: ValidateFormat = typer.Option(ValidateFormat.text, "--format", "-f", help="text, json or github."),
     provider: str = typer.Option(
         None,
         "--provider",
-        help="Provider for the test suites (default: offline "
-        "unless an OpenAI-compatible service is configured).",
+        help="Provider for the test suites (default: offline unless an OpenAI-compatible service is configured).",
     ),
     threshold: float = typer.Option(1.0, "--threshold", help="Pass rate the test suites must reach."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List valid files too."),
@@ -246,9 +231,7 @@ def validate_cmd(
 def show_cmd(
     target: str = typer.Argument(..., help="A mask file, or a name/ref found on the search path."),
     resolved: bool = typer.Option(False, "--resolved", help="Flatten `extends`: print the persona as worn."),
-    json_out: bool = typer.Option(
-        False, "--json", help="Print JSON (the default for mask files is JSON anyway)."
-    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (the default for mask files is JSON anyway)."),
 ) -> None:
     """Show a mask as written, or with --resolved as flattened through its `extends` chain."""
     from masque.cli.output import print_json
@@ -279,9 +262,7 @@ def show_cmd(
 def blend_cmd(
     specs: list[str] = typer.Argument(..., help="NAME:WEIGHT pairs, e.g. professor:0.7 critic:0.3."),
     json_out: bool = typer.Option(False, "--json", help="Print the blend as JSON."),
-    allow_flagged: bool = typer.Option(
-        False, "--allow-flagged", help="Accept a blend the tone guardrails flag."
-    ),
+    allow_flagged: bool = typer.Option(False, "--allow-flagged", help="Accept a blend the tone guardrails flag."),
 ) -> None:
     """Blend masks into composite instructions, weighted by section.
 
@@ -313,9 +294,7 @@ def blend_cmd(
 
 @mask_app.command("promote")
 def promote_cmd(
-    ref: str = typer.Argument(
-        ..., help="Mask ref, e.g. professor@1.3.0 (a bare name means its newest version)."
-    ),
+    ref: str = typer.Argument(..., help="Mask ref, e.g. professor@1.3.0 (a bare name means its newest version)."),
     to: str = typer.Option(..., "--to", help="beta or live: one stage forward from the current one."),
     json_out: bool = typer.Option(False, "--json", help="Print the change as JSON."),
 ) -> None:
@@ -386,9 +365,7 @@ def history_cmd(
 @app.command("route")
 def route_cmd(
     mode: str = typer.Argument(..., help="Creative mode, e.g. story.continue."),
-    override: str = typer.Option(
-        None, "--override", help="Use this mask instead of the table's (user selection)."
-    ),
+    override: str = typer.Option(None, "--override", help="Use this mask instead of the table's (user selection)."),
     flag: str = typer.Option(None, "--flag", help="Experiment flag: use that experiment's routes."),
     routes: str = typer.Option(None, "--routes", help="routes.yaml to use (default: see docs)."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),

@@ -95,8 +95,7 @@ def choose_target(ref: str | None, session_id: str | None) -> Target:
     if not session_id:
         raise UsageError(
             "no mask to generate with",
-            hint="name one (`mythatron generate professor PROMPT`), pass --session ID, "
-            "or assume a masque first",
+            hint="name one (`mythatron generate professor PROMPT`), pass --session ID, or assume a masque first",
         )
     return target_for_session(session_id)
 
@@ -162,9 +161,7 @@ def generate(
         _log(target, chosen.name, request.model, request.system, prompt, None, str(exc))
         raise
     gen_id = _log(target, chosen.name, request.model, request.system, prompt, completion, None)
-    return Generation(
-        gen_id, target.session_id, target.masque.key, target.masque.version, completion, target.warnings
-    )
+    return Generation(gen_id, target.session_id, target.masque.key, target.masque.version, completion, target.warnings)
 
 
 def generations(session_id: str | None = None, limit: int = 20) -> list[dict[str, object]]:

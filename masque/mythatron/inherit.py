@@ -271,6 +271,7 @@ def check_chain(result: FileResult) -> None:
         return
     except InheritanceError as exc:
         line, col = doc.position(("extends",))
-        result.diagnostics.append(Diagnostic(result.path, exc.code, str(exc), line=line, col=col,
-                                             json_path="$.extends"))
+        result.diagnostics.append(
+            Diagnostic(result.path, exc.code, str(exc), line=line, col=col, json_path="$.extends")
+        )
         result.masque = None

@@ -80,9 +80,7 @@ class Routing:
 
 def _bad(path: Path, doc: Any, where: tuple[str | int, ...], message: str) -> ValidationFailed:
     line, col = doc.position(where)
-    return ValidationFailed(
-        f"{path}:{line}:{col}: {message}", hint="see docs/mythatron.md for the routes.yaml format"
-    )
+    return ValidationFailed(f"{path}:{line}:{col}: {message}", hint="see docs/mythatron.md for the routes.yaml format")
 
 
 def _names(path: Path, doc: Any, where: tuple[str | int, ...], value: Any) -> tuple[str, ...]:
@@ -106,9 +104,7 @@ def load_routes(path: Path | str) -> RouteTable:
     data = doc.data
     unknown = [k for k in data if k not in ("routes", "fallback", "experiments")]
     if unknown:
-        raise _bad(
-            path, doc, (str(unknown[0]),), f"unknown key {unknown[0]!r}; use routes, fallback, experiments"
-        )
+        raise _bad(path, doc, (str(unknown[0]),), f"unknown key {unknown[0]!r}; use routes, fallback, experiments")
     routes = data.get("routes")
     if not isinstance(routes, dict) or not routes:
         raise _bad(path, doc, ("routes",), "`routes` must map creative modes to mask lists")
@@ -124,8 +120,7 @@ def load_routes(path: Path | str) -> RouteTable:
         if not isinstance(overrides, dict):
             raise _bad(path, doc, ("experiments", name), "an experiment maps modes to mask lists")
         experiments[str(name)] = {
-            str(mode): _names(path, doc, ("experiments", name, mode), masks)
-            for mode, masks in overrides.items()
+            str(mode): _names(path, doc, ("experiments", name, mode), masks) for mode, masks in overrides.items()
         }
     return RouteTable(path, table, fallback.strip(), experiments)
 
@@ -241,8 +236,7 @@ def _record_fallbacks(mode: str, source: str, degraded: list[Routed]) -> tuple[s
                 "fallback": slot.mask,
             }
             conn.execute(
-                "INSERT INTO events (id, ts, type, session_id, masque, actor, payload)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (id, ts, type, session_id, masque, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
                     event_id,
                     now,

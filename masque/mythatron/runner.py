@@ -84,8 +84,7 @@ class SuiteResult:
                     "error": r.error,
                     "seconds": round(r.seconds, 6),
                     "assertions": [
-                        {"assertion": a.assertion.label(), "passed": a.passed, "reason": a.reason}
-                        for a in r.results
+                        {"assertion": a.assertion.label(), "passed": a.passed, "reason": a.reason} for a in r.results
                     ],
                 }
                 for r in self.runs
@@ -99,9 +98,7 @@ def check_threshold(threshold: float) -> float:
     return threshold
 
 
-def run_test(
-    masque: Masque, path: str, test: Any, run: int, provider: Provider, model: str | None
-) -> TestRun:
+def run_test(masque: Masque, path: str, test: Any, run: int, provider: Provider, model: str | None) -> TestRun:
     start = time.perf_counter()
     name = str(test.get("name"))
     try:
@@ -112,13 +109,9 @@ def run_test(
     try:
         results = tuple(assertions.evaluate(a, completion.text) for a in parsed)
     except UsageError as exc:  # a regex that does not compile
-        return TestRun(
-            masque.ref, path, name, run, False, completion.text, (), str(exc), time.perf_counter() - start
-        )
+        return TestRun(masque.ref, path, name, run, False, completion.text, (), str(exc), time.perf_counter() - start)
     passed = all(r.passed for r in results)
-    return TestRun(
-        masque.ref, path, name, run, passed, completion.text, results, None, time.perf_counter() - start
-    )
+    return TestRun(masque.ref, path, name, run, passed, completion.text, results, None, time.perf_counter() - start)
 
 
 def run_suite(
@@ -166,9 +159,7 @@ def to_junit(result: SuiteResult) -> str:
         if not run.passed:
             suite.set("failures", str(int(suite.get("failures", "0")) + 1))
             reasons = run.reasons()
-            failure = ET.SubElement(
-                case, "failure", message=reasons[0] if reasons else "failed", type="assertion"
-            )
+            failure = ET.SubElement(case, "failure", message=reasons[0] if reasons else "failed", type="assertion")
             failure.text = "\n".join(reasons) + f"\n--- output ---\n{run.output}"
         out = ET.SubElement(case, "system-out")
         out.text = run.output

@@ -129,9 +129,8 @@ def render(doc: dict[str, Any], fmt: Format) -> str:
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
     import yaml
 
-    return (
-        "# Scaffolded by `mythatron mask new`; check it with `mythatron mask validate`.\n"
-        + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    return "# Scaffolded by `mythatron mask new`; check it with `mythatron mask validate`.\n" + yaml.safe_dump(
+        doc, sort_keys=False, allow_unicode=True, width=100
     )
 
 
@@ -156,9 +155,7 @@ def new_mask(
     base = Path(directory)
     if not base.is_dir():
         raise UsageError(f"--dir {base} is not a directory", hint="create it first")
-    doc = (
-        mask_document(name, domains, tones) if kind is Format.JSON else masque_document(name, domains, tones)
-    )
+    doc = mask_document(name, domains, tones) if kind is Format.JSON else masque_document(name, domains, tones)
     suffix = ".mask.json" if kind is Format.JSON else ".masque.yaml"
     target = base / f"{name}{suffix}"
     text = render(doc, kind)

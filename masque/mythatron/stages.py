@@ -38,9 +38,7 @@ def next_stage(current: Stage) -> Stage | None:
 def check_promotion(ref: str, current: Stage, target: Stage) -> None:
     """Raise Refused unless `current -> target` is exactly one step forward."""
     if target not in (Stage.BETA, Stage.LIVE):
-        raise UsageError(
-            f"--to {target.value}: promote to beta or live (retire with `mythatron mask retire`)"
-        )
+        raise UsageError(f"--to {target.value}: promote to beta or live (retire with `mythatron mask retire`)")
     if current is Stage.RETIRED:
         raise Refused(
             f"{ref} is retired; a retired version cannot be promoted",
