@@ -1,6 +1,6 @@
 """Intent policy: a masque's allowed/denied globs compiled once, and decisions that explain themselves.
 
-Semantics (Cedar-style, documented in docs/registry.md):
+Semantics (Cedar-style, documented in the README (Registry)):
 - both the intent and every pattern are normalised the same way (`normalize`);
 - globs are `fnmatch` globs (`*`, `?`, `[...]`, `[!...]`) over the WHOLE normalised intent;
 - a matching denied pattern refuses (denied wins); else a matching allowed pattern permits; else the

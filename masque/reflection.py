@@ -32,7 +32,7 @@ REFUSALS = ("intent_denied", "ring_refused")
 
 @dataclass(frozen=True)
 class Report:
-    """One level's reflection. `to_json()` is the stable documented shape (docs/stats.md)."""
+    """One level's reflection. `to_json()` is the stable documented shape (the README (Reflection))."""
 
     level: Level
     subject: str | None

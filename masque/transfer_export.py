@@ -1,6 +1,6 @@
 """Export: sessions with their events, scores and claimed skills nested, to Parquet or JSON Lines.
 
-The record shape is defined in `masque.transfer` (and docs/stats.md); this module builds it.
+The record shape is defined in `masque.transfer` (and the README (Reflection)); this module builds it.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def export_cmd(
     """Export sessions with their events, scores and claimed skills (one record per session).
 
     Parquet files are also the hand-off to other engines: `SELECT * FROM 'sessions.parquet'` in
-    DuckDB, or `spark.read.parquet(...)`. The record shape is in docs/stats.md.
+    DuckDB, or `spark.read.parquet(...)`. The record shape is in the README (Reflection).
     """
     from masque.reflection import Filters
     from masque.transfer import detect_format, export_sessions

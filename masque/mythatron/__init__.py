@@ -1,5 +1,5 @@
 """MythaTron mask SDK: the mask JSON dialect, inheritance, scaffolding, tests, blending, routing,
-staged rollouts and generation. See docs/mythatron.md.
+staged rollouts and generation. See the README (MythaTron).
 
 Submodules are imported on demand; importing this package costs nothing.
 """
