@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from masque.config import Limits
 from masque.diagnostics import Diagnostic, Severity
@@ -120,15 +119,16 @@ def check_uris(doc: Document, data: dict[str, Any]) -> Iterator[Diagnostic]:
     seen: set[str] = set()
     for i, uri in enumerate(data.get("knowledge") or []):
         where = ("knowledge", i)
-        parts = urlsplit(uri)
-        if parts.query or parts.fragment or "@" in parts.netloc or ":" in parts.netloc:
+        # The schema already pinned the form mcp://host[/path] with no '@' or ':' in the host.
+        host, _, resource = uri.removeprefix("mcp://").partition("/")
+        if "?" in resource or "#" in resource:
             yield _diag(
                 doc,
                 where,
                 "knowledge-uri",
                 f"{uri!r}: an MCP pointer is mcp://server/resource, without user, port, query or fragment",
             )
-        elif not _HOST_RE.match(parts.netloc) or "//" in parts.path:
+        elif not _HOST_RE.match(host) or "//" in f"/{resource}":
             yield _diag(doc, where, "knowledge-uri", f"{uri!r} is not a well-formed mcp://server/resource")
         if uri in seen:
             yield _diag(doc, where, "knowledge-duplicate", f"{uri!r} is listed twice", WARNING)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import hashlib
 import importlib
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -291,4 +290,6 @@ def load_masque(path: Path | str, lim: Limits | None = None) -> LoadedMasque:
             hint=f"run `masque validate {path}` for every problem",
         )
     warnings = tuple(d for d in result.diagnostics if d.severity is Severity.WARNING)
+    import hashlib  # here, not at the top: OpenSSL's start-up is a cost `masque validate` never needs
+
     return LoadedMasque(result.masque, path, hashlib.sha256(raw).hexdigest(), warnings)

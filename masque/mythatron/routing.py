@@ -80,7 +80,9 @@ class Routing:
 
 def _bad(path: Path, doc: Any, where: tuple[str | int, ...], message: str) -> ValidationFailed:
     line, col = doc.position(where)
-    return ValidationFailed(f"{path}:{line}:{col}: {message}", hint="see the README (MythaTron) for the routes.yaml format")
+    return ValidationFailed(
+        f"{path}:{line}:{col}: {message}", hint="see the README (MythaTron, routing) for the routes.yaml format"
+    )
 
 
 def _names(path: Path, doc: Any, where: tuple[str | int, ...], value: Any) -> tuple[str, ...]:
