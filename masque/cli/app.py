@@ -82,21 +82,26 @@ app = typer.Typer(
 )
 
 
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"masque {__version__}")
-        raise typer.Exit()
+def add_root_options(typer_app: typer.Typer, program: str) -> None:
+    """`--version` and `--debug`, shared by the `masque` and `mythatron` apps."""
+
+    def show_version(value: bool) -> None:
+        if value:
+            typer.echo(f"{program} {__version__}")
+            raise typer.Exit()
+
+    def root(
+        version: bool = typer.Option(
+            False, "--version", callback=show_version, is_eager=True, help="Show the version and exit."
+        ),
+        debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
+    ) -> None:
+        _state["debug"] = debug
+
+    typer_app.callback()(root)
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
-    ),
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
-) -> None:
-    """AssumeRole for AI agents."""
-    _state["debug"] = debug
+add_root_options(app, "masque")
 
 
 def _load_commands() -> None:

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from masque import __version__
-from masque.cli.app import MasqueGroup
+from masque.cli.app import MasqueGroup, add_root_options
 from masque.cli.generate import generate_cmd
 
 if TYPE_CHECKING:
@@ -24,6 +23,10 @@ app = typer.Typer(
     name="mythatron",
     cls=MasqueGroup,
     help="MythaTron mask SDK: scaffold, validate and test JSON personas; blend, route, roll out, generate.",
+    epilog=(
+        "Exit codes: 0 ok, 1 validation or tests failed, 2 usage error, 3 refused (flagged blend, stage rule), "
+        "4 not found, 5 store busy or damaged. --debug shows tracebacks."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -32,6 +35,7 @@ mask_app = typer.Typer(
     help="Work with masks: new, validate, test, show, blend, promote, retire, history.", no_args_is_help=True
 )
 app.add_typer(mask_app, name="mask")
+add_root_options(app, "mythatron (masque)")
 
 
 class ValidateFormat(str, Enum):
@@ -44,29 +48,6 @@ class TestFormat(str, Enum):
     text = "text"
     json = "json"
     junit = "junit"
-
-
-def _version_callback(value: bool) -> None:
-    if value:
-        typer.echo(f"mythatron (masque) {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
-    ),
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
-) -> None:
-    """MythaTron mask SDK.
-
-    Exit codes: 0 ok, 1 validation or tests failed, 2 usage error, 3 refused (flagged blend, stage
-    rule), 4 not found, 5 store busy or damaged.
-    """
-    from masque.cli import app as root
-
-    root._state["debug"] = debug
 
 
 @mask_app.command("new")
