@@ -12,12 +12,17 @@ __version__ = "0.1.0"
 # name -> module that defines it; resolved on first attribute access (PEP 562).
 _LAZY = {
     "MasqueError": "masque.errors",
-    "Masque": "masque.model",
-    "load_file": "masque.loader",
-    "validate_paths": "masque.validate",
+    "Masque": "masque.api",  # the base class of code-defined masques (seed 004's `class Homelab(Masque)`)
+    "ModelMasque": "masque.api",
+    "load": "masque.api",
+    "load_code_masque": "masque.api",
     "assume": "masque.api",
     "release": "masque.api",
+    "revoke": "masque.api",
     "check": "masque.api",
+    "verify": "masque.api",
+    "validate_paths": "masque.validate",
+    "load_masque": "masque.validate",
 }
 
 __all__ = ["__version__", *_LAZY]
