@@ -296,7 +296,7 @@ def write(
 
 
 def add(
-    texts: Sequence[str],
+    texts: str | Sequence[str],
     masque: str | None = None,
     *,
     session_id: str | None = None,
@@ -307,7 +307,7 @@ def add(
     now: dt.datetime | None = None,
 ) -> AddResult:
     """Store one memory per text in `masque`'s shard (default: the session's masque)."""
-    texts = list(texts)
+    texts = [texts] if isinstance(texts, str) else list(texts)  # a lone string is one memory, not its letters
     if not texts or any(not t.strip() for t in texts):
         raise UsageError("nothing to remember: the memory text is empty", hint="pass TEXT, --file F or - for stdin")
     limit = config.limits().max_file_bytes
