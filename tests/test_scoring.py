@@ -232,3 +232,14 @@ def test_write_back_of_any_notes_round_trips_and_spares_the_rest(scores: list[tu
     assert new[:5] == old[:5] and new[-5:] == old[-5:]
     history = yaml.safe_load(text)["performance"]["history"]
     assert [(h["score"], h.get("notes")) for h in history] == [(s, n or None) for s, n in scores]
+
+
+def test_text_report_reads_well_at_80_columns(invoke: Any, personas: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASQUE_PATH", str(personas))
+    worn = json.loads(invoke(["assume", "codesmith", "--intent", "implement the parser", "--format", "json"]).stdout)
+    assert invoke(["release", worn["session_id"], "--score", "+"]).exit_code == 0
+    system = invoke(["stats"]).stdout
+    assert "top and bottom masques: none yet (a masque is ranked once it has 3 scored sessions" in system
+    masque_level = invoke(["stats", "codesmith"]).stdout
+    header = next(line for line in masque_level.splitlines() if line.startswith("version") and "┃" in line)
+    assert "abandoned" in header and "p50" in header  # headers never wrap mid-word

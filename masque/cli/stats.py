@@ -14,6 +14,7 @@ from masque.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.table import Table
+    from rich.text import Text
 
     from masque.reflection import Report
 
@@ -143,7 +144,14 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for i, column in enumerate(columns):
         numeric = i > 0 and all(isinstance(row[i], (int, float)) or row[i] is None for row in rows)
-        table.add_column(column, justify="right" if numeric else "left", overflow="fold")
+        # Numbers and their headers never wrap ("abandone/d"); text columns fold when space runs out.
+        table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            no_wrap=numeric,
+            min_width=len(column),
+        )
     for row in rows:
         table.add_row(*(_num(c) for c in row))
     return table
@@ -195,7 +203,7 @@ def _render(r: Report) -> None:
         out.print(table)
 
 
-def _level_tables(data: Mapping[str, Any]) -> Iterator[Table]:
+def _level_tables(data: Mapping[str, Any]) -> Iterator[Table | Text]:
     level = data["level"]
     if level == "masque":
         yield _table(
@@ -246,14 +254,26 @@ def _level_tables(data: Mapping[str, Any]) -> Iterator[Table]:
             "actors of the ring", ["actor", *_SCORE_COLUMNS], [(a["actor"], *_score_cells(a)) for a in data["actors"]]
         )
     elif level == "system":
-        yield _table(
-            "top masques", ["masque", *_SCORE_COLUMNS], [(m["masque"], *_score_cells(m)) for m in data["top_masques"]]
-        )
-        yield _table(
-            "bottom masques",
-            ["masque", *_SCORE_COLUMNS],
-            [(m["masque"], *_score_cells(m)) for m in data["bottom_masques"]],
-        )
+        if data["top_masques"] or data["bottom_masques"]:
+            yield _table(
+                "top masques",
+                ["masque", *_SCORE_COLUMNS],
+                [(m["masque"], *_score_cells(m)) for m in data["top_masques"]],
+            )
+            yield _table(
+                "bottom masques",
+                ["masque", *_SCORE_COLUMNS],
+                [(m["masque"], *_score_cells(m)) for m in data["bottom_masques"]],
+            )
+        else:
+            from rich.text import Text
+
+            from masque.scoring import scoring_config
+
+            yield Text(
+                f"top and bottom masques: none yet (a masque is ranked once it has "
+                f"{scoring_config().min_scored} scored sessions; [scoring] min_scored in masque.toml)"
+            )
         yield _table("rings", ["ring", *_SCORE_COLUMNS], [(x["masque_ring"], *_score_cells(x)) for x in data["rings"]])
     elif level == "session":
         s = data["session"]
