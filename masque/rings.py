@@ -377,6 +377,12 @@ def _visible_target(conn: duckdb.DuckDBPyConnection, who: Actor, name: str) -> A
     return target
 
 
+def _require_may_act(who: Actor, target: Actor, action: str, hint: str, new_ring: Ring | None = None) -> None:
+    """Refuse (exit 3, ring_refused) unless `who` may do `action` to `target` (see `may_act_on`)."""
+    if not may_act_on(who, target, new_ring):
+        raise Refused(f"actor {who.name!r} (ring {who.ring.value}) cannot {action}", reason="ring_refused", hint=hint)
+
+
 def change_ring(name: str, step: int, selection: Selection | None = None) -> tuple[Actor, Actor]:
     """Promote (step=-1) or demote (step=+1) by exactly one ring. Returns (before, after).
 
@@ -391,14 +397,14 @@ def change_ring(name: str, step: int, selection: Selection | None = None) -> tup
             edge = "the centre (admin)" if step < 0 else "the outermost ring (outsider)"
             raise UsageError(f"actor {name!r} is already at {edge}; cannot {verb}")
         new_ring = list(Ring)[new_rank]
-        if not may_act_on(who, target, new_ring):
-            raise Refused(
-                f"actor {who.name!r} (ring {who.ring.value}) cannot {verb} {name!r} "
-                f"from {target.ring.value} to {new_ring.value}",
-                reason="ring_refused",
-                hint="only an actor in a more trusted ring than both rings may move an actor; "
-                "founders cannot be moved, and no one moves themselves",
-            )
+        _require_may_act(
+            who,
+            target,
+            f"{verb} {name!r} from {target.ring.value} to {new_ring.value}",
+            "only an actor in a more trusted ring than both rings may move an actor; "
+            "founders cannot be moved, and no one moves themselves",
+            new_ring,
+        )
         conn.execute("UPDATE actors SET ring = ? WHERE name = ?", [new_ring.value, name])
         _event(conn, f"actor_{verb}d", who.name, {"name": name, "from": target.ring.value, "to": new_ring.value})
         if step > 0:
@@ -416,12 +422,12 @@ def disapprove(name: str, reason: str, selection: Selection | None = None) -> Ac
     with turns.transaction() as conn:
         who = resolve_acting(conn, selection or selection_from_env()).actor
         target = _visible_target(conn, who, name)
-        if not may_act_on(who, target):
-            raise Refused(
-                f"actor {who.name!r} (ring {who.ring.value}) cannot disapprove {name!r} (ring {target.ring.value})",
-                reason="ring_refused",
-                hint="only a more trusted ring (or an admin) disapproves; founders cannot be disapproved",
-            )
+        _require_may_act(
+            who,
+            target,
+            f"disapprove {name!r} (ring {target.ring.value})",
+            "only a more trusted ring (or an admin) disapproves; founders cannot be disapproved",
+        )
         conn.execute(
             "INSERT INTO disapprovals (id, actor, by_actor, reason, created_at) VALUES (?, ?, ?, ?, ?)",
             [new_id("dis_"), name, who.name, reason.strip(), utcnow()],
@@ -438,12 +444,12 @@ def approve(name: str, selection: Selection | None = None) -> tuple[Actor, int]:
     with turns.transaction() as conn:
         who = resolve_acting(conn, selection or selection_from_env()).actor
         target = _visible_target(conn, who, name)
-        if not may_act_on(who, target):
-            raise Refused(
-                f"actor {who.name!r} (ring {who.ring.value}) cannot approve {name!r} (ring {target.ring.value})",
-                reason="ring_refused",
-                hint="only a more trusted ring (or an admin) lifts a disapproval",
-            )
+        _require_may_act(
+            who,
+            target,
+            f"approve {name!r} (ring {target.ring.value})",
+            "only a more trusted ring (or an admin) lifts a disapproval",
+        )
         # A disapproval from a more trusted ring than the approver's stays: no overruling upward.
         lifted = conn.execute(
             f"""UPDATE disapprovals SET lifted_at = ?, lifted_by = ?
