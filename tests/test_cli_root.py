@@ -27,9 +27,9 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 """
 
 
-def imported_heavy(*args: str) -> list[str]:
+def imported_heavy(*args: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE.format(heavy=heavy), *args], capture_output=True, text=True, timeout=120
     )
     line = next(x for x in proc.stderr.splitlines() if x.startswith("HEAVY="))
     return [m for m in line.removeprefix("HEAVY=").split(",") if m]
@@ -42,6 +42,14 @@ def test_help_imports_nothing_heavy() -> None:
 def test_validate_imports_nothing_heavy(personas: Path) -> None:
     assert imported_heavy("validate", str(personas)) == []
     assert imported_heavy("validate", "--format", "json", str(personas)) == []
+
+
+def test_commands_never_import_pydantic(personas: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Typer 0.29 would coerce every option through pydantic (~70 ms of each start-up); see fastparams."""
+    monkeypatch.setenv("MASQUE_PATH", str(personas))
+    assume = ["assume", "codesmith", "--intent", "implement the parser", "--format", "json"]
+    for args in (["stats", "--json", "--top", "3"], ["check", "codesmith", "--intent", "test it"], assume):
+        assert imported_heavy(*args, heavy=("pydantic",)) == [], args
 
 
 def test_version(invoke: Callable[..., Any]) -> None:

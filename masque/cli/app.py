@@ -11,7 +11,10 @@ import typer
 from typer.core import TyperGroup
 
 from masque import __version__
+from masque.cli import fastparams
 from masque.errors import ExitCode, MasqueError
+
+fastparams.install()  # before any command line is parsed: keeps pydantic out of start-up
 
 # Command modules register themselves on `app` (or on a group below) when imported.
 COMMAND_MODULES = [
