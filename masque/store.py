@@ -75,12 +75,13 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
 
 
 def _current_version(conn: duckdb.DuckDBPyConnection) -> int:
-    exists = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
-    ).fetchone()
-    if not exists or not exists[0]:
+    import duckdb
+
+    # Asking for the table directly costs ~1 ms; information_schema costs ~12 ms on every command.
+    try:
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    except duckdb.CatalogException:  # a brand-new store: no migration has run yet
         return 0
-    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
     return int(row[0]) if row else 0
 
 
