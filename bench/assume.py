@@ -63,8 +63,10 @@ def main() -> None:
             MASQUE_PATH=str(REPO / "personas"),
             XDG_CONFIG_HOME=str(Path(tmp) / "xdg"),
         )
+        # PYTHONDONTWRITEBYTECODE would recompile an editable checkout on every run; installs keep .pyc.
         for name in ("MASQUE_SESSION_ID", "MASQUE_TOKEN", "MASQUE_ACTOR", "MASQUE_ACTOR_KEY", "MASQUE_CONFIG"):
             env.pop(name, None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         masque = [sys.executable, "-m", "masque"]
         subprocess.run([*masque, "init", "--founder", "bench"], env=env, check=True, capture_output=True)
         floor = _wall([sys.executable, "-c", "pass"], env, args.runs)

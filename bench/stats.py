@@ -258,6 +258,7 @@ def bench(work: Path, sessions: int, runs: int, reuse: bool = False) -> None:
     home = work / "home"
     env = {**os.environ, "MASQUE_HOME": str(home), "NO_COLOR": "1"}
     env.pop("MASQUE_CONFIG", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # an editable checkout would recompile on every run
     sqlite_path = work / "stats.sqlite"
     if reuse and sqlite_path.exists() and (home / "masque.duckdb").exists():
         print(f"reusing {work}")
