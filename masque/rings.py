@@ -238,11 +238,20 @@ def _founder_or_create(conn: duckdb.DuckDBPyConnection) -> Actor:
         return found
     name = _default_founder_name()
     _check_name(name)
-    conn.execute(
-        "INSERT INTO actors (name, ring, key_hash, is_founder, created_by, created_at)"
-        " VALUES (?, 'admin', NULL, true, NULL, ?)",
-        [name, utcnow()],
-    )
+    import duckdb
+
+    try:
+        conn.execute(
+            "INSERT INTO actors (name, ring, key_hash, is_founder, created_by, created_at)"
+            " VALUES (?, 'admin', NULL, true, NULL, ?)",
+            [name, utcnow()],
+        )
+    except duckdb.InvalidInputException as exc:
+        if "read-only" not in str(exc):
+            raise
+        # A reading command on a store no command has written an actor to yet (e.g. made by `stats`
+        # or `sessions import`): the local user is the founder-to-be; the first write records it.
+        return Actor(name, Ring.ADMIN, is_founder=True)
     _event(conn, "actor_added", name, {"name": name, "ring": "admin", "founder": True, "implicit": True})
     created = find_actor(conn, name)
     assert created is not None
