@@ -13,11 +13,11 @@ Scope and filters live in `masque.reflection_scope`, the level-specific tables i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from masque.model import Score
+from masque.model import Ring, Score
 from masque.reflection_scope import STATUSES, Filters, Level, Scope, Selection, fetch, round3
 from masque.reflection_tables import details, empty_row
 from masque.scoring import ScoringConfig, scoring_config
@@ -25,7 +25,9 @@ from masque.scoring import ScoringConfig, scoring_config
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["STATUSES", "Filters", "Level", "Report", "Selection", "build_report", "report"]
+    from masque.rings import Selection as ActorSelection
+
+__all__ = ["STATUSES", "Filters", "Level", "Report", "Selection", "build_report", "report", "visible_to"]
 
 REFUSALS = ("intent_denied", "ring_refused")
 
@@ -172,19 +174,35 @@ def _grouped(
     return out
 
 
-def report(selection: Selection, filters: Filters | None = None, *, top: int = 5) -> Report:
-    """Reflect on one level. Opens a read-only connection for the duration of the queries."""
+def report(
+    selection: Selection, filters: Filters | None = None, *, top: int = 5, acting: ActorSelection | None = None
+) -> Report:
+    """Reflect on one level, as the acting actor sees it (MASQUE_ACTOR/MASQUE_TOKEN, else the founder).
+
+    Opens a read-only connection for the duration of the queries.
+    """
     from masque import store
     from masque.scoring import rebuild_score_facts, score_facts_in_step
 
     with store.connect(read_only=True) as conn:
+        seen = visible_to(conn, filters or Filters(), acting)
         if score_facts_in_step(conn):
-            return build_report(conn, selection, filters or Filters(), top=top)
+            return build_report(conn, selection, seen, top=top)
     # Some writer added scores without score_facts (or this store predates it): rebuild once.
     with store.transaction() as conn:
         if not score_facts_in_step(conn):
             rebuild_score_facts(conn)
-        return build_report(conn, selection, filters or Filters(), top=top)
+        return build_report(conn, selection, seen, top=top)
+
+
+def visible_to(conn: duckdb.DuckDBPyConnection, filters: Filters, acting: ActorSelection | None) -> Filters:
+    """`filters` narrowed to the sessions of actors the acting actor may see: its own ring and below."""
+    from masque import rings
+
+    who = rings.resolve_acting(conn, acting or rings.selection_from_env()).actor
+    if who.ring is Ring.ADMIN:
+        return filters
+    return replace(filters, rings=tuple(r.value for r in Ring if r.rank >= who.ring.rank))
 
 
 _SETS: dict[Level, list[tuple[str, ...]]] = {

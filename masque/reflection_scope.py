@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from masque.errors import NotFound, UsageError
+from masque.errors import NotFound, Refused, UsageError
 from masque.model import Ref, Ring
 
 if TYPE_CHECKING:
@@ -30,11 +30,16 @@ class Level(str, Enum):
 
 @dataclass(frozen=True)
 class Filters:
-    """Which sessions count: started in [since, until) and worn by `actor` (all when None)."""
+    """Which sessions count: started in [since, until), worn by `actor`, by actors of `rings` (all when None).
+
+    `rings` is not a user option: `report` sets it to the rings the acting actor may see (its own
+    and the less trusted ones), so a guest's stats never show admin or player sessions.
+    """
 
     since: datetime | None = None
     until: datetime | None = None
     actor: str | None = None
+    rings: tuple[str, ...] | None = None
 
     @classmethod
     def parse(cls, since: str | None = None, until: str | None = None, actor: str | None = None) -> Filters:
@@ -52,6 +57,7 @@ class Filters:
             "since": self.since.isoformat() if self.since else None,
             "until": self.until.isoformat() if self.until else None,
             "actor": self.actor,
+            "actor_rings": list(self.rings) if self.rings is not None else None,
         }
 
 
@@ -93,7 +99,7 @@ class Scope:
     def __init__(self, conn: duckdb.DuckDBPyConnection, selection: Selection, filters: Filters) -> None:
         self.conn = conn
         self.selection = selection
-        self.filters = filters if selection.level is not Level.SESSION else Filters()
+        self.filters = filters if selection.level is not Level.SESSION else Filters(rings=filters.rings)
         self.params: dict[str, Any] = {}
         self.session_where = ["true"]
         self.event_where = ["true"]
@@ -133,6 +139,12 @@ class Scope:
                 raise UsageError(
                     f"not a trust ring: {subject!r}", hint=f"rings are {', '.join(r.value for r in Ring)}"
                 ) from None
+            if self.filters.rings is not None and self.subject not in self.filters.rings:
+                raise Refused(
+                    f"ring {self.subject} is more trusted than yours: an actor sees its own ring and below",
+                    reason="ring_refused",
+                    hint=f"rings you can see: {', '.join(self.filters.rings)}",
+                )
             self.params["ring"] = self.subject
             self.session_where.append("s.masque_ring = $ring")
             # Refusals may come before any session exists: the ring is taken from the event payload
@@ -156,9 +168,21 @@ class Scope:
             self.params["actor"] = f.actor
             self.session_where.append("s.actor = $actor")
             self.event_where.append("e.actor = $actor")
+        if f.rings is not None:
+            self.params["rings"] = list(f.rings)
+            self.session_where.append("list_contains($rings, s.actor_ring)")
+            # An event counts by its actor's ring: the local actor's, else the one its sessions recorded
+            # (imported actors are not local).
+            self.event_where.append(
+                "(e.actor IS NULL OR list_contains($rings, coalesce((SELECT a.ring FROM actors a"
+                " WHERE a.name = e.actor), (SELECT any_value(x.actor_ring) FROM sessions x WHERE x.actor = e.actor))))"
+            )
 
     def _require_session(self, session_id: str) -> None:
-        if not self.conn.execute("SELECT 1 FROM sessions WHERE id = ?", [session_id]).fetchone():
+        found = self.conn.execute("SELECT actor_ring FROM sessions WHERE id = ?", [session_id]).fetchone()
+        rings = self.filters.rings
+        # A session of a more trusted actor is reported as unknown, as `masque sessions show` does.
+        if not found or (rings is not None and found[0] not in rings):
             raise NotFound(f"no session {session_id!r}", hint="list sessions with `masque sessions`")
 
     def _require_masque(self, key: str, version: str | None) -> None:

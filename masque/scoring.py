@@ -179,8 +179,14 @@ def score_session(session_id: str, symbol: str | Score, notes: str | None = None
 
     score = symbol if isinstance(symbol, Score) else parse_symbol(symbol)
     with store.transaction() as conn:
-        acting = rings.resolve_acting(conn, rings.selection_from_env())
-        return add_score(conn, session_id, score, notes, acting.actor.name)
+        who = rings.resolve_acting(conn, rings.selection_from_env()).actor
+        found = conn.execute("SELECT actor_ring FROM sessions WHERE id = ?", [session_id]).fetchone()
+        # Scoring needs sight of the session: a more trusted actor's session is reported as unknown.
+        if found and found[0] and who.ring.rank > rings.Ring(found[0]).rank:
+            raise NotFound(
+                f"no session {session_id!r} to score", hint="`masque sessions` lists the sessions you can see"
+            )
+        return add_score(conn, session_id, score, notes, who.name)
 
 
 def session_scores(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[ScoreRow]:

@@ -242,3 +242,40 @@ def test_sparkline_has_one_cell_per_value(values: list[float | None]) -> None:
     else:
         assert len(line) == len(values)
         assert all((c == " ") == (v is None) for c, v in zip(line, values, strict=True))
+
+
+def test_an_actor_sees_only_its_ring_and_below(
+    stats: Callable[..., dict[str, Any]], invoke: Callable[..., Any]
+) -> None:
+    """A player's stats leave out bob's (admin) sessions and refusals; admin rings and sessions stay hidden."""
+    stats()  # imports the fixture
+    added = invoke(["actor", "add", "pat", "--ring", "player", "--json"])
+    pat = {"MASQUE_ACTOR": "pat", "MASQUE_ACTOR_KEY": json.loads(added.stdout)["key"]}
+
+    seen = invoke(["stats", "--json"], env=pat)
+    assert seen.exit_code == 0, seen.output
+    r = json.loads(seen.stdout)
+    assert r["filters"]["actor_rings"] == ["player", "guest", "outsider"]
+    # ann's S01 S02 S04 S05 S09 S10; current scores + * / / e (S10 unscored): mean (1+2+0+0+3)/5
+    assert r["sessions"]["total"] == 6 and r["sessions"]["ended"] == 4 and r["sessions"]["active"] == 2
+    assert r["score_counts"] == {"+": 1, "-": 0, "/": 2, "*": 1, "e": 1} and r["mean_score"] == 1.2
+    assert r["refusals"] == {"intent_denied": 1, "ring_refused": 1}  # R3 is bob's
+
+    admin_ring = invoke(["stats", "--ring", "admin"], env=pat)
+    assert admin_ring.exit_code == 3 and "ring admin is more trusted than yours" in admin_ring.stderr
+    bobs = invoke(["stats", "--session", "ses_S03"], env=pat)
+    assert bobs.exit_code == 4 and "no session 'ses_S03'" in bobs.stderr
+    assert invoke(["stats", "--session", "ses_S01"], env=pat).exit_code == 0
+    assert invoke(["score", "ses_S03", "+"], env=pat).exit_code == 4  # cannot score what it cannot see
+    assert invoke(["score", "ses_S01", "+"], env=pat).exit_code == 0
+
+    assert stats()["filters"]["actor_rings"] is None  # the founder (admin) sees everything
+    assert stats()["sessions"]["total"] == 10
+
+
+def test_reading_commands_work_before_any_actor_exists(invoke: Callable[..., Any]) -> None:
+    """`stats` creates the store read-only; `sessions` after it must not try (and fail) to write a founder."""
+    assert invoke(["stats", "--json"]).exit_code == 0
+    listed = invoke(["sessions"])
+    assert listed.exit_code == 0, listed.output
+    assert invoke(["actor", "list", "--json"]).exit_code == 0

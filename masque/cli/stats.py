@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -35,6 +36,8 @@ def stats_cmd(
     top: int = typer.Option(5, "--top", min=1, max=100, help="How many top intents / top and bottom masques."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON (same as --format json)."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv (long format for spreadsheets)."),
+    as_name: str | None = typer.Option(None, "--as", help="Look as this actor (needs --key-file)."),
+    key_file: Path | None = typer.Option(None, "--key-file", help="File holding that actor's key."),
 ) -> None:
     """Reflect on sessions: the system, a masque, a skill, a ring or one session.
 
@@ -42,15 +45,18 @@ def stats_cmd(
     distribution and mean (- = -1, / = 0, + = 1, * = 2, e = 3 unless the scoring
     table of masque.toml says otherwise), a weekly trend, refusals and top intents,
     plus per-version, claimed-versus-observed, ring and top/bottom tables.
-    Exit codes: 0 ok, 2 bad options, 4 unknown masque, skill or session.
+    Counts only sessions of actors in your ring and the less trusted ones (all for an admin).
+    Exit codes: 0 ok, 2 bad options, 3 a ring more trusted than yours, 4 unknown masque, skill or session.
     """
     from masque.reflection import Filters, Selection, report
+    from masque.rings import selection_from_env
 
     fmt = "json" if json_out else fmt.lower()
     if fmt not in _FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint="use table, json or csv")
     selection = Selection.choose(masque=ref, skill=skill, ring=ring, session=session)
-    result = report(selection, Filters.parse(since, until, actor), top=top)
+    acting = selection_from_env(as_name, key_file)
+    result = report(selection, Filters.parse(since, until, actor), top=top, acting=acting)
     if fmt == "json":
         from masque.cli.output import print_json
 
@@ -171,7 +177,9 @@ def _render(r: Report) -> None:
     out = console()
     data = r.to_json()
     title = {"system": "the whole registry"}.get(r.level.value)
-    window = ", ".join(f"{k} {v}" for k, v in data["filters"].items() if v)
+    window = ", ".join(
+        f"actors of rings {', '.join(v)}" if k == "actor_rings" else f"{k} {v}" for k, v in data["filters"].items() if v
+    )
     out.print(f"[bold]Reflection[/bold] — {r.level.value}: {title or r.subject}" + (f" ({window})" if window else ""))
     s = r.sessions
     out.print(
