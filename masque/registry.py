@@ -21,11 +21,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from masque import config
 from masque.errors import MasqueError, NotFound, ValidationFailed
 from masque.model import Masque, Ref, Stage
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 class Source(str, Enum):
@@ -382,8 +385,8 @@ def available() -> list[Entry]:
 # --- resolve() --------------------------------------------------------------------------------------
 
 
-def resolve(ref: str) -> Resolved:
-    """Resolve a ref to one validated masque file.
+def resolve(ref: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> Resolved:
+    """Resolve a ref to one validated masque file (`conn`: read recorded stages through it).
 
     Raises UsageError (malformed ref), NotFound (unknown name or version: lists versions or suggests
     close names) or ValidationFailed (only invalid files could be it: names file:line:col).
@@ -405,7 +408,7 @@ def resolve(ref: str) -> Resolved:
                 hint=f"fix {first.path} (`masque validate {first.path}` lists every problem)",
             )
         raise _unknown_name(ref, want, dirs, skipped=len(broken))
-    chosen = _pick(ref, want, active)
+    chosen = _pick(ref, want, active, conn)
     overrides = tuple(e.path for e in mine if e.shadowed_by == chosen.path)
     # A broken file that could be this masque (say, a private override with a typo) must not be
     # passed over silently.
@@ -419,7 +422,7 @@ def resolve(ref: str) -> Resolved:
     return Resolved(chosen.masque, chosen.path, chosen.sha256, chosen.source, overrides, warnings)
 
 
-def _pick(ref: str, want: Ref, active: list[Entry]) -> Entry:
+def _pick(ref: str, want: Ref, active: list[Entry], conn: duckdb.DuckDBPyConnection | None = None) -> Entry:
     def newest(candidates: list[Entry]) -> Entry | None:
         try:
             return max(candidates, key=lambda e: version_key(str(e.version)), default=None)
@@ -436,7 +439,7 @@ def _pick(ref: str, want: Ref, active: list[Entry]) -> Entry:
         matching = [e for e in active if _version_matches(want.version, str(e.version))]
     else:
         matching = active
-    stages = _recorded_stages(matching)
+    stages = _recorded_stages(matching, conn)
     live = [
         e
         for e in matching
@@ -449,13 +452,15 @@ def _pick(ref: str, want: Ref, active: list[Entry]) -> Entry:
     raise _unknown_version(ref, want, active, no_live=bool(matching))
 
 
-def _recorded_stages(candidates: list[Entry]) -> dict[tuple[str, str], Stage]:
+def _recorded_stages(
+    candidates: list[Entry], conn: duckdb.DuckDBPyConnection | None = None
+) -> dict[tuple[str, str], Stage]:
     """Stage changes recorded by `mythatron mask promote/retire` override the files' `stage` field."""
     if not candidates:
         return {}
     from masque.mythatron.catalog import recorded_stages
 
-    return recorded_stages()
+    return recorded_stages(conn)
 
 
 def _listing(active: list[Entry]) -> str:

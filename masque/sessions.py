@@ -235,15 +235,16 @@ def assume(
     from masque import rings
     from masque.credentials import SESSION_ROLE, broker
 
-    w = ref if isinstance(ref, Wearable) else resolve_wearable(ref)
     selection = selection or rings.selection_from_env()
-    decision = w.decide(intent)
-    pointers = knowledge_mod.resolve(list(w.knowledge), strict=False)
-    links = tuple(Knowledge(p.uri, p.endpoint) for p in pointers)
-    unresolved = [k.uri for k in links if k.endpoint is None]
     pid = holder_pid if holder_pid is not None else os.getpid()
     refusal: Refused | None = None
     with turns.transaction() as conn:
+        # Resolved inside the transaction: recorded stages are read on this connection, not a second.
+        w = ref if isinstance(ref, Wearable) else resolve_wearable(ref, conn)
+        decision = w.decide(intent)
+        pointers = knowledge_mod.resolve(list(w.knowledge), strict=False)
+        links = tuple(Knowledge(p.uri, p.endpoint) for p in pointers)
+        unresolved = [k.uri for k in links if k.endpoint is None]
         who: Acting | None = None
         parent: Session | None = None
         originator = selection.name or None

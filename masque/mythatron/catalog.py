@@ -12,9 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from masque.errors import NotFound
 from masque.model import Masque, Ref, Stage
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -39,16 +43,21 @@ def candidate_keys(name: str) -> list[str]:
     return [key] if key.startswith("mask.") else [f"mask.{key}", key]
 
 
-def recorded_stages() -> dict[tuple[str, str], Stage]:
-    """(key, version) -> newest recorded stage. Empty when no store exists yet (never creates one)."""
+def recorded_stages(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str], Stage]:
+    """(key, version) -> newest recorded stage. Empty when no store exists yet (never creates one).
+
+    Reads through `conn` when given (an assume passes its transaction's, saving a store open).
+    """
     from masque import config, store
 
-    if not config.store_path().exists():
+    sql = "SELECT masque, version, arg_max(to_stage, id) FROM mask_stages GROUP BY masque, version"
+    if conn is not None:
+        found = conn.execute(sql).fetchall()
+    elif not config.store_path().exists():
         return {}
-    with store.connect(read_only=True) as conn:
-        found = conn.execute(
-            "SELECT masque, version, arg_max(to_stage, id) FROM mask_stages GROUP BY masque, version"
-        ).fetchall()
+    else:
+        with store.connect(read_only=True) as own:
+            found = own.execute(sql).fetchall()
     return {(str(k), str(v)): Stage(s) for k, v, s in found}
 
 
