@@ -147,7 +147,8 @@ def main() -> None:
         cfg = Path(tmp) / "masque.toml"
         cfg.write_text(f"[memory]\nindex_threshold = {args.n + 1}\n", encoding="utf-8")  # index timed on its own
         os.environ["MASQUE_CONFIG"] = str(cfg)
-        for name in ("MASQUE_SESSION_ID", "MASQUE_ACTOR", "MASQUE_ACTOR_KEY", "MASQUE_PATH"):
+        # PYTHONDONTWRITEBYTECODE would recompile an editable checkout in every cold search process.
+        for name in ("MASQUE_SESSION_ID", "MASQUE_ACTOR", "MASQUE_ACTOR_KEY", "MASQUE_PATH", "PYTHONDONTWRITEBYTECODE"):
             os.environ.pop(name, None)
         os.chdir(tmp)  # no ./personas: retention comes from nothing
         figures = run(args.n, args.queries)
