@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from masque import config, store, turns
 from masque.durations import as_utc, utcnow
 from masque.errors import NotFound
+from masque.session_end import _end
 from masque.session_model import ENDED, LIVE, Session, _from_row, holder_alive, load
-from masque.sessions import _end
 
 if TYPE_CHECKING:
     import duckdb
