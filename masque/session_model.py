@@ -240,14 +240,14 @@ def wearable_from_model(resolved: Any) -> Wearable:
     )
 
 
-def resolve_wearable(ref: str, conn: duckdb.DuckDBPyConnection | None = None) -> Wearable:
-    """Opted-in code masques (MASQUE_CODE_MASQUES) first, then the registry (stages read via `conn`)."""
+def resolve_wearable(ref: str) -> Wearable:
+    """Opted-in code masques (MASQUE_CODE_MASQUES) first, then the registry."""
     from masque import api, registry
 
     coded = api.code_masque_for(ref)
     if coded is not None:
         return coded
-    return wearable_from_model(registry.resolve(ref, conn=conn))
+    return wearable_from_model(registry.resolve(ref))
 
 
 def _holder_start(pid: int) -> str | None:

@@ -173,16 +173,20 @@ def assume(
 ) -> Session:
     """Don a masque: decide, mint, record (one transaction), and return the session with its token."""
     from masque import knowledge as knowledge_mod
-    from masque import rings
+    from masque import registry, rings
+    from masque.api import code_masque_for
     from masque.credentials import SESSION_ROLE, broker
 
     selection = selection or rings.selection_from_env()
     pid = holder_pid if holder_pid is not None else os.getpid()
     refusal: Refused | None = None
+    # Code masques run user code (access(), validate_intent) to resolve and decide: never under the lock.
+    ready = ref if isinstance(ref, Wearable) else code_masque_for(ref)
+    early = ready.decide(intent) if ready is not None else None
     with turns.transaction() as conn:
-        # Resolved inside the transaction: recorded stages are read on this connection, not a second.
-        w = ref if isinstance(ref, Wearable) else resolve_wearable(ref, conn)
-        decision = w.decide(intent)
+        # A registry masque is resolved here: its recorded stages are read on this connection.
+        w = ready if ready is not None else wearable_from_model(registry.resolve(str(ref), conn=conn))
+        decision = early if early is not None else w.decide(intent)
         pointers = knowledge_mod.resolve(list(w.knowledge), strict=False)
         links = tuple(Knowledge(p.uri, p.endpoint) for p in pointers)
         unresolved = [k.uri for k in links if k.endpoint is None]

@@ -145,3 +145,24 @@ def test_load_code_masque_checks_the_spec() -> None:
         api.load_code_masque("no-colon")
     with pytest.raises(UsageError, match="cannot import"):
         api.load_code_masque("no_such_module_xyz:Thing")
+
+
+class Auditor(Greeter):
+    """A code masque whose intent check reads the store itself (say, to refuse a second live session)."""
+
+    name = "Auditor"
+
+    def validate_intent(self, intent: str) -> bool:
+        from masque.session_queries import list_sessions
+
+        return not any(s.masque == "auditor" for s in list_sessions(active=True))
+
+
+def test_code_masque_user_code_runs_outside_the_store_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "masque.toml"
+    config.write_text("[limits]\nlock_timeout = 2\n")  # a deadlock would surface as StoreBusy, not a hang
+    monkeypatch.setenv("MASQUE_CONFIG", str(config))
+    with masque.assume(Auditor(), intent="audit the books") as s:
+        assert s.masque == "auditor"
+        with pytest.raises(Refused):
+            masque.assume(Auditor(), intent="audit them again")
