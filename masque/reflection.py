@@ -202,7 +202,7 @@ def visible_to(conn: duckdb.DuckDBPyConnection, filters: Filters, acting: ActorS
     who = rings.resolve_acting(conn, acting or rings.selection_from_env()).actor
     if who.ring is Ring.ADMIN:
         return filters
-    return replace(filters, rings=tuple(r.value for r in Ring if r.rank >= who.ring.rank))
+    return replace(filters, rings=tuple(r.value for r in rings.visible_rings(who)))
 
 
 _SETS: dict[Level, list[tuple[str, ...]]] = {

@@ -124,6 +124,18 @@ def qualifies(actor_ring: Ring, masque_ring: Ring) -> bool:
     return actor_ring.rank <= masque_ring.rank
 
 
+def visible_rings(viewer: Actor) -> tuple[Ring, ...]:
+    """The rings whose actors (and their sessions) `viewer` may see: its own and the less trusted ones."""
+    return tuple(r for r in Ring if r.rank >= viewer.ring.rank)
+
+
+def sees(viewer: Actor, ring: str | Ring | None) -> bool:
+    """May `viewer` see an actor, or a session worn by one, of `ring`? An unrecorded ring: admins only."""
+    if ring is None:
+        return viewer.ring is Ring.ADMIN
+    return Ring(ring) in visible_rings(viewer)
+
+
 def may_act_on(acting: Actor, target: Actor, new_ring: Ring | None = None) -> bool:
     """Only a more trusted ring moves or judges an actor; admins (the centre) also govern admins."""
     if acting.name == target.name or target.is_founder:
@@ -381,7 +393,7 @@ def add_actor(name: str, ring: Ring = Ring.OUTSIDER, selection: Selection | None
 def _visible_target(conn: duckdb.DuckDBPyConnection, who: Actor, name: str) -> Actor:
     target = find_actor(conn, name)
     # An actor sees its own ring and below: a more trusted actor is reported as unknown.
-    if target is None or target.ring.rank < who.ring.rank:
+    if target is None or not sees(who, target.ring):
         raise NotFound(f"no actor named {name!r}", hint="`masque actor list` shows the actors you can see")
     return target
 

@@ -182,7 +182,7 @@ def score_session(session_id: str, symbol: str | Score, notes: str | None = None
         who = rings.resolve_acting(conn, rings.selection_from_env()).actor
         found = conn.execute("SELECT actor_ring FROM sessions WHERE id = ?", [session_id]).fetchone()
         # Scoring needs sight of the session: a more trusted actor's session is reported as unknown.
-        if found and found[0] and who.ring.rank > rings.Ring(found[0]).rank:
+        if found and not rings.sees(who, found[0]):
             raise NotFound(
                 f"no session {session_id!r} to score", hint="`masque sessions` lists the sessions you can see"
             )

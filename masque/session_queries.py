@@ -77,7 +77,7 @@ def show(session_id: str, selection: Selection | None = None) -> SessionDetail:
     with turns.connect(read_only=True) as conn:
         who = rings.resolve_acting(conn, selection or rings.selection_from_env())
         s = load(conn, session_id)
-        if s.actor_ring and who.actor.ring.rank > rings.Ring(s.actor_ring).rank:
+        if not rings.sees(who.actor, s.actor_ring):
             raise NotFound(f"no session {session_id!r}", hint="`masque sessions` lists the sessions you can see")
         events = store.rows(
             conn,
