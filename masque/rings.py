@@ -316,7 +316,7 @@ def resolve_acting(conn: duckdb.DuckDBPyConnection, selection: Selection) -> Act
             raise Refused(
                 f"MASQUE_TOKEN is not valid: {status.message}",
                 reason="token_invalid",
-                hint="unset MASQUE_TOKEN and MASQUE_SESSION_ID, or assume again",
+                hint='clear the session from your shell with `eval "$(masque release --format env)"`, or assume again',
             )
         assert status.actor is not None
         return Acting(get_actor(conn, status.actor), ActingVia.SESSION, session_id=status.session_id)

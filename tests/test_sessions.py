@@ -112,6 +112,16 @@ def test_release_defaults_to_the_env_session_and_is_idempotent(invoke: Invoke) -
     assert invoke(["release"]).exit_code == 2  # nothing named, nothing in the environment
     unset = invoke(["release", "--format", "env"], env=env)
     assert unset.stdout.startswith("unset MASQUE_SESSION_ID MASQUE_TOKEN")
+    # A shell holding a session the store does not know (a wiped home, say) is still cleared.
+    gone = invoke(["release", "--format", "env"], env={**env, "MASQUE_SESSION_ID": "ses_01NOPE00000000000000000000"})
+    assert gone.exit_code == 4 and "no session" in gone.stderr
+    assert gone.stdout == unset.stdout
+    # Every variable `assume --format env` exports is one `release --format env` unsets.
+    exported = invoke(["assume", "tool", "--intent", "implement more", "--format", "env"]).stdout
+    names = {
+        line.split("=", 1)[0].removeprefix("export ") for line in exported.splitlines() if line.startswith("export ")
+    }
+    assert names == set(unset.stdout.split()[1:])
 
 
 def test_chained_sessions_carry_the_originator_and_end_with_their_parent(invoke: Invoke) -> None:

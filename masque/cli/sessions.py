@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from masque.cli.app import app
+from masque.errors import NotFound
 
 if TYPE_CHECKING:
     from masque.sessions import Session
@@ -32,19 +33,26 @@ def _exports(pairs: dict[str, Any]) -> str:
     return "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in pairs.items() if v is not None)
 
 
+# What `assume --format env` exports and `release --format env` unsets, in that order.
+_SESSION_VARS = (
+    "MASQUE_SESSION_ID",
+    "MASQUE_TOKEN",
+    "MASQUE_MASQUE",
+    "MASQUE_VERSION",
+    "MASQUE_ACTOR_NAME",
+    "MASQUE_ROLE",
+    "MASQUE_ACCESSOR",
+    "MASQUE_EXPIRES_AT",
+    "MASQUE_INTENT",
+    "MASQUE_SYSTEM_PROMPT",
+)
+_UNSET = f"unset {' '.join(_SESSION_VARS)}\n"
+
+
 def _session_env(s: Session) -> dict[str, Any]:
-    return {
-        "MASQUE_SESSION_ID": s.session_id,
-        "MASQUE_TOKEN": s.token,
-        "MASQUE_MASQUE": s.masque,
-        "MASQUE_VERSION": s.version,
-        "MASQUE_ACTOR_NAME": s.actor,
-        "MASQUE_ROLE": s.role,
-        "MASQUE_ACCESSOR": s.accessor,
-        "MASQUE_EXPIRES_AT": _fmt(s.credential_expires_at),
-        "MASQUE_INTENT": s.intent,
-        "MASQUE_SYSTEM_PROMPT": s.system_prompt,
-    }
+    values = [s.session_id, s.token, s.masque, s.version, s.actor, s.role, s.accessor]
+    values += [_fmt(s.credential_expires_at), s.intent, s.system_prompt]
+    return dict(zip(_SESSION_VARS, values, strict=True))
 
 
 @app.command("assume")
@@ -133,7 +141,12 @@ def release_cmd(
         from masque.errors import UsageError
 
         raise UsageError(f"unknown --format {fmt!r}", hint="use text, json or env")
-    ended = sessions.release(session_id, score=score, notes=notes)
+    try:
+        ended = sessions.release(session_id, score=score, notes=notes)
+    except NotFound:
+        if fmt == "env" and session_id is None:
+            sys.stdout.write(_UNSET)  # the shell's session does not exist: still clear it, then say why
+        raise
     s = ended.session
     if fmt == "json":
         print_json(
@@ -145,10 +158,7 @@ def release_cmd(
             }
         )
     elif fmt == "env":
-        sys.stdout.write(
-            "unset MASQUE_SESSION_ID MASQUE_TOKEN MASQUE_MASQUE MASQUE_VERSION MASQUE_ACTOR_NAME "
-            "MASQUE_ROLE MASQUE_ACCESSOR MASQUE_EXPIRES_AT MASQUE_INTENT MASQUE_SYSTEM_PROMPT\n"
-        )
+        sys.stdout.write(_UNSET)
     elif ended.already_ended:
         typer.echo(f"session {s.session_id} had already ended ({s.status}, {s.end_reason}); nothing to do", err=True)
     else:
