@@ -75,6 +75,15 @@ def test_python_dash_m_entry_point(run_masque: Callable[..., Any]) -> None:
     assert proc.stdout.strip() == f"masque {__version__}"
 
 
+def test_version_is_answered_without_building_the_cli() -> None:
+    code = (
+        "import sys\nfrom masque.cli.entry import main\ntry:\n    main(['--version'])\n"
+        "except SystemExit as e:\n    print(e.code, 'typer' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.splitlines() == [f"masque {__version__}", "0 False"]
+
+
 def test_masque_error_becomes_message_and_exit_code(invoke: Callable[..., Any]) -> None:
     result = invoke(["schema", "--which", "nope"])
     assert result.exit_code == 2
