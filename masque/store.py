@@ -44,6 +44,32 @@ def _is_lock_error(exc: Exception) -> bool:
     return "Could not set lock" in str(exc) or "Conflicting lock" in str(exc)
 
 
+def _unfinished(path: Path, exc: Exception) -> bool:
+    """True when the store file exists but its header was never written, so it holds no data.
+
+    Either another process is creating it this very moment (retry), or a creation died half way,
+    say under kill -9 (then the empty husk is removed, so the retry creates the store afresh).
+    """
+    if "not a valid DuckDB database file" not in str(exc):
+        return False
+    try:
+        info = path.stat()
+        head = path.read_bytes()[:16] if info.st_size < _HEADER_BYTES else b""
+    except OSError:
+        return True  # gone again: the retry creates it
+    # Only an empty file, or DuckDB's own partial header, counts: anything else is reported, never deleted.
+    if info.st_size >= _HEADER_BYTES or (head.strip(b"\0") and head[8:12] != b"DUCK"):
+        return False
+    if time.time() - info.st_mtime > _CREATION_GRACE:
+        for husk in (path, path.with_name(path.name + ".wal")):
+            husk.unlink(missing_ok=True)
+    return True
+
+
+_HEADER_BYTES = 3 * 4096  # DuckDB's main header plus its two database headers
+_CREATION_GRACE = 2.0  # seconds; creating a store writes its headers within milliseconds
+
+
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
     import duckdb
 
@@ -51,9 +77,10 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
     delay = 0.002
     while True:
         try:
-            return duckdb.connect(str(path), read_only=read_only)
+            # Only a read-write connection can create the file (after an unfinished one was removed).
+            return duckdb.connect(str(path), read_only=read_only and path.exists())
         except duckdb.IOException as exc:
-            if not _is_lock_error(exc):
+            if not (_is_lock_error(exc) or _unfinished(path, exc)):
                 raise StoreError(
                     f"cannot open the store {path}: {str(exc).splitlines()[0]}",
                     hint="check permissions and disk space; `masque path` shows where the store lives",

@@ -85,3 +85,40 @@ def test_a_held_lock_times_out_naming_the_holder(tmp_path: Path, monkeypatch: py
         holder.wait()
         assert holder.stdout is not None
         holder.stdout.close()
+
+
+def test_a_store_whose_creation_died_is_created_afresh(invoke: Callable[..., Any]) -> None:
+    """kill -9 while DuckDB creates the file leaves an empty husk; it holds no data, so it is replaced."""
+    import os
+
+    config.ensure_home()
+    husk = config.store_path()
+    husk.write_bytes(b"")
+    os.utime(husk, (1, 1))  # long ago: no creator is still at work on it
+    result = invoke(["sessions"])
+    assert result.exit_code == 0, result.output
+    with store.connect(read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(store.migrations())
+
+
+def test_a_store_being_created_by_another_process_is_waited_for(isolated_env: Path) -> None:
+    """The file exists but its creator has not written the header yet: wait for it, do not fail."""
+    import threading
+
+    import duckdb
+
+    config.ensure_home()
+    path = config.store_path()
+    path.write_bytes(b"")  # what another process's brand-new store looks like for a few milliseconds
+
+    def creator() -> None:
+        path.unlink()
+        duckdb.connect(str(path)).close()
+
+    timer = threading.Timer(0.3, creator)
+    timer.start()
+    try:
+        with store.connect(read_only=True) as conn:
+            assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(store.migrations())
+    finally:
+        timer.join()
