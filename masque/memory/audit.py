@@ -153,15 +153,15 @@ def record(
             "detail": [payload] * len(items),
         }
     )
+    # No try/finally: after a failed INSERT the transaction is aborted and unregistering would raise
+    # "transaction is aborted", hiding the real error. A leftover view is replaced by the next register.
     conn.register("_memory_history_batch", batch)
-    try:
-        conn.execute(
-            "INSERT INTO memory_history (id, memory_id, masque, event, content_hash, session_id, actor, ts, detail) "
-            "SELECT id, memory_id, masque, event, content_hash, session_id, actor, ts, detail::JSON "
-            "FROM _memory_history_batch"
-        )
-    finally:
-        conn.unregister("_memory_history_batch")
+    conn.execute(
+        "INSERT INTO memory_history (id, memory_id, masque, event, content_hash, session_id, actor, ts, detail) "
+        "SELECT id, memory_id, masque, event, content_hash, session_id, actor, ts, detail::JSON "
+        "FROM _memory_history_batch"
+    )
+    conn.unregister("_memory_history_batch")
 
 
 def _loads(value: Any) -> Any:
