@@ -1,0 +1,76 @@
+"""Identity on the session paths (issue 10, items 3, 5, 6, 7): import/export, mask rollouts, exec
+parents, whoami, token lookup and the stale sweep all go through the one identity check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_sessions_support import add_actor, assume_json, events, init_store, store_rows, write_masques
+
+Invoke = Callable[..., Any]
+FIXTURE = Path(__file__).parent / "cases" / "reflection" / "sessions.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _masques() -> None:
+    write_masques()
+
+
+def as_actor(name: str, key: str) -> dict[str, str]:
+    return {"MASQUE_ACTOR": name, "MASQUE_ACTOR_KEY": key}
+
+
+def _live(session_id: str) -> tuple[str, str | None]:
+    ((status, reason),) = store_rows("SELECT status, end_reason FROM sessions WHERE id = ?", [session_id])
+    return status, reason
+
+
+# --- item 3: sessions import / export ------------------------------------------------------------
+
+
+# --- item 5: mythatron promote / retire ----------------------------------------------------------
+
+
+# --- item 6: MASQUE_PARENT_SESSION_ID counts only with the parent's token -------------------------
+
+
+def test_a_parent_session_id_without_its_token_is_refused_and_recorded(invoke: Invoke) -> None:
+    init_store(invoke)
+    admin = assume_json(invoke, "ops", "--intent", "deploy the stack")
+    other = assume_json(invoke, "open", "--intent", "answer questions")
+    key = add_actor(invoke, "gwen", "guest")
+    claims = [
+        {**as_actor("gwen", key), "MASQUE_PARENT_SESSION_ID": admin["session_id"]},
+        {"MASQUE_PARENT_SESSION_ID": admin["session_id"]},
+        {"MASQUE_PARENT_SESSION_ID": admin["session_id"], "MASQUE_CREDENTIAL": other["token"]},
+        {**as_actor("gwen", key), "MASQUE_PARENT_SESSION_ID": admin["session_id"], "MASQUE_CREDENTIAL": "msq_x"},
+    ]
+    for env in claims:
+        result = invoke(["assume", "open", "--intent", "answer questions", "--format", "json"], env=env)
+        assert result.exit_code == 3, result.output
+        assert "MASQUE_PARENT_SESSION_ID" in result.stderr
+    assert store_rows("SELECT count(*) FROM sessions WHERE parent_id IS NOT NULL") == [(0,)]
+    refused = events("assume_refused")
+    assert [e["payload"]["reason"] for e in refused] == ["parent_unproven"] * 4
+    assert invoke(["whoami"], env=claims[1]).exit_code == 3  # every verb, not only assume
+    # with the parent's own credential the chain is recorded, as `masque exec` sets it up
+    proven = {"MASQUE_PARENT_SESSION_ID": admin["session_id"], "MASQUE_CREDENTIAL": admin["token"]}
+    child = assume_json(invoke, "open", "--intent", "answer questions", env=proven)
+    assert child["parent_id"] == admin["session_id"] and child["actor"] == "root"
+
+
+# --- item 7: whoami, token lookup and the stale sweep see only what the ring rule allows ---------
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+# --- bad input ------------------------------------------------------------------------------------
