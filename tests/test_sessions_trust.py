@@ -3,6 +3,7 @@ parents, whoami, token lookup and the stale sweep all go through the one identit
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -67,10 +68,52 @@ def test_a_parent_session_id_without_its_token_is_refused_and_recorded(invoke: I
 # --- item 7: whoami, token lookup and the stale sweep see only what the ring rule allows ---------
 
 
+def test_whoami_and_token_lookup_hide_more_trusted_sessions(invoke: Invoke) -> None:
+    init_store(invoke)
+    admin = assume_json(invoke, "ops", "--intent", "deploy the stack")
+    key = add_actor(invoke, "gwen", "guest")
+    guest_env = as_actor("gwen", key)
+    who = invoke(["whoami", "--json"], env={**guest_env, "MASQUE_SESSION_ID": admin["session_id"]})
+    assert who.exit_code == 4 and admin["intent"] not in who.output
+    lookup = invoke(["token", "lookup", admin["accessor"], "--json"], env=guest_env)
+    assert lookup.exit_code == 4 and "root" not in lookup.stdout
+    mine = assume_json(invoke, "peer", "--intent", "review the diff", env=guest_env)
+    assert invoke(["token", "lookup", mine["accessor"]], env=guest_env).exit_code == 0
+    assert invoke(["token", "lookup", admin["accessor"]]).exit_code == 0  # the founder sees it
+    assert invoke(["whoami"], env={"MASQUE_SESSION_ID": admin["session_id"]}).exit_code == 0
+
+
 def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
 
 
+def test_a_stale_sweep_ends_only_sessions_the_caller_may_end(invoke: Invoke) -> None:
+    from masque import rings, sessions
+
+    init_store(invoke)
+    key = add_actor(invoke, "gwen", "guest")
+    founders = sessions.assume("ops", "deploy the stack", holder_pid=_dead_pid())
+    guests = sessions.assume(
+        "peer", "review the diff", holder_pid=_dead_pid(), selection=rings.Selection(name="gwen", key=key)
+    )
+    swept = invoke(["sessions", "--stale", "--json"], env=as_actor("gwen", key))
+    assert swept.exit_code == 0, swept.output
+    assert [s["session_id"] for s in json.loads(swept.stdout)] == [guests.session_id]
+    assert _live(founders.session_id) == ("active", None)
+    assert _live(guests.session_id) == ("abandoned", "abandoned")
+    assert [s["session_id"] for s in json.loads(invoke(["sessions", "--stale", "--json"]).stdout)] == [
+        founders.session_id
+    ]
+
+
 # --- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("limit", ["0", "-3"])
+def test_sessions_limit_must_be_positive(invoke: Invoke, limit: str) -> None:
+    for flag in ("-n", "--limit"):
+        result = invoke(["sessions", flag, limit])
+        assert result.exit_code == 2
+        assert "Traceback" not in result.output and "at least 1" in result.output
