@@ -37,6 +37,33 @@ def _live(session_id: str) -> tuple[str, str | None]:
 # --- item 5: mythatron promote / retire ----------------------------------------------------------
 
 
+def test_promote_and_retire_need_a_qualified_proven_actor(masks: Path, invoke: Invoke, mt: Invoke) -> None:
+    from masque.mythatron.catalog import lookup
+
+    init_store(invoke)
+    doc = json.loads((masks / "critic.mask.json").read_text(encoding="utf-8"))  # ring player (default)
+    doc.update(version="1.1.0", stage="draft")
+    doc["changelog"].insert(0, {"version": "1.1.0", "changes": "next"})
+    (masks / "critic-1.1.0.mask.json").write_text(json.dumps(doc), encoding="utf-8")
+    guest = add_actor(invoke, "gus", "guest")
+    player = add_actor(invoke, "pia", "player")
+    refused = mt(["mask", "promote", "critic@1.1.0", "--to", "beta"], env=as_actor("gus", guest))
+    assert refused.exit_code == 3 and "ring guest" in refused.stderr
+    assert mt(["mask", "retire", "critic@1.0.0"], env=as_actor("gus", guest)).exit_code == 3
+    unproven = mt(["mask", "promote", "critic@1.1.0", "--to", "beta"], env={"MASQUE_ACTOR": "pia"})
+    assert unproven.exit_code == 3  # a name without its key proves nothing
+    assert mt(["mask", "promote", "critic@1.1.0", "--to", "beta"], env=as_actor("pia", "msqk_nope")).exit_code == 3
+    assert lookup("critic@1.1.0").stage.value == "draft"
+    assert [e["actor"] for e in events("mask_stage_refused")] == ["gus", "gus", "pia", "pia"]
+    key_file = Path("pia.key")
+    key_file.write_text(player + "\n", encoding="utf-8")
+    ok = mt(["mask", "promote", "critic@1.1.0", "--to", "beta", "--as", "pia", "--key-file", key_file])
+    assert ok.exit_code == 0, ok.output
+    assert mt(["mask", "retire", "critic@1.1.0"]).exit_code == 0  # the founder (admin)
+    assert store_rows("SELECT actor, to_stage FROM mask_stages ORDER BY id") == [("pia", "beta"), ("root", "retired")]
+    assert [e["actor"] for e in events("mask_stage_changed")] == ["pia", "root"]
+
+
 # --- item 6: MASQUE_PARENT_SESSION_ID counts only with the parent's token -------------------------
 
 
