@@ -34,6 +34,117 @@ def _live(session_id: str) -> tuple[str, str | None]:
 # --- item 3: sessions import / export ------------------------------------------------------------
 
 
+def test_import_is_an_admin_verb_refused_and_recorded_for_others(invoke: Invoke) -> None:
+    init_store(invoke)
+    for ring in ("player", "guest", "outsider"):
+        key = add_actor(invoke, f"x{ring}", ring)
+        refused = invoke(["sessions", "import", str(FIXTURE)], env=as_actor(f"x{ring}", key))
+        assert refused.exit_code == 3, refused.output
+        assert "admin" in refused.stderr and "Traceback" not in refused.output
+    assert store_rows("SELECT count(*) FROM sessions") == [(0,)]
+    recorded = events("import_refused")
+    assert [e["actor"] for e in recorded] == ["xplayer", "xguest", "xoutsider"]
+    assert all(e["payload"]["reason"] == "ring_refused" for e in recorded)
+    bad_key = invoke(["sessions", "import", str(FIXTURE)], env=as_actor("xguest", "msqk_wrong"))
+    assert bad_key.exit_code == 3
+    assert events("import_refused")[-1]["payload"]["reason"] == "actor_key_invalid"
+    assert store_rows("SELECT count(*) FROM sessions") == [(0,)]
+    done = invoke(["sessions", "import", str(FIXTURE), "--json"])  # the founder (admin) may
+    assert done.exit_code == 0 and json.loads(done.stdout)["sessions_added"] == 10
+    (imported,) = events("sessions_imported")
+    assert imported["actor"] == "root" and imported["payload"]["sessions_added"] == 10
+
+
+def test_import_never_changes_a_live_session_of_this_store(invoke: Invoke, tmp_path: Path) -> None:
+    init_store(invoke)
+    live = assume_json(invoke, "ops", "--intent", "deploy the stack")
+    sid = live["session_id"]
+    forged = [
+        {  # the founder's live session, "ended elsewhere", with a score and an ending event
+            "kind": "session",
+            "id": sid,
+            "masque": "ops",
+            "version": "2.0.0",
+            "actor": "root",
+            "actor_ring": "admin",
+            "masque_ring": "admin",
+            "intent": "deploy the stack",
+            "status": "ended",
+            "started_at": "2026-01-01T00:00:00Z",
+            "ended_at": "2026-01-01T01:00:00Z",
+            "end_reason": "released",
+            "scores": [{"id": "scr_forged", "symbol": "-", "scored_by": "root", "created_at": "2026-01-01T01:00:00Z"}],
+            "events": [{"id": "evt_forged", "ts": "2026-01-01T01:00:00Z", "type": "mask_session_ended"}],
+        },
+        {  # a brand-new session claiming to be live, with a credential-less "active" status
+            "kind": "session",
+            "id": "ses_FORGED",
+            "masque": "ops",
+            "version": "2.0.0",
+            "actor": "root",
+            "actor_ring": "admin",
+            "masque_ring": "admin",
+            "intent": "deploy the stack",
+            "status": "active",
+            "started_at": "2026-01-01T00:00:00Z",
+            "scores": [{"id": "scr_new", "symbol": "+", "scored_by": "root", "created_at": "2026-01-01T01:00:00Z"}],
+        },
+        {  # a sessionless event naming the live session
+            "kind": "event",
+            "id": None,
+            "events": [
+                {"id": "evt_orphan", "ts": "2026-01-01T01:00:00Z", "type": "credential_revoked", "session_id": sid}
+            ],
+        },
+    ]
+    path = tmp_path / "forged.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in forged), encoding="utf-8")
+    result = invoke(["sessions", "import", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["sessions_added"], report["sessions_skipped"]) == (1, 1)
+    assert _live(sid) == ("active", None)
+    assert invoke(["token", "verify", live["token"]]).exit_code == 0
+    assert store_rows("SELECT count(*) FROM scores WHERE session_id = ?", [sid]) == [(0,)]
+    assert store_rows("SELECT count(*) FROM events WHERE session_id = ? AND id LIKE '%forged%'", [sid]) == [(0,)]
+    assert store_rows("SELECT count(*) FROM events WHERE id = 'evt_orphan'") == [(0,)]
+    # imported sessions are history, never live credentials
+    assert _live("ses_FORGED") == ("ended", "imported_live")
+    active = json.loads(invoke(["sessions", "--active", "--json"]).stdout)
+    assert [s["session_id"] for s in active] == [sid]
+    by = store_rows("SELECT json_extract_string(metadata, '$.imported.by') FROM sessions WHERE id = 'ses_FORGED'")
+    assert by == [("root",)]
+
+
+def test_export_follows_the_ring_rule(invoke: Invoke, tmp_path: Path) -> None:
+    init_store(invoke)
+    assert invoke(["sessions", "import", str(FIXTURE)]).exit_code == 0  # ann (player), bob (admin)
+    gkey = add_actor(invoke, "gia", "guest")
+    pkey = add_actor(invoke, "pia", "player")
+    mine = assume_json(invoke, "peer", "--intent", "review the diff", env=as_actor("gia", gkey))
+    assume_json(invoke, "ops", "--intent", "deploy the stack")  # the founder's own
+
+    def exported(name: str, env: dict[str, str] | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        out = tmp_path / f"{name}.jsonl"
+        result = invoke(["sessions", "export", str(out), "--json"], env=env)
+        assert result.exit_code == 0, result.output
+        lines = out.read_text(encoding="utf-8").splitlines()
+        return json.loads(result.stdout), [json.loads(line) for line in lines]
+
+    counts, records = exported("guest", as_actor("gia", gkey))
+    assert [r["id"] for r in records] == [mine["session_id"]] and counts["sessions"] == 1
+    counts, records = exported("player", as_actor("pia", pkey))
+    assert {r["actor_ring"] for r in records if r["kind"] == "session"} == {"player", "guest"}
+    assert counts["sessions"] == 6 + 1
+    # sessionless events travel only when their actor is one the caller sees (ann is not an actor here)
+    assert [r for r in records if r["kind"] == "event"] == []
+    counts, records = exported("founder", None)
+    assert counts["sessions"] == 12
+    assert {"intent_denied", "ring_refused"} <= {
+        e["type"] for r in records if r["kind"] == "event" for e in r["events"]
+    }
+
+
 # --- item 5: mythatron promote / retire ----------------------------------------------------------
 
 
