@@ -101,11 +101,11 @@ def test_import_never_changes_a_live_session_of_this_store(invoke: Invoke, tmp_p
     path.write_text("".join(json.dumps(r) + "\n" for r in forged), encoding="utf-8")
     result = invoke(["sessions", "import", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
-    assert (report["sessions_added"], report["sessions_skipped"]) == (1, 1)
     assert _live(sid) == ("active", None)
     assert invoke(["token", "verify", live["token"]]).exit_code == 0
     assert store_rows("SELECT count(*) FROM scores WHERE session_id = ?", [sid]) == [(0,)]
+    report = json.loads(result.stdout)
+    assert (report["sessions_added"], report["sessions_skipped"]) == (1, 1)
     assert store_rows("SELECT count(*) FROM events WHERE session_id = ? AND id LIKE '%forged%'", [sid]) == [(0,)]
     assert store_rows("SELECT count(*) FROM events WHERE id = 'evt_orphan'") == [(0,)]
     # imported sessions are history, never live credentials
