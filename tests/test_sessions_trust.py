@@ -79,6 +79,7 @@ def test_import_never_changes_a_live_session_of_this_store(invoke: Invoke, tmp_p
         {  # a brand-new session claiming to be live, with a credential-less "active" status
             "kind": "session",
             "id": "ses_FORGED",
+            "parent_id": sid,  # and chained under the founder's session
             "masque": "ops",
             "version": "2.0.0",
             "actor": "root",
@@ -110,6 +111,8 @@ def test_import_never_changes_a_live_session_of_this_store(invoke: Invoke, tmp_p
     assert store_rows("SELECT count(*) FROM events WHERE id = 'evt_orphan'") == [(0,)]
     # imported sessions are history, never live credentials
     assert _live("ses_FORGED") == ("ended", "imported_live")
+    assert store_rows("SELECT parent_id FROM sessions WHERE id = 'ses_FORGED'") == [(None,)]
+    assert json.loads(invoke(["sessions", "show", sid, "--json"]).stdout)["children"] == []
     active = json.loads(invoke(["sessions", "--active", "--json"]).stdout)
     assert [s["session_id"] for s in active] == [sid]
     by = store_rows("SELECT json_extract_string(metadata, '$.imported.by') FROM sessions WHERE id = 'ses_FORGED'")
