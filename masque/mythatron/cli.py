@@ -285,8 +285,9 @@ def promote_cmd(
     key_file: Path | None = _KEY_FILE,
     json_out: bool = typer.Option(False, "--json", help="Print the change as JSON."),
 ) -> None:
-    """Promote a version one stage: draft -> beta -> live. Exit 3 when the step is not allowed or
-    the acting actor does not qualify for the mask's ring."""
+    """Promote a version one stage: draft -> beta -> live. Exit 3 when the step is not allowed.
+
+    Also exit 3 (recorded) when the acting actor does not qualify for the mask's ring."""
     from masque import rings
     from masque.mythatron.stages import promote
 
