@@ -220,7 +220,9 @@ def _selection(actor: str | None, key: str | None) -> Any:
     env = rings.selection_from_env()
     if actor is None and key is None:
         return env
-    return rings.Selection(name=actor, key=key, token=env.token, parent_session_id=env.parent_session_id)
+    return rings.Selection(
+        name=actor, key=key, token=env.token, parent_session_id=env.parent_session_id, credential=env.credential
+    )
 
 
 def assume(

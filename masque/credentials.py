@@ -106,7 +106,7 @@ class CredentialBroker(Protocol):
 
     def verify(self, token: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> TokenStatus: ...
 
-    def lookup(self, accessor: str) -> TokenStatus: ...
+    def lookup(self, accessor: str, selection: Any = None) -> TokenStatus: ...
 
     def renew(self, token: str, increment: dt.timedelta | None = None) -> TokenStatus: ...
 
@@ -209,10 +209,15 @@ class LocalBroker:
                 return TokenStatus(False, "unknown", "unknown token (never minted by this store)")
             return _judge(c, row)
 
-    def lookup(self, accessor: str) -> TokenStatus:
+    def lookup(self, accessor: str, selection: Any = None) -> TokenStatus:
+        """Judge a credential by accessor, for the acting actor: one of a ring it cannot see is not found."""
+        from masque import rings
+
         with turns.connect() as conn:
+            who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
             row = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
-            if row is None:
+            ring = conn.execute("SELECT actor_ring FROM sessions WHERE id = ?", [row[1]]).fetchone() if row else None
+            if row is None or ring is None or not rings.sees(who, ring[0]):
                 raise NotFound(
                     f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors"
                 )

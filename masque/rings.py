@@ -8,7 +8,8 @@ time, moved only by an actor in a more trusted ring. An open disapproval from a 
 Who is acting (see the README (Sessions), "Threat model"): an explicit actor with its key
 (`--as NAME --key-file F`, or `MASQUE_ACTOR` + `MASQUE_ACTOR_KEY`); else, inside a masque context,
 the actor of that session (`MASQUE_TOKEN` proves it; an `exec` child's `MASQUE_PARENT_SESSION_ID`
-only ever narrows); else the founder, the owner of the store.
+counts only with that session's token in `MASQUE_CREDENTIAL`, and only ever narrows); else the
+founder, the owner of the store.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class Selection:
     key: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     parent_session_id: str | None = None
+    # `masque exec` hands its child the session's token as MASQUE_CREDENTIAL: it proves the parent id.
+    credential: str | None = field(default=None, repr=False)
 
 
 def hash_key(key: str) -> str:
@@ -287,12 +290,39 @@ def selection_from_env(as_name: str | None = None, key_file: Path | None = None)
         key=key,
         token=config.env_value("MASQUE_TOKEN"),
         parent_session_id=config.env_value("MASQUE_PARENT_SESSION_ID"),
+        credential=config.env_value("MASQUE_CREDENTIAL"),
     )
+
+
+def _check_parent(conn: duckdb.DuckDBPyConnection, selection: Selection) -> None:
+    """A parent session id counts only with that session's own credential (what `exec` hands its child).
+
+    Refused (exit 3, reason `parent_unproven`) otherwise: never ignored, never a fall-back to the founder.
+    """
+    parent = selection.parent_session_id
+    if not parent:
+        return
+    status = None
+    if selection.credential:
+        from masque import credentials
+
+        status = credentials.broker().verify(selection.credential, conn=conn)
+    if status is None or not status.valid or status.session_id != parent:
+        why = "MASQUE_CREDENTIAL is not set" if status is None else f"MASQUE_CREDENTIAL {status.message}"
+        if status is not None and status.valid:
+            why = "MASQUE_CREDENTIAL belongs to another session"
+        raise Refused(
+            f"MASQUE_PARENT_SESSION_ID {parent} is not proven: {why}",
+            reason="parent_unproven",
+            hint="a parent session counts only inside `masque exec`, which sets MASQUE_CREDENTIAL to its token;"
+            " unset MASQUE_PARENT_SESSION_ID otherwise",
+        )
 
 
 def resolve_acting(conn: duckdb.DuckDBPyConnection, selection: Selection) -> Acting:
     """Who is acting. Never falls back to the founder when something was presented and failed."""
     founder_actor = _founder_or_create(conn)
+    _check_parent(conn, selection)
     if selection.name is not None or selection.key is not None:
         if not selection.name or not selection.key:
             raise Refused(
@@ -320,13 +350,9 @@ def resolve_acting(conn: duckdb.DuckDBPyConnection, selection: Selection) -> Act
             )
         assert status.actor is not None
         return Acting(get_actor(conn, status.actor), ActingVia.SESSION, session_id=status.session_id)
-    if selection.parent_session_id:
+    if selection.parent_session_id:  # proven by _check_parent above
         row = conn.execute("SELECT actor FROM sessions WHERE id = ?", [selection.parent_session_id]).fetchone()
-        if row is None:
-            raise NotFound(
-                f"MASQUE_PARENT_SESSION_ID names an unknown session {selection.parent_session_id}",
-                hint="unset MASQUE_PARENT_SESSION_ID outside `masque exec`",
-            )
+        assert row is not None
         return Acting(get_actor(conn, row[0]), ActingVia.SESSION, session_id=selection.parent_session_id)
     return Acting(founder_actor, ActingVia.FOUNDER)
 

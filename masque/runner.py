@@ -7,7 +7,8 @@ SIGHUP to it, and on exit releases the session recording the command's exit code
 Sub-agents do not inherit: the command's environment carries the credential as `MASQUE_CREDENTIAL`
 but not `MASQUE_SESSION_ID`/`MASQUE_TOKEN`, so a `masque` call inside it sees no masque; it gets
 `MASQUE_PARENT_SESSION_ID`, so if it assumes one itself the parent link is recorded (and it acts as
-the same actor, chained and capped).
+the same actor, chained and capped). The parent id counts only together with that session's token in
+`MASQUE_CREDENTIAL` (`rings.resolve_acting` refuses it otherwise, reason `parent_unproven`).
 """
 
 from __future__ import annotations

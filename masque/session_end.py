@@ -114,11 +114,15 @@ def _record_memory_diffs(conn: duckdb.DuckDBPyConnection, session_ids: list[str]
     return diffs
 
 
-def _may_end(who: Acting, s: Session) -> None:
+def may_end(who: Acting, s: Session) -> bool:
     """A session is ended by its own actor, or by a more trusted ring (admins end anything)."""
     if who.actor.name == s.actor or who.actor.ring is Ring.ADMIN:
-        return
-    if s.actor_ring is not None and who.actor.ring.outranks(Ring(s.actor_ring)):
+        return True
+    return s.actor_ring is not None and who.actor.ring.outranks(Ring(s.actor_ring))
+
+
+def _may_end(who: Acting, s: Session) -> None:
+    if may_end(who, s):
         return
     raise Refused(
         f"actor {who.actor.name!r} (ring {who.actor.ring.value}) cannot end session {s.session_id} "

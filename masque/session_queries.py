@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config, store, turns
 from masque.durations import as_utc, utcnow
-from masque.errors import NotFound
-from masque.session_end import _end
+from masque.errors import NotFound, UsageError
+from masque.session_end import _end, may_end
 from masque.session_model import ENDED, LIVE, Session, _from_row, holder_alive, load
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ def list_sessions(*, active: bool = False, limit: int = 100, selection: Selectio
     """Newest first; only sessions of actors in the caller's ring and below."""
     from masque import rings
 
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}", hint="pass -n 1 or more (default 100)")
     sel = selection or rings.selection_from_env()
     with turns.connect(read_only=True) as conn:
         who = rings.resolve_acting(conn, sel)
@@ -140,6 +142,9 @@ def whoami(selection: Selection | None = None) -> WhoAmI:
         status = broker().verify(sel.token, conn=conn) if sel.token else None
         sid = config.session_id_from_env() or (status.session_id if status else None)
         session = load(conn, sid) if sid else None
+        # A session of a more trusted ring is "not found", as in `sessions show`.
+        if session is not None and not rings.sees(who.actor, session.actor_ring):
+            raise NotFound(f"no session {sid!r}", hint="unset MASQUE_SESSION_ID; `masque sessions` lists yours")
     return WhoAmI(who, session, status, sel.parent_session_id)
 
 
@@ -168,7 +173,11 @@ def find_stale(conn: duckdb.DuckDBPyConnection) -> list[Stale]:
 
 
 def sweep_stale(selection: Selection | None = None) -> list[Stale]:
-    """Release stale sessions: dead holders with status `abandoned`, expired ones as ended/`expired`."""
+    """Release stale sessions: dead holders with status `abandoned`, expired ones as ended/`expired`.
+
+    Only sessions the caller may end (the rule of `release`/`revoke`: its own, a less trusted ring's,
+    or any for an admin); the others, and every session it cannot see, are left untouched.
+    """
     from masque import rings
 
     with turns.transaction() as conn:
@@ -178,6 +187,8 @@ def sweep_stale(selection: Selection | None = None) -> list[Stale]:
         for item in stale:
             current = load(conn, item.session.session_id)
             if current.status not in LIVE:  # already ended as part of an earlier chain in this sweep
+                continue
+            if not may_end(who, current):
                 continue
             status = "abandoned" if item.why == "abandoned" else "ended"
             _end(conn, current, status=status, reason=item.why, by=who.actor.name)

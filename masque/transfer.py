@@ -7,7 +7,15 @@ records of kind `event`. The shape is documented in the README (Reflection) and 
 
 Import stages the file in DuckDB, checks every record in one SQL pass (so a bad row is reported with
 its line), then inserts what is new: ids already in the store are skipped, so importing the same file
-twice adds nothing. A session that was open when exported and has since ended elsewhere is updated.
+twice adds nothing.
+
+Trust (README, "Threat model"): import is an admin verb (others are refused and recorded as
+`import_refused`). An imported record is the other store's history, never a credential here: a
+session whose id is already in this store is skipped with everything nested in it (never
+overwritten, never scored, never ended by a file); a session that was live elsewhere arrives ended
+(end reason `imported_live`), with no credential; sessionless events naming a session of this store
+are dropped; every imported session carries `metadata.imported` = {by, at, file}; and the import
+itself is a `sessions_imported` event by the admin who ran it. Export follows the ring rule.
 """
 
 from __future__ import annotations
@@ -18,13 +26,15 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from masque.errors import NotFound, UsageError, ValidationFailed
+from masque.errors import NotFound, Refused, UsageError, ValidationFailed
 from masque.model import Level, Ring, Score
 
 if TYPE_CHECKING:
     import duckdb
 
     from masque.reflection import Filters
+    from masque.rings import Acting
+    from masque.rings import Selection as ActorSelection
 
 SESSION_COLUMNS: dict[str, str] = {
     "id": "VARCHAR",
@@ -116,7 +126,7 @@ class ImportResult:
     format: Format
     records: int
     sessions_added: int
-    sessions_updated: int
+    sessions_skipped: int  # ids already in this store: never overwritten
     events_added: int
     scores_added: int
     skills_added: int
@@ -127,11 +137,17 @@ def _struct_type(fields: dict[str, str]) -> str:
     return "STRUCT(" + ", ".join(f"{k} {v}" for k, v in fields.items()) + ")"
 
 
-def export_sessions(path: Path, fmt: Format, filters: Filters | None = None, masque: str | None = None) -> ExportResult:
-    """Write every session matching the filters (with events, scores and skills) to `path`."""
+def export_sessions(
+    path: Path,
+    fmt: Format,
+    filters: Filters | None = None,
+    masque: str | None = None,
+    selection: ActorSelection | None = None,
+) -> ExportResult:
+    """Write every session the acting actor sees that matches the filters (with events, scores, skills)."""
     from masque.transfer_export import export
 
-    return export(path, fmt, filters, masque)
+    return export(path, fmt, filters, masque, selection)
 
 
 def sql_path_literal(path: Path) -> str:
@@ -331,17 +347,25 @@ def _problems_sql() -> str:
 BULK_RECORDS = 50_000  # above this, secondary indexes are rebuilt once instead of updated per row
 
 
-def _insert(conn: duckdb.DuckDBPyConnection, src: str) -> tuple[int, int, int, int, int]:
-    """Insert the good staged records; returns (sessions, updated, events, scores, skills) counts.
+def _insert(conn: duckdb.DuckDBPyConnection, src: str, provenance: dict[str, Any]) -> tuple[int, int, int, int, int]:
+    """Insert the good staged records; returns (sessions, skipped, events, scores, skills) counts.
 
-    INSERT OR IGNORE against the primary keys is what makes a second import of the same file add
-    nothing, and it also drops duplicates inside one file.
+    Only sessions new to this store are written, with what is nested in them: a staged id already
+    here is skipped whole (that is what makes a second import add nothing, and what keeps a file
+    from ending, scoring or re-opening a session of this store). INSERT OR IGNORE also drops
+    duplicates inside one file.
     """
 
-    def count(sql: str) -> int:
-        row = conn.execute(sql).fetchone()
+    def count(sql: str, params: dict[str, Any] | None = None) -> int:
+        row = conn.execute(sql, params).fetchone()
         return int(row[0]) if row else 0
 
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE _new AS SELECT DISTINCT id FROM {src}"
+        " WHERE kind = 'session' AND id NOT IN (SELECT id FROM sessions)"
+    )
+    skipped = count(f"SELECT count(DISTINCT id) FROM {src} WHERE kind = 'session' AND id IN (SELECT id FROM sessions)")
+    live = "coalesce(status, 'ended') IN ('active', 'revoking')"
     values = []
     for name, kind in SESSION_COLUMNS.items():
         if kind == "TIMESTAMPTZ":
@@ -352,46 +376,55 @@ def _insert(conn: duckdb.DuckDBPyConnection, src: str) -> tuple[int, int, int, i
             values.append("coalesce(scope, 'global')")
         elif name in ("masque_ring", "actor_ring"):
             values.append(f"coalesce({name}, 'outsider')")
-        elif name == "status":
-            values.append("coalesce(status, 'ended')")
+        elif name == "status":  # live elsewhere is history here: no credential, never active
+            values.append(f"CASE WHEN {live} THEN 'ended' ELSE coalesce(status, 'ended') END")
+        elif name == "end_reason":
+            values.append(f"CASE WHEN {live} THEN 'imported_live' ELSE end_reason END")
+        elif name == "parent_id":  # never chained under a session started in this store
+            values.append(
+                "CASE WHEN parent_id IN (SELECT id FROM sessions"
+                " WHERE json_extract(metadata, '$.imported') IS NULL) THEN NULL ELSE parent_id END"
+            )
         elif name == "metadata":
-            values.append("metadata::JSON")
+            values.append(
+                "json_merge_patch(CASE WHEN json_type(metadata::JSON) = 'OBJECT' THEN metadata::JSON"
+                " ELSE '{}'::JSON END, $provenance::JSON)"
+            )
         elif name == "exit_code":
             values.append("TRY_CAST(exit_code AS INTEGER)")
         else:
             values.append(name)
     sessions = count(
         f"INSERT OR IGNORE INTO sessions ({', '.join(SESSION_COLUMNS)}) SELECT {', '.join(values)}"
-        f" FROM {src} WHERE kind = 'session'"
+        f" FROM {src} WHERE kind = 'session' AND id IN (SELECT id FROM _new)",
+        {"provenance": json.dumps({"imported": provenance})},
     )
-    # A session exported while open and re-imported after it ended elsewhere takes the ending.
-    updated = count(
-        "UPDATE sessions SET status = g.status, ended_at = TRY_CAST(g.ended_at AS TIMESTAMPTZ),"
-        " end_reason = g.end_reason, exit_code = TRY_CAST(g.exit_code AS INTEGER)"
-        f" FROM (SELECT id, status, ended_at, end_reason, exit_code FROM {src}"
-        "       WHERE kind = 'session' AND ended_at IS NOT NULL) g"
-        " WHERE sessions.id = g.id AND sessions.ended_at IS NULL AND sessions.status IN ('active', 'revoking')"
-        " AND g.status NOT IN ('active', 'revoking')"
-    )
+    # Nested events come with their (new) session; a sessionless event may not name one of ours.
     events = count(
         "INSERT OR IGNORE INTO events (id, ts, type, session_id, masque, version, actor, originator, payload)"
         " SELECT x.id, TRY_CAST(x.ts AS TIMESTAMPTZ), x.type,"
         " CASE WHEN kind = 'session' THEN rid ELSE x.session_id END,"
         " x.masque, x.version, x.actor, x.originator, x.payload::JSON"
-        f" FROM (SELECT kind, id AS rid, unnest(events) AS x FROM {src})"
+        f" FROM (SELECT kind, id AS rid, unnest(events) AS x FROM {src}"
+        "       WHERE kind = 'event' OR id IN (SELECT id FROM _new))"
+        " WHERE kind = 'session' OR x.session_id IS NULL OR x.session_id IN (SELECT id FROM _new)"
+        " OR x.session_id NOT IN (SELECT id FROM sessions)"
     )
     scores = count(
         "INSERT OR IGNORE INTO scores (id, session_id, symbol, notes, scored_by, created_at)"
         " SELECT x.id, rid, x.symbol, x.notes, x.scored_by, TRY_CAST(x.created_at AS TIMESTAMPTZ)"
-        f" FROM (SELECT id AS rid, unnest(scores) AS x FROM {src} WHERE kind = 'session')"
+        f" FROM (SELECT id AS rid, unnest(scores) AS x FROM {src}"
+        "       WHERE kind = 'session' AND id IN (SELECT id FROM _new))"
     )
     skills = count(
         "INSERT OR IGNORE INTO masque_skills (masque, version, skill, level)"
         " SELECT masque, version, k.uri, any_value(k.level)"
-        f" FROM (SELECT masque, version, unnest(skills) AS k FROM {src} WHERE kind = 'session')"
+        f" FROM (SELECT masque, version, unnest(skills) AS k FROM {src}"
+        "       WHERE kind = 'session' AND id IN (SELECT id FROM _new))"
         " GROUP BY masque, version, k.uri"
     )
-    return sessions, updated, events, scores, skills
+    conn.execute("DROP TABLE _new")
+    return sessions, skipped, events, scores, skills
 
 
 def _drop_secondary_indexes(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -411,19 +444,61 @@ def _drop_secondary_indexes(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, 
     return [(str(n), str(q)) for n, q in found]
 
 
-def import_sessions(path: Path, fmt: Format | None = None, *, atomic: bool = False) -> ImportResult:
-    """Import a file written by `export_sessions` (or any file with the documented shape).
+def _admin_or_refuse(conn: duckdb.DuckDBPyConnection, selection: ActorSelection | None, path: Path) -> Acting:
+    """The acting actor, if it is an admin; otherwise record `import_refused` and raise (exit 3)."""
+    from masque import rings
+    from masque.session_events import record_event
+
+    sel = selection or rings.selection_from_env()
+    who: Acting | None = None
+    try:
+        who = rings.resolve_acting(conn, sel)
+        if who.actor.ring is not Ring.ADMIN:
+            raise Refused(
+                f"actor {who.actor.name!r} (ring {who.actor.ring.value}) cannot import sessions: "
+                "importing is an admin verb",
+                reason="ring_refused",
+                hint="ask an admin to import the file (`masque actor list` shows who is one)",
+            )
+    except Refused as exc:
+        record_event(
+            conn,
+            "import_refused",
+            session_id=None,
+            masque=None,
+            version=None,
+            actor=who.actor.name if who else sel.name,
+            originator=who.actor.name if who else sel.name,
+            payload={
+                "reason": exc.reason,
+                "message": str(exc),
+                "file": str(path),
+                "actor_verified": who is not None,
+                "actor_ring": who.actor.ring.value if who else None,
+            },
+        )
+        raise
+    return who
+
+
+def import_sessions(
+    path: Path, fmt: Format | None = None, *, atomic: bool = False, selection: ActorSelection | None = None
+) -> ImportResult:
+    """Import a file written by `export_sessions` (or any file with the documented shape). Admins only.
 
     With `atomic`, any bad record aborts the import and nothing is written (ValidationFailed lists
     the bad lines). Without it, good records are imported and the bad ones come back as problems.
     """
     from masque import store
+    from masque.durations import utcnow
+    from masque.session_events import record_event
 
     path = path.expanduser()
     if not path.is_file():
         raise NotFound(f"no file {path} to import", hint="give the path `masque sessions export` wrote")
     fmt = fmt or detect_format(path)
     with store.connect() as conn:
+        who = _admin_or_refuse(conn, selection, path)
         conn.execute("SET TimeZone = 'UTC'")
         conn.execute("SET enable_progress_bar = false")
         # Staging only touches temporary tables, so it runs before the transaction: a file DuckDB
@@ -440,17 +515,36 @@ def import_sessions(path: Path, fmt: Format | None = None, *, atomic: bool = Fal
         try:
             src = "(SELECT * FROM _in WHERE line NOT IN (SELECT line FROM _bad))" if bad else "_in"
             indexes = _drop_secondary_indexes(conn) if records > BULK_RECORDS else []
-            sessions, updated, events, scores, skills = _insert(conn, src)
+            provenance = {"by": who.actor.name, "at": utcnow().isoformat(), "file": str(path)}
+            sessions, skipped, events, scores, skills = _insert(conn, src, provenance)
             for _, sql in indexes:
                 conn.execute(sql)
             if sessions or scores:
                 from masque.scoring import rebuild_score_facts
 
                 rebuild_score_facts(conn)
+            record_event(
+                conn,
+                "sessions_imported",
+                session_id=None,
+                masque=None,
+                version=None,
+                actor=who.actor.name,
+                originator=who.actor.name,
+                payload={
+                    "file": str(path),
+                    "records": records,
+                    "sessions_added": sessions,
+                    "sessions_skipped": skipped,
+                    "events_added": events,
+                    "scores_added": scores,
+                    "problems": len(bad),
+                },
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         if sessions + events > 100_000:
             conn.execute("CHECKPOINT")  # so the next cold open does not replay a large WAL
-    return ImportResult(path, fmt, records, sessions, updated, events, scores, skills, tuple(bad))
+    return ImportResult(path, fmt, records, sessions, skipped, events, scores, skills, tuple(bad))

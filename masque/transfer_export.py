@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from masque.errors import UsageError
+from masque.model import Ring
 from masque.transfer import (
     EVENT_FIELDS,
     SCORE_FIELDS,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.reflection import Filters
+    from masque.rings import Selection as ActorSelection
 
 
 def _json_ext(column: Any) -> Any:
@@ -133,9 +135,19 @@ def _export_table(
     return records
 
 
-def export(path: Path, fmt: Format, filters: Filters | None = None, masque: str | None = None) -> ExportResult:
-    """Write every session matching the filters (with events, scores and skills) to `path`."""
-    from masque import store
+def export(
+    path: Path,
+    fmt: Format,
+    filters: Filters | None = None,
+    masque: str | None = None,
+    selection: ActorSelection | None = None,
+) -> ExportResult:
+    """Write every session matching the filters (with events, scores and skills) to `path`.
+
+    Only what the acting actor sees (its own ring and below; an admin sees all): sessions worn by
+    actors of those rings, and sessionless events whose actor is in one of them.
+    """
+    from masque import rings, store
 
     where, event_where = ["true"], ["true"]
     params: dict[str, Any] = {}
@@ -161,6 +173,11 @@ def export(path: Path, fmt: Format, filters: Filters | None = None, masque: str 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     options = "FORMAT parquet, COMPRESSION zstd" if fmt is Format.PARQUET else "FORMAT json"
     with store.connect(read_only=True) as conn:
+        who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
+        if who.ring is not Ring.ADMIN:
+            seen = ", ".join(f"'{r.value}'" for r in rings.visible_rings(who))
+            where.append(f"s.actor_ring IN ({seen})")
+            event_where.append(f"e.actor IN (SELECT name FROM actors WHERE ring IN ({seen}))")
         conn.execute("SET TimeZone = 'UTC'")
         conn.execute("SET enable_progress_bar = false")
         records = _export_table(conn, fmt, " AND ".join(where), " AND ".join(event_where), params)

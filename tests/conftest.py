@@ -20,6 +20,8 @@ _CLEARED = [
     "MASQUE_TOKEN",
     "MASQUE_ACTOR",
     "MASQUE_ACTOR_KEY",
+    "MASQUE_PARENT_SESSION_ID",  # set inside `masque exec`, with MASQUE_CREDENTIAL proving it
+    "MASQUE_CREDENTIAL",
     "MASQUE_PATH",
     "MASQUE_CONFIG",
     "MASQUE_DEBUG",

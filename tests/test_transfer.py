@@ -15,10 +15,13 @@ from masque import store
 FIXTURE = Path(__file__).parent / "cases" / "reflection" / "sessions.jsonl"
 
 
+AUDIT = "('actor_added', 'sessions_imported')"  # this store's own record of its founder and of each import
+
+
 def _counts() -> tuple[int, int, int, int]:
     with store.connect(read_only=True) as conn:
         row = conn.execute(
-            "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM events),"
+            f"SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM events WHERE type NOT IN {AUDIT}),"
             " (SELECT count(*) FROM scores), (SELECT count(*) FROM masque_skills)"
         ).fetchone()
     assert row is not None
@@ -37,7 +40,7 @@ def test_import_twice_adds_nothing(invoke: Callable[..., Any]) -> None:
         "format": "jsonl",
         "records": 13,
         "sessions_added": 10,
-        "sessions_updated": 0,
+        "sessions_skipped": 0,
         "events_added": 13,
         "scores_added": 10,
         "skills_added": 4,
@@ -50,7 +53,11 @@ def test_import_twice_adds_nothing(invoke: Callable[..., Any]) -> None:
         0,
         0,
     )
+    assert second["sessions_skipped"] == 10
     assert _counts() == (10, 13, 10, 4)
+    with store.connect(read_only=True) as conn:
+        imports = conn.execute("SELECT count(*) FROM events WHERE type = 'sessions_imported'").fetchone()
+    assert imports == (2,)  # each import is recorded, with who ran it
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
@@ -66,7 +73,7 @@ def test_export_then_import_elsewhere_gives_the_same_stats(
         "path": "",
         "format": suffix[1:],
         "sessions": 10,
-        "events": 13,
+        "events": 13 + 2,  # and this store's own audit: its founder's actor_added, the import
         "scores": 10,
     }
     monkeypatch.setenv("MASQUE_HOME", str(tmp_path / "other-machine"))
@@ -127,16 +134,20 @@ def test_atomic_import_takes_nothing_when_a_row_is_bad(invoke: Callable[..., Any
     assert _counts() == (0, 0, 0, 0)
 
 
-def test_a_session_that_ended_elsewhere_is_updated(invoke: Callable[..., Any], tmp_path: Path) -> None:
+def test_a_session_already_here_is_skipped_never_overwritten(invoke: Callable[..., Any], tmp_path: Path) -> None:
+    # Was: "a session that ended elsewhere is updated". An imported file may no longer change any
+    # session of this store (issue 10, item 3); a session live elsewhere arrives ended instead.
     assert _import(invoke, FIXTURE).exit_code == 0
-    record = json.loads(FIXTURE.read_text(encoding="utf-8").splitlines()[9])  # S10, active
+    session = json.loads(invoke(["stats", "--session", "ses_S10", "--json"]).stdout)["session"]
+    assert session["status"] == "ended" and session["end_reason"] == "imported_live"
+    record = json.loads(FIXTURE.read_text(encoding="utf-8").splitlines()[9])  # S10, active when exported
     record.update(status="ended", ended_at="2026-01-28T13:00:00Z", end_reason="released")
     later = tmp_path / "later.jsonl"
     later.write_text(json.dumps(record) + "\n", encoding="utf-8")
     report = json.loads(_import(invoke, later).stdout)
-    assert (report["sessions_added"], report["sessions_updated"]) == (0, 1)
-    session = json.loads(invoke(["stats", "--session", "ses_S10", "--json"]).stdout)["session"]
-    assert session["status"] == "ended" and session["duration_seconds"] == 3600.0
+    assert (report["sessions_added"], report["sessions_skipped"]) == (0, 1)
+    after = json.loads(invoke(["stats", "--session", "ses_S10", "--json"]).stdout)["session"]
+    assert after["end_reason"] == "imported_live" and after["ended_at"] is None
 
 
 def test_parquet_with_missing_columns_or_garbage_is_refused(invoke: Callable[..., Any], tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from masque.cli.sessions import sessions_app
+from masque.cli.sessions import _AS, _KEY_FILE, sessions_app
 
 _SHOWN = 50  # bad records listed on stderr; --json lists every one
 
@@ -19,17 +19,27 @@ def export_cmd(
     until: str | None = typer.Option(None, "--until", help="Sessions started before: a date or a duration ago."),
     actor: str | None = typer.Option(None, "--actor", help="Only sessions worn by this actor."),
     masque: str | None = typer.Option(None, "--masque", help="Only sessions of this masque (name)."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
 ) -> None:
     """Export sessions with their events, scores and claimed skills (one record per session).
 
-    Parquet files are also the hand-off to other engines: `SELECT * FROM 'sessions.parquet'` in
-    DuckDB, or `spark.read.parquet(...)`. The record shape is in the README (Reflection).
+    Only the sessions you see (your ring and below). Parquet files are also the hand-off to other
+    engines: `SELECT * FROM 'sessions.parquet'` in DuckDB, or `spark.read.parquet(...)`. The record
+    shape is in the README (Reflection).
     """
+    from masque import rings
     from masque.reflection import Filters
     from masque.transfer import detect_format, export_sessions
 
-    result = export_sessions(path, detect_format(path, fmt), Filters.parse(since, until, actor), masque)
+    result = export_sessions(
+        path,
+        detect_format(path, fmt),
+        Filters.parse(since, until, actor),
+        masque,
+        rings.selection_from_env(as_name, key_file),
+    )
     if json_out:
         from masque.cli.output import print_json
 
@@ -53,16 +63,22 @@ def import_cmd(
     path: Path = typer.Argument(..., help="File written by `masque sessions export` (.parquet or .jsonl)."),
     fmt: str | None = typer.Option(None, "--format", "-f", help="parquet or jsonl (default: from the extension)."),
     atomic: bool = typer.Option(False, "--atomic", help="Import nothing if any record is bad."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = typer.Option(False, "--json", help="Print the counts and problems as JSON."),
 ) -> None:
-    """Import sessions; records already in the store are skipped, so importing twice adds nothing.
+    """Import sessions (admins only); sessions already in the store are skipped, never changed.
 
-    A bad record is reported with its line (JSON Lines) or row (Parquet). Without --atomic the good
-    records are imported and the command exits 1; with --atomic nothing is imported (exit 1).
+    Sessions live elsewhere arrive ended (`imported_live`). A bad record is reported with its line
+    (JSON Lines) or row (Parquet). Without --atomic the good records are imported and the command
+    exits 1; with --atomic nothing is imported (exit 1). Others are refused (exit 3, recorded).
     """
+    from masque import rings
     from masque.transfer import detect_format, import_sessions
 
-    result = import_sessions(path, detect_format(path, fmt), atomic=atomic)
+    result = import_sessions(
+        path, detect_format(path, fmt), atomic=atomic, selection=rings.selection_from_env(as_name, key_file)
+    )
     if json_out:
         from masque.cli.output import print_json
 
@@ -72,7 +88,7 @@ def import_cmd(
                 "format": result.format.value,
                 "records": result.records,
                 "sessions_added": result.sessions_added,
-                "sessions_updated": result.sessions_updated,
+                "sessions_skipped": result.sessions_skipped,
                 "events_added": result.events_added,
                 "scores_added": result.scores_added,
                 "skills_added": result.skills_added,
@@ -87,7 +103,7 @@ def import_cmd(
         if len(result.problems) > _SHOWN:
             print_warning(f"... and {len(result.problems) - _SHOWN} more bad record(s); --json lists them all")
         typer.echo(
-            f"imported {result.sessions_added} new session(s) ({result.sessions_updated} updated), "
+            f"imported {result.sessions_added} new session(s) ({result.sessions_skipped} already here, skipped), "
             f"{result.events_added} event(s), {result.scores_added} score(s) from {result.records} record(s)"
         )
     if result.problems:

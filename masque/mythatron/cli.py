@@ -38,6 +38,10 @@ app.add_typer(mask_app, name="mask")
 add_root_options(app, "mythatron (masque)")
 
 
+_AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
+_KEY_FILE = typer.Option(None, "--key-file", help="File holding the actor key `masque actor add` printed.")
+
+
 class ValidateFormat(str, Enum):
     text = "text"
     json = "json"
@@ -277,23 +281,33 @@ def blend_cmd(
 def promote_cmd(
     ref: str = typer.Argument(..., help="Mask ref, e.g. professor@1.3.0 (a bare name means its newest version)."),
     to: str = typer.Option(..., "--to", help="beta or live: one stage forward from the current one."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = typer.Option(False, "--json", help="Print the change as JSON."),
 ) -> None:
-    """Promote a version one stage: draft -> beta -> live. Exit 3 when the step is not allowed."""
+    """Promote a version one stage: draft -> beta -> live. Exit 3 when the step is not allowed.
+
+    Also exit 3 (recorded) when the acting actor does not qualify for the mask's ring."""
+    from masque import rings
     from masque.mythatron.stages import promote
 
-    _print_change(promote(ref, to), json_out)
+    _print_change(promote(ref, to, rings.selection_from_env(as_name, key_file)), json_out)
 
 
 @mask_app.command("retire")
 def retire_cmd(
     ref: str = typer.Argument(..., help="Mask ref, e.g. professor@1.2.0."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = typer.Option(False, "--json", help="Print the change as JSON."),
 ) -> None:
-    """Retire a version (soft delete): hidden from routing and bare names, still loadable by exact version."""
+    """Retire a version (soft delete): hidden from routing and bare names, still loadable by exact version.
+
+    Exit 3 when the acting actor does not qualify for the mask's ring."""
+    from masque import rings
     from masque.mythatron.stages import retire
 
-    _print_change(retire(ref), json_out)
+    _print_change(retire(ref, rings.selection_from_env(as_name, key_file)), json_out)
 
 
 def _print_change(change: object, json_out: bool) -> None:

@@ -5,6 +5,10 @@ change is a row in the store's `mask_stages` table (migration 0004) plus a `mask
 written in one transaction. The newest row per (masque, version) is the effective stage, so a rollout
 never rewrites a reviewed file and its history is kept. A retired version is hidden from routing and
 bare-name resolution but still loads by exact version, and its rows stay in the history.
+
+Who may: the actor the one identity check proves (`rings.resolve_acting`: a key, a session token, else
+the founder), and only when it qualifies for the mask's ring (`rings.check_qualified`) — the ring that
+may wear a mask decides its rollout; admins may roll out any mask.
 """
 
 from __future__ import annotations
@@ -12,9 +16,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from masque.errors import Refused, UsageError
 from masque.model import Stage
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from masque.mythatron.catalog import Mask
+    from masque.rings import Selection
 
 ORDER = (Stage.DRAFT, Stage.BETA, Stage.LIVE)
 
@@ -57,48 +68,82 @@ def check_promotion(ref: str, current: Stage, target: Stage) -> None:
         raise Refused(why, reason="stage_order", hint=f"promote to {step.value} first" if step else None)
 
 
-def _record(change: StageChange, sha256: str, path: str) -> StageChange:
-    from masque import config, store
+def _record(change: StageChange, mask: Mask, selection: Selection | None, verb: str) -> StageChange:
+    """Check who is acting, then write the stage row and its event in one transaction.
+
+    The actor is the one `rings.resolve_acting` proves (a key, a session token, else the founder) and
+    must qualify for the mask's ring (`rings.check_qualified`: admins for any mask). A refusal is
+    recorded as a `mask_stage_refused` event, then raised (exit 3).
+    """
+    from masque import rings, store
     from masque.ids import new_id
 
+    selection = selection or rings.selection_from_env()
+    refusal: Refused | None = None
     stage_id = new_id("stg_")
-    actor = config.actor_from_env()[0]
     now = datetime.now(timezone.utc)
-    payload = {"from": change.from_stage.value, "to": change.to_stage.value, "path": path, "sha256": sha256}
+    payload = {"from": change.from_stage.value, "to": change.to_stage.value, "path": str(mask.path)}
     with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO mask_stages (id, masque, version, from_stage, to_stage, actor, content_hash,"
-            " source_path,"
-            " changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                stage_id,
-                change.masque,
-                change.version,
-                change.from_stage.value,
-                change.to_stage.value,
-                actor,
-                sha256,
-                path,
-                now,
-            ],
-        )
-        conn.execute(
-            "INSERT INTO events (id, ts, type, masque, version, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                new_id("evt_"),
-                now,
-                "mask_stage_changed",
-                change.masque,
-                change.version,
-                actor,
-                json.dumps(payload),
-            ],
-        )
+        who: rings.Acting | None = None
+        try:
+            who = rings.resolve_acting(conn, selection)
+            rings.check_qualified(who.actor, mask.masque.ring, f"{verb} {mask.ref} (ring {mask.masque.ring.value})")
+        except Refused as exc:
+            refusal = exc
+            _event(
+                conn,
+                "mask_stage_refused",
+                change,
+                who.actor.name if who else selection.name,
+                {
+                    **payload,
+                    "reason": exc.reason,
+                    "message": str(exc),
+                    "actor_verified": who is not None,
+                    "masque_ring": mask.masque.ring.value,
+                },
+            )
+        if refusal is None and who is not None and change.changed:
+            actor = who.actor.name
+            conn.execute(
+                "INSERT INTO mask_stages (id, masque, version, from_stage, to_stage, actor, content_hash,"
+                " source_path, changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    stage_id,
+                    change.masque,
+                    change.version,
+                    change.from_stage.value,
+                    change.to_stage.value,
+                    actor,
+                    mask.sha256,
+                    str(mask.path),
+                    now,
+                ],
+            )
+            _event(conn, "mask_stage_changed", change, actor, {**payload, "sha256": mask.sha256})
+    if refusal is not None:
+        raise refusal
+    if not change.changed:
+        return change
     return StageChange(change.masque, change.version, change.from_stage, change.to_stage, True, stage_id)
 
 
-def promote(ref: str, to: str) -> StageChange:
-    """Move one version one stage forward. `ref` names a version (a bare name means its newest)."""
+def _event(
+    conn: duckdb.DuckDBPyConnection, type_: str, change: StageChange, actor: str | None, payload: dict[str, Any]
+) -> None:
+    from masque.ids import new_id
+
+    conn.execute(
+        "INSERT INTO events (id, ts, type, masque, version, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [new_id("evt_"), datetime.now(timezone.utc), type_, change.masque, change.version, actor, json.dumps(payload)],
+    )
+
+
+def promote(ref: str, to: str, selection: Selection | None = None) -> StageChange:
+    """Move one version one stage forward. `ref` names a version (a bare name means its newest).
+
+    Only an actor qualified for the mask's ring may (see `_record`).
+    """
     from masque.mythatron.catalog import lookup_any
 
     try:
@@ -109,18 +154,19 @@ def promote(ref: str, to: str) -> StageChange:
     key = mask.masque.key
     check_promotion(mask.ref, mask.stage, target)
     change = StageChange(key, mask.masque.version, mask.stage, target, True)
-    return _record(change, mask.sha256, str(mask.path))
+    return _record(change, mask, selection, "promoting")
 
 
-def retire(ref: str) -> StageChange:
-    """Soft-delete one version; retiring a retired version changes nothing."""
+def retire(ref: str, selection: Selection | None = None) -> StageChange:
+    """Soft-delete one version; retiring a retired version changes nothing. Same ring rule as promote."""
     from masque.mythatron.catalog import lookup_any
 
     mask = lookup_any(ref)
-    change = StageChange(mask.masque.key, mask.masque.version, mask.stage, Stage.RETIRED, True)
     if mask.stage is Stage.RETIRED:
-        return StageChange(change.masque, change.version, Stage.RETIRED, Stage.RETIRED, False)
-    return _record(change, mask.sha256, str(mask.path))
+        change = StageChange(mask.masque.key, mask.masque.version, Stage.RETIRED, Stage.RETIRED, False)
+    else:
+        change = StageChange(mask.masque.key, mask.masque.version, mask.stage, Stage.RETIRED, True)
+    return _record(change, mask, selection, "retiring")
 
 
 def history(ref: str | None = None) -> list[dict[str, object]]:
