@@ -362,6 +362,10 @@ def revoke_accessor(accessor: str, selection: Any = None) -> TokenStatus:
         who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
         owner = rings.find_actor(conn, row[3])
         if not (who.name == row[3] or who.ring is Ring.ADMIN or (owner is not None and who.ring.outranks(owner.ring))):
+            if owner is None or not rings.sees(who, owner.ring):  # a more trusted ring's credential: unknown
+                raise NotFound(
+                    f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors"
+                )
             raise Refused(
                 f"actor {who.name!r} (ring {who.ring.value}) cannot revoke {accessor} of actor {row[3]!r}",
                 reason="ring_refused",

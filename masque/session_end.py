@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config, turns
 from masque.durations import utcnow
-from masque.errors import Refused, UsageError
+from masque.errors import NotFound, Refused, UsageError
 from masque.model import Ring
 from masque.session_events import record_session_event, record_session_events
 from masque.session_model import ENDED, LIVE, Ended, Session, holder_alive, load
@@ -124,6 +124,11 @@ def may_end(who: Acting, s: Session) -> bool:
 def _may_end(who: Acting, s: Session) -> None:
     if may_end(who, s):
         return
+    from masque.rings import sees
+
+    # A session of a more trusted ring is "not found", as in `sessions show`: its actor stays unnamed.
+    if not sees(who.actor, s.actor_ring):
+        raise NotFound(f"no session {s.session_id!r}", hint="`masque sessions` lists the sessions you can see")
     raise Refused(
         f"actor {who.actor.name!r} (ring {who.actor.ring.value}) cannot end session {s.session_id} "
         f"of actor {s.actor!r}",

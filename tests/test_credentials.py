@@ -124,11 +124,15 @@ def test_lookup_and_revoke_by_accessor_without_the_secret(invoke: Invoke) -> Non
     assert invoke(["token", "lookup", "acc_nope"]).exit_code == 4
 
 
-def test_a_player_cannot_revoke_an_admins_credential(invoke: Invoke) -> None:
+def test_a_player_cannot_revoke_or_even_see_an_admins_credential(invoke: Invoke) -> None:
     s = assume_json(invoke, "ops", "--intent", "deploy it")
     key = add_actor(invoke, "pat", "player")
     result = invoke(["token", "revoke", s["accessor"]], env={"MASQUE_ACTOR": "pat", "MASQUE_ACTOR_KEY": key})
-    assert result.exit_code == 3
+    # A more trusted ring's credential is unknown to a player: not found, and its actor stays unnamed.
+    assert result.exit_code == 4 and "actor" not in result.output
+    ended = invoke(["revoke", s["session_id"], "--now"], env={"MASQUE_ACTOR": "pat", "MASQUE_ACTOR_KEY": key})
+    assert ended.exit_code == 4 and "actor" not in ended.output
+    assert invoke(["token", "verify", s["token"]]).exit_code == 0
 
 
 def test_guest_token_stops_verifying_after_the_guest_cap(invoke: Invoke) -> None:

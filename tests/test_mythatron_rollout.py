@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from masque import store
+from masque import rings, store
 from masque.errors import NotFound, Refused, UsageError
 from masque.model import Stage
 from masque.mythatron import stages
@@ -141,6 +141,20 @@ def test_a_missing_mask_degrades_to_generalist_and_records_an_event(masks: Path,
         "detail": "no mask named 'critic' on the search path",
         "fallback": "mask.generalist@1.0.0",
     }
+
+
+def test_a_fallback_event_records_the_proven_actor_never_a_bare_name(
+    masks: Path, mt: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (masks / "critic.mask.json").unlink()
+    monkeypatch.setenv("MASQUE_ACTOR", "root")  # a name without its key proves nothing
+    refused = mt(["route", "story.continue", "--json"])
+    assert refused.exit_code == 3 and "MASQUE_ACTOR_KEY" in refused.output
+    assert events("mask_routing_fallback") == []
+    monkeypatch.delenv("MASQUE_ACTOR")
+    assert mt(["route", "story.continue"]).exit_code == 0
+    (event,) = events("mask_routing_fallback")
+    assert event["actor"] == rings.acting().actor.name  # the founder: nothing was presented
 
 
 def test_a_mask_that_is_not_live_or_is_retired_falls_back(masks: Path) -> None:

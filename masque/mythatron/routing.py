@@ -218,15 +218,16 @@ def route(
 
 
 def _record_fallbacks(mode: str, source: str, degraded: list[Routed]) -> tuple[str, ...]:
-    from masque import config, store
+    from masque import rings, store
     from masque.ids import new_id
     from masque.mythatron.catalog import candidate_keys
 
-    actor = config.actor_from_env()[0]
-    session = config.session_id_from_env()
     now = datetime.now(timezone.utc)
     ids = []
     with store.transaction() as conn:
+        # Who routed comes from the one identity check (a key or a token proves it), never a bare name.
+        acting = rings.resolve_acting(conn, rings.selection_from_env())
+        actor, session = acting.actor.name, acting.session_id
         for slot in degraded:
             event_id = new_id("evt_")
             payload = {
