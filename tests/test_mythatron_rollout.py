@@ -242,6 +242,21 @@ def test_generate_uses_the_mask_and_logs_the_call(mt: Invoke) -> None:
     assert row["completion_tokens"] > 0 and row["latency_ms"] >= 0
 
 
+def test_generate_under_a_session_needs_that_session_proven(invoke: Invoke, mt: Invoke) -> None:
+    from tests.test_sessions_support import add_actor
+
+    assert invoke(["init", "--founder", "root", "--json"]).exit_code == 0
+    founders = invoke(["assume", "mask.professor@1.3.0", "--intent", "critique my opening", "--format", "json"])
+    session = json.loads(founders.stdout)["session_id"]
+    key = add_actor(invoke, "gus", "guest")
+    as_guest = {"MASQUE_ACTOR": "gus", "MASQUE_ACTOR_KEY": key}
+    # The guest names the founder's player-ring session, bare or by its id in the environment: unknown to it.
+    assert mt(["generate", "--session", session, "x"], env=as_guest).exit_code == 4
+    assert mt(["generate", "x"], env={**as_guest, "MASQUE_SESSION_ID": session}).exit_code == 4
+    with store.connect(read_only=True) as conn:
+        assert store.rows(conn, "SELECT id FROM generations") == []
+
+
 def test_generate_under_a_session_wears_its_version_and_needs_it_active(invoke: Invoke, mt: Invoke) -> None:
     assert invoke(["init", "--founder", "root", "--json"]).exit_code == 0
     assumed = invoke(["assume", "mask.critic@1.0.0", "--intent", "critique my opening", "--format", "json"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from masque.errors import MasqueError, NotFound, Refused, UsageError
 from masque.model import Masque
@@ -48,6 +49,8 @@ def target_for_session(session_id: str) -> Target:
             "SELECT masque, version, source_path, content_hash, status FROM sessions WHERE id = ?",
             [session_id],
         )
+        if found:
+            _check_may_use(conn, session_id)
     if not found:
         raise NotFound(f"session {session_id} not found", hint="`masque sessions` lists sessions")
     row = found[0]
@@ -72,6 +75,27 @@ def target_for_session(session_id: str) -> Target:
         if hashlib.sha256(path.read_bytes()).hexdigest() != row["content_hash"]:
             warnings.append(f"{path} changed since session {session_id} began; using the file as it is now")
     return Target(masque, path, session_id, tuple(warnings))
+
+
+def _check_may_use(conn: Any, session_id: str) -> None:
+    """A session id alone proves nothing: generate under it as its token's holder, its own actor (by key or
+    as the founder), or a more trusted ring. A session the caller may not even see is "not found"."""
+    from masque import rings
+    from masque.session_end import may_end
+    from masque.session_model import load
+
+    who = rings.resolve_acting(conn, rings.selection_from_env())
+    session = load(conn, session_id)
+    if who.session_id == session_id or may_end(who, session):
+        return
+    if not rings.sees(who.actor, session.actor_ring):
+        raise NotFound(f"session {session_id} not found", hint="`masque sessions` lists sessions")
+    raise Refused(
+        f"actor {who.actor.name!r} (ring {who.actor.ring.value}) cannot generate under session {session_id}"
+        f" of actor {session.actor!r}",
+        reason="ring_refused",
+        hint="generate under your own session (its MASQUE_TOKEN proves it), or name the mask instead",
+    )
 
 
 def target_for_ref(ref: str) -> Target:
