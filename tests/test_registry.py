@@ -133,14 +133,14 @@ def test_malformed_ref_is_a_usage_error() -> None:
 # --- where masques come from ------------------------------------------------------------------------
 
 
-def test_private_masque_overrides_a_shared_one_of_the_same_version(shared: Path, local: Path, private: Path) -> None:
-    shared_file = write_masque(shared, lens="shared copy")
-    local_file = write_masque(local, lens="local copy")
-    private_file = write_masque(private, lens="private copy")
+def test_private_copy_wins_over_identical_shared_ones(shared: Path, local: Path, private: Path) -> None:
+    # Copies of one name@version must agree (tests/test_registry_trust.py); then precedence picks.
+    shared_file = write_masque(shared)
+    local_file = write_masque(local)
+    private_file = write_masque(private)
     resolved = registry.resolve("codesmith@0.1.0")
     assert resolved.path == private_file
     assert resolved.source == "user"
-    assert resolved.masque.lens == "private copy"
     assert set(resolved.overrides) == {shared_file, local_file}
     by_path = {e.path: e for e in registry.available()}
     assert by_path[private_file].active
@@ -149,8 +149,8 @@ def test_private_masque_overrides_a_shared_one_of_the_same_version(shared: Path,
 
 
 def test_shared_dirs_win_in_search_path_order(shared: Path, local: Path) -> None:
-    first = write_masque(shared, lens="from MASQUE_PATH")
-    write_masque(local, lens="from ./personas")
+    first = write_masque(shared)
+    write_masque(local)
     resolved = registry.resolve("codesmith")
     assert (resolved.path, resolved.source) == (first, "MASQUE_PATH")
 
