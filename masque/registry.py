@@ -63,6 +63,7 @@ class Resolved:
     source: str  # a Source value
     overrides: tuple[Path, ...] = ()  # files with the same name@version this one took precedence over
     warnings: tuple[str, ...] = ()  # e.g. a broken file that may have been meant to win
+    pinned: bool = False  # its name@version has a trusted definition (this file matches it)
 
     @property
     def ref(self) -> str:
@@ -512,7 +513,8 @@ def resolve(ref: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> Resol
         for d in loaded.warnings
     )
     assert chosen.masque is not None and chosen.sha256 is not None
-    return Resolved(chosen.masque, chosen.path, chosen.sha256, chosen.source, overrides, warnings)
+    pinned = chosen.slot in pins
+    return Resolved(chosen.masque, chosen.path, chosen.sha256, chosen.source, overrides, warnings, pinned)
 
 
 _UNTRUSTED_NOTE = "{} file(s) with that name lie outside [registry] trusted_roots and were ignored"

@@ -234,7 +234,8 @@ def _assume(
     early = ready.decide(intent) if ready is not None else None
     with turns.transaction() as conn:
         # A registry masque is resolved here: its recorded stages are read on this connection.
-        w = ready if ready is not None else wearable_from_model(registry.resolve(str(ref), conn=conn))
+        resolved = registry.resolve(str(ref), conn=conn) if ready is None else None
+        w = ready if ready is not None else wearable_from_model(resolved)
         decision = early if early is not None else w.decide(intent)
         pointers = knowledge_mod.resolve(list(w.knowledge), strict=False)
         links = tuple(Knowledge(p.uri, p.endpoint) for p in pointers)
@@ -328,18 +329,11 @@ def _assume(
                 max_expires_at=plan.cred_max,
             )
             session = replace(session, accessor=minted.accessor, credential_expires_at=minted.expires_at)
-            if ready is None and w.content_hash and w.source_path:
+            if resolved is not None and not resolved.pinned:
                 # Trust on first use: the first granted assume of a name@version pins its content.
                 from masque import trusted
 
-                trusted.register(
-                    conn,
-                    key=w.key,
-                    version=w.version,
-                    content_hash=w.content_hash,
-                    source_path=w.source_path,
-                    actor=who.actor.name,
-                )
+                trusted.register(conn, resolved, actor=who.actor.name)
             if w.skills:
                 conn.execute(
                     "INSERT OR IGNORE INTO masque_skills VALUES " + ", ".join("(?, ?, ?, ?)" for _ in w.skills),

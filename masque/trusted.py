@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     import duckdb
 
+    from masque.registry import Resolved
     from masque.rings import Selection
 
 FIRST_USE = "first_use"
@@ -72,15 +73,26 @@ def from_store(conn: duckdb.DuckDBPyConnection) -> list[Pin]:
     ]
 
 
+_sidecar_cache: dict[str, tuple[tuple[int, int, int], list[Pin]]] = {}
+
+
 def from_sidecar() -> list[Pin]:
     """The JSON copy of the pins; empty when there is no store, no copy, or a damaged one."""
     if not config.store_path().exists():
         return []  # a copy left behind by a deleted store pins nothing
+    path = config.pins_path()
     try:
-        data = json.loads(config.pins_path().read_bytes())
-        return [Pin(**row) for row in data["pins"]]
+        st = path.stat()
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)  # every rewrite is a new inode (os.replace)
+        cached = _sidecar_cache.get(str(path))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        data = json.loads(path.read_bytes())
+        found = [Pin(**row) for row in data["pins"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
+    _sidecar_cache[str(path)] = (key, found)
+    return found
 
 
 def pins(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str], Pin]:
@@ -116,31 +128,18 @@ def _event(
     )
 
 
-def register(
-    conn: duckdb.DuckDBPyConnection,
-    *,
-    key: str,
-    version: str,
-    content_hash: str,
-    source_path: str,
-    actor: str,
-) -> Pin | None:
-    """Pin name@version to this content if nothing is pinned yet (first granted assume); else None.
+def register(conn: duckdb.DuckDBPyConnection, resolved: Resolved, *, actor: str) -> None:
+    """Pin an unpinned name@version to the content just granted (the first granted assume).
 
     No event of its own: the session's `mask_session_started` (content_hash) and row (source_path)
     already record it, so the first-use pins can be rebuilt from events. Re-pins are events.
     """
-    from masque.registry import name_key
-
-    if (name_key(key), version) in pins(conn):
-        return None
     conn.execute(
         "INSERT INTO trusted_definitions (masque, version, content_hash, source_path, pinned_by, via)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        [key, version, content_hash, source_path, actor, FIRST_USE],
+        [resolved.masque.key, resolved.masque.version, resolved.sha256, str(resolved.path), actor, FIRST_USE],
     )
     _write_sidecar(conn)
-    return pins(conn)[(name_key(key), version)]
 
 
 def pin(ref: str, file: Path | None = None, selection: Selection | None = None) -> Pin:
