@@ -244,3 +244,17 @@ def test_re_pin_chooses_among_different_claimants_with_file(invoke: Invoke, trus
     session = assume_json(invoke, "codesmith@0.1.0", "--intent", INTENT, env=env)
     rows = store_rows("SELECT source_path, masque_ring FROM sessions WHERE id = ?", [session["session_id"]])
     assert rows == [(str(trusted / "codesmith.masque.yaml"), "player")]
+
+
+def test_a_changed_extends_parent_changes_the_childs_content_hash(invoke: Invoke, trusted: Path) -> None:
+    parent = write_masque(trusted, name="parent", version="1.0.0", index=2)
+    parent.write_text(parent.read_text() + "access:\n  vault_role: reader\n  ttl: session\n")
+    child = write_masque(trusted, name="child", version="1.0.0", index=3)
+    child.write_text(child.read_text() + "extends: parent@1.0.0\n")
+    env = on_path(trusted)
+    first = assume_json(invoke, "child@1.0.0", "--intent", INTENT, env=env)
+    assert first["role"] == "reader"
+    parent.write_text(parent.read_text().replace("vault_role: reader", "vault_role: root-everything"))
+    registry.clear_cache()
+    result = invoke(["assume", "child@1.0.0", "--intent", INTENT], env=env)
+    assert result.exit_code == ExitCode.REFUSED and str(child) in result.stderr
