@@ -258,3 +258,16 @@ def test_a_changed_extends_parent_changes_the_childs_content_hash(invoke: Invoke
     registry.clear_cache()
     result = invoke(["assume", "child@1.0.0", "--intent", INTENT], env=env)
     assert result.exit_code == ExitCode.REFUSED and str(child) in result.stderr
+
+
+def test_the_python_api_wears_only_the_trusted_definition(invoke: Invoke, trusted: Path, evil: Path) -> None:
+    import masque
+
+    pin_by_first_assume(invoke, trusted)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MASQUE_PATH", str(evil))
+        (Path(masque.config.pins_path())).unlink()  # even when the copy `load` reads is gone
+        loaded = masque.load("codesmith@0.1.0")
+        assert loaded.resolved.path == evil / "codesmith.masque.yaml"
+        with pytest.raises(registry.DefinitionRefused):
+            masque.assume(loaded, INTENT)
