@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from masque import config
-from masque.errors import MasqueError, NotFound, Refused, ValidationFailed
+from masque.errors import MasqueError, NotFound, Refused, UsageError, ValidationFailed
 from masque.model import Masque, Ref, Stage
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class Entry:
 
     @property
     def slot(self) -> tuple[str, str] | None:
-        return (name_key(self.masque.name), self.masque.version) if self.masque else None
+        return slot_of(self.masque.name, self.masque.version) if self.masque else None
 
     @property
     def name(self) -> str | None:
@@ -313,6 +313,12 @@ def declared_name_in(text: str) -> str | None:
     return m["dq"] if m["dq"] is not None else m["sq"] if m["sq"] is not None else m["plain"]
 
 
+def slot_of(name: str, version: str) -> tuple[str, str]:
+    """What one definition is keyed by: the name key and the version without semver build metadata
+    (semver makes `1.0.0+evil` equal to `1.0.0`, and an exact pin matches both)."""
+    return name_key(name), version.split("+", 1)[0] if version_key(version)[0] == 1 else version
+
+
 def name_key(name: str) -> str:
     """How names compare: case-insensitively, with spaces and hyphens equivalent ("Code Smith")."""
     return name.casefold().replace(" ", "-")
@@ -408,7 +414,7 @@ def _entries(
         if roots is not None and not _within(path, roots):
             verdict[path] = (Status.UNTRUSTED, None, "outside [registry] trusted_roots: not used")
             continue
-        slot = (name_key(loaded.masque.name), loaded.masque.version)
+        slot = slot_of(loaded.masque.name, loaded.masque.version)
         slots.setdefault(slot, []).append((where.rank, order, path, loaded.sha256))
     for slot, claims in slots.items():
         claims.sort()
@@ -559,8 +565,8 @@ def _refused(chosen: Entry, claims: list[Entry], pins: dict[tuple[str, str], Pin
 def claimants(ref: str) -> list[Entry]:
     """Every valid, trusted-root file claiming exactly this name@version, pins ignored (for re-pinning)."""
     want = Ref.parse(ref)
-    if want.version is None:
-        raise NotFound(f"{ref}: give the exact name@version to pin")
+    if want.version is None or not _is_full_version(want.version):
+        raise UsageError(f"{ref}: give the exact name@version to pin", hint="e.g. `codesmith@0.1.0`")
     wanted = name_key(want.name.rsplit("/", 1)[-1])
     entries = _entries(_scan(search_dirs(), want), {}, config.trusted_roots())
     return [

@@ -67,6 +67,7 @@ __all__ = [
 if TYPE_CHECKING:
     import duckdb
 
+    from masque.registry import DefinitionRefused
     from masque.rings import Acting, Selection
 
 # --- assume ------------------------------------------------------------------------------------
@@ -183,7 +184,7 @@ def assume(
         raise
 
 
-def _record_definition_refusal(exc: Any, intent: str, selection: Selection) -> None:
+def _record_definition_refusal(exc: DefinitionRefused, intent: str, selection: Selection) -> None:
     from masque import rings
     from masque.errors import MasqueError
 

@@ -60,9 +60,9 @@ class Pin:
 
 
 def _index(found: list[Pin]) -> dict[tuple[str, str], Pin]:
-    from masque.registry import name_key
+    from masque.registry import slot_of
 
-    return {(name_key(p.masque), p.version): p for p in found}
+    return {slot_of(p.masque, p.version): p for p in found}
 
 
 def from_store(conn: duckdb.DuckDBPyConnection) -> list[Pin]:
@@ -187,11 +187,15 @@ def pin(ref: str, file: Path | None = None, selection: Selection | None = None) 
                 actor_ring=who.actor.ring.value,
             )
         if refusal is None:
-            previous = pins(conn).get((registry.name_key(key), version))
+            previous = pins(conn).get(registry.slot_of(key, version))
+            if previous is not None:  # one row per definition, however its version was spelled
+                conn.execute(
+                    "DELETE FROM trusted_definitions WHERE masque = ? AND version = ?",
+                    [previous.masque, previous.version],
+                )
             conn.execute(
-                "INSERT OR REPLACE INTO trusted_definitions"
-                " (masque, version, content_hash, source_path, pinned_by, pinned_at, via)"
-                " VALUES (?, ?, ?, ?, ?, now(), ?)",
+                "INSERT INTO trusted_definitions (masque, version, content_hash, source_path, pinned_by, via)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 [key, version, entry.sha256, str(entry.path), who.actor.name, ADMIN],
             )
             _event(
@@ -206,7 +210,7 @@ def pin(ref: str, file: Path | None = None, selection: Selection | None = None) 
                 previous=previous.to_dict() if previous else None,
             )
             _write_sidecar(conn)
-            done = pins(conn)[(registry.name_key(key), version)]
+            done = pins(conn)[registry.slot_of(key, version)]
     if refusal is not None:
         raise refusal
     return done

@@ -271,3 +271,13 @@ def test_the_python_api_wears_only_the_trusted_definition(invoke: Invoke, truste
         assert loaded.resolved.path == evil / "codesmith.masque.yaml"
         with pytest.raises(registry.DefinitionRefused):
             masque.assume(loaded, INTENT)
+
+
+def test_build_metadata_does_not_make_a_new_definition(invoke: Invoke, trusted: Path, evil: Path) -> None:
+    pin_by_first_assume(invoke, trusted)
+    (evil / "codesmith.masque.yaml").unlink()
+    write_masque(evil, version="0.1.0+evil", ring="outsider")  # semver-equal to 0.1.0: an exact pin matches it
+    for ref in ("codesmith@0.1.0", "codesmith"):
+        result = invoke(["assume", ref, "--intent", INTENT], env=on_path(evil))
+        assert result.exit_code == ExitCode.REFUSED, (ref, result.output)
+        assert "definition" in result.stderr
