@@ -297,11 +297,17 @@ def test_an_unrelated_unreadable_file_does_not_turn_not_found_into_a_validation_
     assert "1 invalid file(s) were skipped" in (info.value.hint or "")
 
 
-def test_exact_spelling_wins_among_semver_equal_versions(local: Path) -> None:
-    write_masque(local / "a", version="1.0.0+build.1")
-    write_masque(local / "b", version="1.0.0+build.2")
-    assert registry.resolve("codesmith@1.0.0+build.2").masque.version == "1.0.0+build.2"
-    assert registry.resolve("codesmith@1.0.0+build.1").masque.version == "1.0.0+build.1"
+def test_semver_equal_versions_are_one_definition(local: Path) -> None:
+    # An exact pin matches build metadata as semver does, so `1.0.0+build.1` and `1.0.0+build.2` claim
+    # one name@version: different files for it are refused, never picked by spelling (issue 10, item 2).
+    one = write_masque(local / "a", version="1.0.0+build.1")
+    two = write_masque(local / "b", version="1.0.0+build.2")
+    for ref in ("codesmith@1.0.0+build.2", "codesmith@1.0.0", "codesmith"):
+        with pytest.raises(registry.DefinitionRefused) as info:
+            registry.resolve(ref)
+        assert set(info.value.paths) == {str(one), str(two)}
+    one.unlink()
+    assert registry.resolve("codesmith@1.0.0").masque.version == "1.0.0+build.2"
 
 
 def test_symlinked_dirs_are_followed_and_loops_end(local: Path) -> None:
