@@ -547,7 +547,7 @@ def _refused(chosen: Entry, claims: list[Entry], pins: dict[tuple[str, str], Pin
             f"{ref}: {files} differs from the trusted definition first registered at {pin.source_path} "
             f"(sha256 {pin.content_hash[:12]}, pinned{by})",
             reason="definition_mismatch",
-            hint=f"publish a changed masque under a new `version:`, or an admin re-pins it: {repin}",
+            hint=f"publish a change under a new `version:`; if the new file is trusted, an admin re-pins: {repin}",
             key=key,
             version=version,
             paths=(pin.source_path, *(str(e.path) for e in listed)),
