@@ -6,7 +6,7 @@ to the newest `live` version (semver order); a pinned version resolves whatever 
 
 Trust (`masque.trusted`): each name@version is bound to the content hash it was first worn with. Files
 claiming it with other content are never used: when no file matches the pin, or when several files
-with different content claim an unpinned name@version, resolving it is refused (`DefinitionRefused`,
+with different content claim an unpinned name@version, resolving it is refused (`trusted.DefinitionRefused`,
 exit 3) naming every path. Identical copies are fine: then the user's own (private) copy wins, then
 the first shared dir in search-path order.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from masque import config
-from masque.errors import MasqueError, NotFound, Refused, UsageError, ValidationFailed
+from masque.errors import MasqueError, NotFound, UsageError, ValidationFailed
 from masque.model import Masque, Ref, Stage
 
 if TYPE_CHECKING:
@@ -83,16 +83,6 @@ class Status(str, Enum):
 
 
 BLOCKED = (Status.MISMATCH, Status.CONFLICT)
-
-
-class DefinitionRefused(Refused):
-    """A name@version whose only claimants differ from its trusted definition, or disagree unpinned."""
-
-    def __init__(self, message: str, *, reason: str, hint: str, key: str, version: str, paths: tuple[str, ...]) -> None:
-        super().__init__(message, reason=reason, hint=hint)
-        self.key = key
-        self.version = version
-        self.paths = paths  # the pinned file first (when pinned), then every claimant
 
 
 @dataclass(frozen=True)
@@ -472,7 +462,7 @@ def resolve(ref: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> Resol
 
     Raises UsageError (malformed ref), NotFound (unknown name or version: lists versions or suggests
     close names), ValidationFailed (only invalid files could be it: names file:line:col) or
-    DefinitionRefused (the chosen name@version has no trusted file: names every path).
+    `trusted.DefinitionRefused` (the chosen name@version has no trusted file: names every path).
     """
     want = Ref.parse(ref)
     dirs = search_dirs()
@@ -503,7 +493,9 @@ def resolve(ref: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> Resol
             exc.hint = f"{exc.hint}; {_UNTRUSTED_NOTE.format(len(untrusted))}"
         raise
     if not chosen.active:
-        raise _refused(chosen, [e for e in mine if e.slot == chosen.slot], pins)
+        from masque.trusted import refusal
+
+        raise refusal(chosen, [e for e in mine if e.slot == chosen.slot], pins)
     overrides = tuple(e.path for e in mine if e.shadowed_by == chosen.path)
     # A broken file that could be this masque (say, a private override with a typo) must not be
     # passed over silently; nor a file that claims this name@version but is not trusted.
@@ -530,36 +522,6 @@ def _pins(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str]
     from masque import trusted
 
     return trusted.pins(conn)
-
-
-def _refused(chosen: Entry, claims: list[Entry], pins: dict[tuple[str, str], Pin]) -> DefinitionRefused:
-    """The refusal for a name@version whose claimants cannot be trusted, naming every path."""
-    assert chosen.masque is not None and chosen.slot is not None
-    key, version = chosen.masque.key, chosen.masque.version
-    ref = f"{key}@{version}"
-    listed = [e for e in claims if e.status in BLOCKED]
-    files = ", ".join(f"{e.path} (sha256 {str(e.sha256)[:12]})" for e in listed)
-    pin = pins.get(chosen.slot)
-    repin = f"`masque registry pin {ref} --file {listed[0].path}`"
-    if pin is not None:
-        by = f" by {pin.pinned_by}" if pin.pinned_by else ""
-        return DefinitionRefused(
-            f"{ref}: {files} differs from the trusted definition first registered at {pin.source_path} "
-            f"(sha256 {pin.content_hash[:12]}, pinned{by})",
-            reason="definition_mismatch",
-            hint=f"publish a change under a new `version:`; if the new file is trusted, an admin re-pins: {repin}",
-            key=key,
-            version=version,
-            paths=(pin.source_path, *(str(e.path) for e in listed)),
-        )
-    return DefinitionRefused(
-        f"{ref} is claimed by {len(listed)} different files and none is trusted yet: {files}",
-        reason="definition_ambiguous",
-        hint=f"remove one or give it a new `version:`, or an admin pins one: {repin}",
-        key=key,
-        version=version,
-        paths=tuple(str(e.path) for e in listed),
-    )
 
 
 def claimants(ref: str) -> list[Entry]:

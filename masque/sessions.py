@@ -67,8 +67,8 @@ __all__ = [
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.registry import DefinitionRefused
     from masque.rings import Acting, Selection
+    from masque.trusted import DefinitionRefused
 
 # --- assume ------------------------------------------------------------------------------------
 
@@ -173,12 +173,12 @@ def assume(
     metadata: dict[str, Any] | None = None,
 ) -> Session:
     """Don a masque: decide, mint, record (one transaction), and return the session with its token."""
-    from masque import registry, rings
+    from masque import rings, trusted
 
     selection = selection or rings.selection_from_env()
     try:
         return _assume(ref, intent, selection, ttl, local, strict_knowledge, holder_pid, metadata)
-    except registry.DefinitionRefused as exc:
+    except trusted.DefinitionRefused as exc:
         # Its transaction rolled back having only read; the refusal is recorded in one of its own.
         _record_definition_refusal(exc, intent, selection)
         raise

@@ -31,12 +31,22 @@ if TYPE_CHECKING:
 
     import duckdb
 
-    from masque.registry import Resolved
+    from masque.registry import Entry, Resolved
     from masque.rings import Selection
 
 FIRST_USE = "first_use"
 ADMIN = "admin"
 _COLUMNS = "masque, version, content_hash, source_path, pinned_by, pinned_at, via"
+
+
+class DefinitionRefused(Refused):
+    """A name@version whose only claimants differ from its trusted definition, or disagree unpinned."""
+
+    def __init__(self, message: str, *, reason: str, hint: str, key: str, version: str, paths: tuple[str, ...]) -> None:
+        super().__init__(message, reason=reason, hint=hint)
+        self.key = key
+        self.version = version
+        self.paths = paths  # the pinned file first (when pinned), then every claimant
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,38 @@ class Pin:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def refusal(chosen: Entry, claims: list[Entry], pins: dict[tuple[str, str], Pin]) -> DefinitionRefused:
+    """The refusal for a name@version whose claimants cannot be trusted, naming every path."""
+    assert chosen.masque is not None and chosen.slot is not None
+    key, version = chosen.masque.key, chosen.masque.version
+    ref = f"{key}@{version}"
+    from masque.registry import BLOCKED
+
+    listed = [e for e in claims if e.status in BLOCKED]
+    files = ", ".join(f"{e.path} (sha256 {str(e.sha256)[:12]})" for e in listed)
+    pin = pins.get(chosen.slot)
+    repin = f"`masque registry pin {ref} --file {listed[0].path}`"
+    if pin is not None:
+        by = f" by {pin.pinned_by}" if pin.pinned_by else ""
+        return DefinitionRefused(
+            f"{ref}: {files} differs from the trusted definition first registered at {pin.source_path} "
+            f"(sha256 {pin.content_hash[:12]}, pinned{by})",
+            reason="definition_mismatch",
+            hint=f"publish a change under a new `version:`; if the new file is trusted, an admin re-pins: {repin}",
+            key=key,
+            version=version,
+            paths=(pin.source_path, *(str(e.path) for e in listed)),
+        )
+    return DefinitionRefused(
+        f"{ref} is claimed by {len(listed)} different files and none is trusted yet: {files}",
+        reason="definition_ambiguous",
+        hint=f"remove one or give it a new `version:`, or an admin pins one: {repin}",
+        key=key,
+        version=version,
+        paths=tuple(str(e.path) for e in listed),
+    )
 
 
 def _index(found: list[Pin]) -> dict[tuple[str, str], Pin]:

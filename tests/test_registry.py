@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from masque import registry
+from masque import registry, trusted
 from masque.errors import ExitCode, NotFound, UsageError, ValidationFailed
 from masque.loader import LoadProblem, load_text
 
@@ -303,7 +303,7 @@ def test_semver_equal_versions_are_one_definition(local: Path) -> None:
     one = write_masque(local / "a", version="1.0.0+build.1")
     two = write_masque(local / "b", version="1.0.0+build.2")
     for ref in ("codesmith@1.0.0+build.2", "codesmith@1.0.0", "codesmith"):
-        with pytest.raises(registry.DefinitionRefused) as info:
+        with pytest.raises(trusted.DefinitionRefused) as info:
             registry.resolve(ref)
         assert set(info.value.paths) == {str(one), str(two)}
     one.unlink()

@@ -19,6 +19,7 @@ from test_sessions_support import add_actor, assume_json, events, init_store, st
 
 from masque import registry
 from masque.errors import ExitCode
+from masque.trusted import DefinitionRefused
 
 Invoke = Callable[..., Any]
 INTENT = "implement the parser"
@@ -112,7 +113,7 @@ def test_two_different_unpinned_copies_are_refused_naming_both(
     invoke: Invoke, trusted: Path, evil: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MASQUE_PATH", f"{evil}:{trusted}")
-    with pytest.raises(registry.DefinitionRefused) as info:
+    with pytest.raises(DefinitionRefused) as info:
         registry.resolve("codesmith@0.1.0")
     assert info.value.reason == "definition_ambiguous"
     assert set(info.value.paths) == {str(evil / "codesmith.masque.yaml"), str(trusted / "codesmith.masque.yaml")}
@@ -269,7 +270,7 @@ def test_the_python_api_wears_only_the_trusted_definition(invoke: Invoke, truste
         (Path(masque.config.pins_path())).unlink()  # even when the copy `load` reads is gone
         loaded = masque.load("codesmith@0.1.0")
         assert loaded.resolved.path == evil / "codesmith.masque.yaml"
-        with pytest.raises(registry.DefinitionRefused):
+        with pytest.raises(DefinitionRefused):
             masque.assume(loaded, INTENT)
 
 
