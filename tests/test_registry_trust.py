@@ -282,3 +282,18 @@ def test_build_metadata_does_not_make_a_new_definition(invoke: Invoke, trusted: 
         result = invoke(["assume", ref, "--intent", INTENT], env=on_path(evil))
         assert result.exit_code == ExitCode.REFUSED, (ref, result.output)
         assert "definition" in result.stderr
+
+
+def test_pins_lists_nothing_without_a_store_and_creates_none(invoke: Invoke, isolated_env: Path) -> None:
+    result = invoke(["registry", "pins"])
+    assert result.exit_code == 0 and "nothing pinned yet" in result.stdout
+    assert not (isolated_env / "masque.duckdb").exists()
+
+
+def test_list_marks_unpinned_conflicts(invoke: Invoke, trusted: Path, evil: Path) -> None:
+    listing = invoke(["list", "--json"], env=on_path(evil, trusted))
+    statuses = {m["path"]: (m["status"], m["active"]) for m in json.loads(listing.stdout)["masques"]}
+    assert statuses == {
+        str(evil / "codesmith.masque.yaml"): ("conflict", False),
+        str(trusted / "codesmith.masque.yaml"): ("conflict", False),
+    }
