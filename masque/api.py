@@ -241,6 +241,10 @@ def assume(
     from masque import sessions
 
     target: str | Wearable = masque.to_wearable() if isinstance(masque, Masque) else masque
+    if isinstance(masque, ModelMasque):
+        # A registry masque is resolved again under the store's turn, so what the session grants is
+        # checked against (or pins) its trusted definition, as `masque assume REF` does.
+        target = masque.resolved.ref
     return sessions.assume(
         target,
         intent,

@@ -57,6 +57,11 @@ def crash_log_path() -> Path:
     return home() / "crash.log"
 
 
+def pins_path() -> Path:
+    """Read-only copy of the store's trusted definitions, so `check`/`list` need not open the store."""
+    return home() / "trusted-definitions.json"
+
+
 def cache_dir() -> Path:
     """Regenerable files (compiled validators): `$XDG_CACHE_HOME/masque`, else `~/.cache/masque`."""
     xdg = _env("XDG_CACHE_HOME")
@@ -169,3 +174,22 @@ def actor_from_env() -> tuple[str | None, str | None]:
 def env_value(name: str) -> str | None:
     """Read one environment variable for modules that must not touch os.environ themselves."""
     return _env(name)
+
+
+def trusted_roots() -> tuple[Path, ...] | None:
+    """`[registry] trusted_roots`: the only dirs masques are used from; None when not set.
+
+    Relative entries are taken from the config file's directory (not the working directory), so
+    the setting means the same dirs wherever a command runs.
+    """
+    raw = section("registry").get("trusted_roots")
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
+        raise UsageError(
+            "config [registry] trusted_roots must be a list of directory paths",
+            hint='e.g. trusted_roots = ["/etc/masque/personas"]',
+        )
+    where = config_file()
+    base = where.parent if where is not None else Path.cwd()
+    return tuple(base / Path(p).expanduser() for p in raw)

@@ -69,6 +69,10 @@ class TokenStatus:
     issued_at: dt.datetime | None = None
     expires_at: dt.datetime | None = None
     max_expires_at: dt.datetime | None = None
+    # The definition the session was granted from, so a service can check what it trusts.
+    masque_ring: str | None = None
+    content_hash: str | None = None
+    source_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +89,9 @@ class TokenStatus:
             "issued_at": self.issued_at,
             "expires_at": self.expires_at,
             "max_expires_at": self.max_expires_at,
+            "masque_ring": self.masque_ring,
+            "content_hash": self.content_hash,
+            "source_path": self.source_path,
         }
 
 
@@ -157,7 +164,7 @@ def _maybe(conn: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyCo
 _LOOKUP_SQL = """
 SELECT c.accessor, c.session_id, c.role, c.actor, c.issued_at, c.expires_at, c.max_expires_at,
        c.revoked_at, c.revoke_reason, s.status, s.masque, s.version, s.masque_ring,
-       json_extract_string(s.metadata, '$.revoke_deadline') AS deadline
+       json_extract_string(s.metadata, '$.revoke_deadline') AS deadline, s.content_hash, s.source_path
 FROM credentials c JOIN sessions s ON s.id = c.session_id
 """
 
@@ -301,6 +308,8 @@ def _judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus
         version,
         masque_ring,
         deadline,
+        content_hash,
+        source_path,
     ) = row
     issued, expires, max_expires = as_utc(issued), as_utc(expires), as_utc(max_expires)
     base = {
@@ -314,6 +323,9 @@ def _judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus
         "issued_at": issued,
         "expires_at": expires,
         "max_expires_at": max_expires,
+        "masque_ring": masque_ring,
+        "content_hash": content_hash,
+        "source_path": source_path,
     }
     now = utcnow()
     if revoked_at is not None:

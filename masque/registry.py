@@ -1,9 +1,14 @@
 """Find masques on the search path and resolve references (`name`, `name@1.2.3`, `masque:name@v1.2.3`).
 
 Search path (`masque.config.search_path`): `MASQUE_PATH` dirs, then `./personas`, then the user's own
-dir. Precedence when the same name@version exists more than once: the user's own (private) copy wins,
-then the first shared dir in search-path order. A bare name resolves to the newest `live` version
-(semver order); a pinned version resolves whatever its stage, so a beta can be tried on purpose.
+dir; with `[registry] trusted_roots` set, files outside those roots are ignored. A bare name resolves
+to the newest `live` version (semver order); a pinned version resolves whatever its stage.
+
+Trust (`masque.trusted`): each name@version is bound to the content hash it was first worn with. Files
+claiming it with other content are never used: when no file matches the pin, or when several files
+with different content claim an unpinned name@version, resolving it is refused (`trusted.DefinitionRefused`,
+exit 3) naming every path. Identical copies are fine: then the user's own (private) copy wins, then
+the first shared dir in search-path order.
 
 Speed matters because every cold `masque assume` resolves a ref. Parsed files are cached in-process by
 (path, mtime_ns, size), and `resolve` only parses files that can declare the wanted name: the
@@ -24,11 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from masque import config
-from masque.errors import MasqueError, NotFound, ValidationFailed
+from masque.errors import MasqueError, NotFound, UsageError, ValidationFailed
 from masque.model import Masque, Ref, Stage
 
 if TYPE_CHECKING:
     import duckdb
+
+    from masque.trusted import Pin
 
 
 class Source(str, Enum):
@@ -56,11 +63,26 @@ class Resolved:
     source: str  # a Source value
     overrides: tuple[Path, ...] = ()  # files with the same name@version this one took precedence over
     warnings: tuple[str, ...] = ()  # e.g. a broken file that may have been meant to win
+    pinned: bool = False  # its name@version has a trusted definition (this file matches it)
 
     @property
     def ref(self) -> str:
         """The exact, pinned ref: `name@version` (case-folded name)."""
         return self.masque.ref
+
+
+class Status(str, Enum):
+    """What became of one file found on the search path."""
+
+    ACTIVE = "active"  # the copy a ref to its name@version uses
+    SHADOWED = "shadowed"  # an identical copy; another one takes precedence
+    MISMATCH = "mismatch"  # differs from the definition pinned for its name@version: never used
+    CONFLICT = "conflict"  # one of several different files claiming an unpinned name@version
+    UNTRUSTED = "untrusted"  # outside `[registry] trusted_roots`: never used
+    INVALID = "invalid"
+
+
+BLOCKED = (Status.MISMATCH, Status.CONFLICT)
 
 
 @dataclass(frozen=True)
@@ -72,7 +94,9 @@ class Entry:
     masque: Masque | None
     sha256: str | None
     error: str | None = None  # "file:line:col: message" when the file is invalid
-    shadowed_by: Path | None = None  # the file that won this name@version instead
+    shadowed_by: Path | None = None  # the identical file that won this name@version instead
+    status: Status = Status.ACTIVE
+    note: str | None = None  # why a valid file is not used
 
     @property
     def valid(self) -> bool:
@@ -80,7 +104,11 @@ class Entry:
 
     @property
     def active(self) -> bool:
-        return self.masque is not None and self.shadowed_by is None
+        return self.masque is not None and self.status is Status.ACTIVE
+
+    @property
+    def slot(self) -> tuple[str, str] | None:
+        return slot_of(self.masque.name, self.masque.version) if self.masque else None
 
     @property
     def name(self) -> str | None:
@@ -102,6 +130,8 @@ class Entry:
             "sha256": self.sha256,
             "active": self.active,
             "shadowed_by": str(self.shadowed_by) if self.shadowed_by else None,
+            "status": self.status.value,
+            "note": self.note,
             "error": self.error,
         }
 
@@ -209,7 +239,8 @@ def _load(path: Path) -> _Loaded:
 
                 from masque.mythatron.inherit import resolve_file
 
-                result = replace(result, masque=resolve_file(path)[0])
+                flat = resolve_file(path)[0]
+                result = replace(result, masque=flat, sha256=definition_hash(flat))
         except MasqueError as exc:
             result = exc
         if key is not None:
@@ -217,6 +248,15 @@ def _load(path: Path) -> _Loaded:
     if isinstance(result, MasqueError):
         raise result
     return result
+
+
+def definition_hash(masque: Masque) -> str:
+    """SHA-256 of a flattened definition (canonical JSON): a changed `extends` parent changes it too."""
+    import hashlib
+    import json
+
+    text = json.dumps(to_plain(masque), sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 # A top-level `name:` key in block style, with a plain or simply-quoted value and an optional comment
@@ -261,6 +301,12 @@ def declared_name_in(text: str) -> str | None:
         return None
     m = found[0]
     return m["dq"] if m["dq"] is not None else m["sq"] if m["sq"] is not None else m["plain"]
+
+
+def slot_of(name: str, version: str) -> tuple[str, str]:
+    """What one definition is keyed by: the name key and the version without semver build metadata
+    (semver makes `1.0.0+evil` equal to `1.0.0`, and an exact pin matches both)."""
+    return name_key(name), version.split("+", 1)[0] if version_key(version)[0] == 1 else version
 
 
 def name_key(name: str) -> str:
@@ -338,43 +384,69 @@ def _rel_parent(path: Path, root: Path) -> str:
         return ""
 
 
-def _entries(scanned: Sequence[tuple[SearchDir, Path, _Loaded | MasqueError]]) -> list[Entry]:
-    """Entries with the override rule applied: per name@version the lowest-rank dir wins."""
-    winners: dict[tuple[str, str], tuple[int, int, Path]] = {}
+def _within(path: Path, roots: Sequence[Path]) -> bool:
+    real = _real(path)
+    return any(real.is_relative_to(_real(root)) for root in roots)
+
+
+def _entries(
+    scanned: Sequence[tuple[SearchDir, Path, _Loaded | MasqueError]],
+    pins: dict[tuple[str, str], Pin] | None = None,
+    roots: Sequence[Path] | None = None,
+) -> list[Entry]:
+    """Entries with the trust and override rules applied (see the module docstring)."""
+    pins = pins or {}
+    slots: dict[tuple[str, str], list[tuple[int, int, Path, str]]] = {}
+    verdict: dict[Path, tuple[Status, Path | None, str | None]] = {}
     for order, (where, path, loaded) in enumerate(scanned):
         if isinstance(loaded, MasqueError):
             continue
-        slot = (name_key(loaded.masque.name), loaded.masque.version)
-        candidate = (where.rank, order, path)
-        if slot not in winners or candidate < winners[slot]:
-            winners[slot] = candidate
+        if roots is not None and not _within(path, roots):
+            verdict[path] = (Status.UNTRUSTED, None, "outside [registry] trusted_roots: not used")
+            continue
+        slot = slot_of(loaded.masque.name, loaded.masque.version)
+        slots.setdefault(slot, []).append((where.rank, order, path, loaded.sha256))
+    for slot, claims in slots.items():
+        claims.sort()
+        pin = pins.get(slot)
+        if pin is not None:
+            good = [c for c in claims if c[3] == pin.content_hash]
+            for c in claims:
+                if c[3] != pin.content_hash:
+                    pinned = f"{pin.source_path} (sha256 {pin.content_hash[:12]})"
+                    note = f"differs from the pinned definition {pinned}: not used"
+                    verdict[c[2]] = (Status.MISMATCH, None, note)
+        elif len({c[3] for c in claims}) > 1:
+            for c in claims:
+                note = f"{len(claims)} different files claim {slot[0]}@{slot[1]} and none is pinned: not used"
+                verdict[c[2]] = (Status.CONFLICT, None, note)
+            continue
+        else:
+            good = claims
+        if good:
+            winner = good[0][2]
+            verdict[winner] = (Status.ACTIVE, None, None)
+            for c in good[1:]:
+                verdict[c[2]] = (Status.SHADOWED, winner, None)
     entries: list[Entry] = []
     for where, path, loaded in scanned:
         if isinstance(loaded, MasqueError):
-            entries.append(Entry(path, where.source.value, None, None, error=str(loaded)))
+            entries.append(Entry(path, where.source.value, None, None, error=str(loaded), status=Status.INVALID))
             continue
-        winner = winners[(name_key(loaded.masque.name), loaded.masque.version)][2]
-        entries.append(
-            Entry(
-                path,
-                where.source.value,
-                loaded.masque,
-                loaded.sha256,
-                shadowed_by=None if winner == path else winner,
-            )
-        )
+        status, shadowed_by, why = verdict[path]
+        entries.append(Entry(path, where.source.value, loaded.masque, loaded.sha256, None, shadowed_by, status, why))
     return entries
 
 
 def _sort_key(entry: Entry) -> tuple[Any, ...]:
     if entry.masque is None:
         return (1, "", (0, ""), str(entry.path))
-    return (0, name_key(entry.masque.name), version_key(entry.masque.version), entry.shadowed_by is not None)
+    return (0, name_key(entry.masque.name), version_key(entry.masque.version), not entry.active)
 
 
 def available() -> list[Entry]:
     """Every masque file on the search path (invalid ones with their error), sorted by name, version."""
-    entries = _entries(_scan(search_dirs(), None))
+    entries = _entries(_scan(search_dirs(), None), _pins(), config.trusted_roots())
     # Python's sort is stable, so equal keys keep search-path order.
     try:
         return sorted(entries, key=_sort_key)
@@ -386,20 +458,26 @@ def available() -> list[Entry]:
 
 
 def resolve(ref: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> Resolved:
-    """Resolve a ref to one validated masque file (`conn`: read recorded stages through it).
+    """Resolve a ref to one validated, trusted masque file (`conn`: read stages and pins through it).
 
     Raises UsageError (malformed ref), NotFound (unknown name or version: lists versions or suggests
-    close names) or ValidationFailed (only invalid files could be it: names file:line:col).
+    close names), ValidationFailed (only invalid files could be it: names file:line:col) or
+    `trusted.DefinitionRefused` (the chosen name@version has no trusted file: names every path).
     """
     want = Ref.parse(ref)
     dirs = search_dirs()
     scanned = _scan(dirs, want)
-    entries = _entries(scanned)
+    pins = _pins(conn)
+    entries = _entries(scanned, pins, config.trusted_roots())
     wanted = name_key(want.name.rsplit("/", 1)[-1])
     mine = [e for e in entries if e.masque is not None and name_key(e.masque.name) == wanted]
     broken = [e for e in entries if e.masque is None]
-    active = [e for e in mine if e.active]
-    if not active:
+    won = {e.slot for e in mine if e.active}
+    untrusted = [e for e in mine if e.status is Status.UNTRUSTED]
+    # A name@version no file can be trusted for stays a candidate, so that choosing it is refused
+    # rather than silently falling back to another version.
+    pool = [e for e in mine if e.active or (e.status in BLOCKED and e.slot not in won)]
+    if not pool:
         named = [e for e in broken if _named_like(e.path, wanted)]
         if named:
             first = named[0]
@@ -407,19 +485,60 @@ def resolve(ref: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> Resol
                 f"{ref}: no valid masque found; {first.error}",
                 hint=f"fix {first.path} (`masque validate {first.path}` lists every problem)",
             )
-        raise _unknown_name(ref, want, dirs, skipped=len(broken))
-    chosen = _pick(ref, want, active, conn)
+        raise _unknown_name(ref, want, dirs, skipped=len(broken), untrusted=len(untrusted))
+    try:
+        chosen = _pick(ref, want, pool, conn)
+    except NotFound as exc:
+        if untrusted:
+            exc.hint = f"{exc.hint}; {_UNTRUSTED_NOTE.format(len(untrusted))}"
+        raise
+    if not chosen.active:
+        from masque.trusted import refusal
+
+        raise refusal(chosen, [e for e in mine if e.slot == chosen.slot], pins)
     overrides = tuple(e.path for e in mine if e.shadowed_by == chosen.path)
     # A broken file that could be this masque (say, a private override with a typo) must not be
-    # passed over silently.
+    # passed over silently; nor a file that claims this name@version but is not trusted.
     warnings = tuple(f"skipped invalid file: {e.error}" for e in broken)
+    warnings += tuple(
+        f"ignored {e.path}: {e.note}"
+        for e in mine
+        if e.status in (Status.MISMATCH, Status.UNTRUSTED) and e.version == chosen.version
+    )
     loaded = _load(chosen.path)
     warnings += tuple(
         f"{d.path}:{d.line}:{d.col}: warning: {d.message}" if d.line else f"{d.path}: warning: {d.message}"
         for d in loaded.warnings
     )
     assert chosen.masque is not None and chosen.sha256 is not None
-    return Resolved(chosen.masque, chosen.path, chosen.sha256, chosen.source, overrides, warnings)
+    pinned = chosen.slot in pins
+    return Resolved(chosen.masque, chosen.path, chosen.sha256, chosen.source, overrides, warnings, pinned)
+
+
+_UNTRUSTED_NOTE = "{} file(s) with that name lie outside [registry] trusted_roots and were ignored"
+
+
+def _pins(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str], Pin]:
+    from masque import trusted
+
+    return trusted.pins(conn)
+
+
+def claimants(ref: str) -> list[Entry]:
+    """Every valid, trusted-root file claiming exactly this name@version, pins ignored (for re-pinning)."""
+    want = Ref.parse(ref)
+    if want.version is None or not _is_full_version(want.version):
+        raise UsageError(f"{ref}: give the exact name@version to pin", hint="e.g. `codesmith@0.1.0`")
+    wanted = name_key(want.name.rsplit("/", 1)[-1])
+    entries = _entries(_scan(search_dirs(), want), {}, config.trusted_roots())
+    return [
+        e
+        for e in entries
+        if e.masque is not None
+        and e.status is not Status.UNTRUSTED
+        and name_key(e.masque.name) == wanted
+        and _version_matches(want.version, e.masque.version)
+    ]
 
 
 def _pick(ref: str, want: Ref, active: list[Entry], conn: duckdb.DuckDBPyConnection | None = None) -> Entry:
@@ -465,7 +584,8 @@ def _recorded_stages(
 
 def _listing(active: list[Entry]) -> str:
     ordered = sorted(active, key=lambda e: version_key(str(e.version)))
-    return ", ".join(f"{e.version} ({e.masque.stage.value})" for e in ordered if e.masque is not None)
+    seen = dict.fromkeys(f"{e.version} ({e.masque.stage.value})" for e in ordered if e.masque is not None)
+    return ", ".join(seen)
 
 
 def _unknown_version(ref: str, want: Ref, active: list[Entry], no_live: bool = False) -> NotFound:
@@ -490,7 +610,7 @@ def _named_like(path: Path, wanted: str) -> bool:
     return (declared is not None and name_key(declared) == wanted) or name_key(stem) == wanted
 
 
-def _unknown_name(ref: str, want: Ref, dirs: Sequence[SearchDir], skipped: int = 0) -> NotFound:
+def _unknown_name(ref: str, want: Ref, dirs: Sequence[SearchDir], skipped: int = 0, untrusted: int = 0) -> NotFound:
     names = sorted({name_key(n) for n in known_names()})
     close = difflib.get_close_matches(name_key(want.name), names, n=3, cutoff=0.6)
     where = ", ".join(str(d.path) for d in dirs)
@@ -502,6 +622,8 @@ def _unknown_name(ref: str, want: Ref, dirs: Sequence[SearchDir], skipped: int =
         hint = "add *.masque.yaml files to ./personas, your own dir, or a dir on MASQUE_PATH"
     if skipped:
         hint += f"; {skipped} invalid file(s) were skipped (`masque list` shows why)"
+    if untrusted:
+        hint += f"; {_UNTRUSTED_NOTE.format(untrusted)}"
     return NotFound(f"no masque named {want.name!r} (ref {ref!r}) on the search path: {where}", hint=hint)
 
 

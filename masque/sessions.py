@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.rings import Acting, Selection
+    from masque.trusted import DefinitionRefused
 
 # --- assume ------------------------------------------------------------------------------------
 
@@ -172,12 +173,61 @@ def assume(
     metadata: dict[str, Any] | None = None,
 ) -> Session:
     """Don a masque: decide, mint, record (one transaction), and return the session with its token."""
+    from masque import rings, trusted
+
+    selection = selection or rings.selection_from_env()
+    try:
+        return _assume(ref, intent, selection, ttl, local, strict_knowledge, holder_pid, metadata)
+    except trusted.DefinitionRefused as exc:
+        # Its transaction rolled back having only read; the refusal is recorded in one of its own.
+        _record_definition_refusal(exc, intent, selection)
+        raise
+
+
+def _record_definition_refusal(exc: DefinitionRefused, intent: str, selection: Selection) -> None:
+    from masque import rings
+    from masque.errors import MasqueError
+
+    with turns.transaction() as conn:
+        try:
+            who: Acting | None = rings.resolve_acting(conn, selection)
+        except MasqueError:
+            who = None
+        name = who.actor.name if who else selection.name
+        record_event(
+            conn,
+            "assume_refused",
+            session_id=None,
+            masque=exc.key,
+            version=exc.version,
+            actor=name,
+            originator=name,
+            payload={
+                "intent": intent,
+                "reason": exc.reason,
+                "message": str(exc),
+                "paths": list(exc.paths),
+                "actor_verified": who is not None,
+                "actor_ring": who.actor.ring.value if who else None,
+            },
+        )
+
+
+def _assume(
+    ref: str | Wearable,
+    intent: str,
+    selection: Selection,
+    ttl: str | None,
+    local: bool,
+    strict_knowledge: bool,
+    holder_pid: int | None,
+    metadata: dict[str, Any] | None,
+) -> Session:
     from masque import knowledge as knowledge_mod
     from masque import registry, rings
     from masque.api import code_masque_for
     from masque.credentials import SESSION_ROLE, broker
 
-    selection = selection or rings.selection_from_env()
     pid = holder_pid if holder_pid is not None else os.getpid()
     refusal: Refused | None = None
     # Code masques run user code (access(), validate_intent) to resolve and decide: never under the lock.
@@ -185,7 +235,8 @@ def assume(
     early = ready.decide(intent) if ready is not None else None
     with turns.transaction() as conn:
         # A registry masque is resolved here: its recorded stages are read on this connection.
-        w = ready if ready is not None else wearable_from_model(registry.resolve(str(ref), conn=conn))
+        resolved = registry.resolve(str(ref), conn=conn) if ready is None else None
+        w = ready if ready is not None else wearable_from_model(resolved)
         decision = early if early is not None else w.decide(intent)
         pointers = knowledge_mod.resolve(list(w.knowledge), strict=False)
         links = tuple(Knowledge(p.uri, p.endpoint) for p in pointers)
@@ -279,6 +330,11 @@ def assume(
                 max_expires_at=plan.cred_max,
             )
             session = replace(session, accessor=minted.accessor, credential_expires_at=minted.expires_at)
+            if resolved is not None and not resolved.pinned:
+                # Trust on first use: the first granted assume of a name@version pins its content.
+                from masque import trusted
+
+                trusted.register(conn, resolved, actor=who.actor.name)
             if w.skills:
                 conn.execute(
                     "INSERT OR IGNORE INTO masque_skills VALUES " + ", ".join("(?, ?, ?, ?)" for _ in w.skills),

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from masque import registry
+from masque import registry, trusted
 from masque.errors import ExitCode, NotFound, UsageError, ValidationFailed
 from masque.loader import LoadProblem, load_text
 
@@ -133,14 +133,14 @@ def test_malformed_ref_is_a_usage_error() -> None:
 # --- where masques come from ------------------------------------------------------------------------
 
 
-def test_private_masque_overrides_a_shared_one_of_the_same_version(shared: Path, local: Path, private: Path) -> None:
-    shared_file = write_masque(shared, lens="shared copy")
-    local_file = write_masque(local, lens="local copy")
-    private_file = write_masque(private, lens="private copy")
+def test_private_copy_wins_over_identical_shared_ones(shared: Path, local: Path, private: Path) -> None:
+    # Copies of one name@version must agree (tests/test_registry_trust.py); then precedence picks.
+    shared_file = write_masque(shared)
+    local_file = write_masque(local)
+    private_file = write_masque(private)
     resolved = registry.resolve("codesmith@0.1.0")
     assert resolved.path == private_file
     assert resolved.source == "user"
-    assert resolved.masque.lens == "private copy"
     assert set(resolved.overrides) == {shared_file, local_file}
     by_path = {e.path: e for e in registry.available()}
     assert by_path[private_file].active
@@ -149,8 +149,8 @@ def test_private_masque_overrides_a_shared_one_of_the_same_version(shared: Path,
 
 
 def test_shared_dirs_win_in_search_path_order(shared: Path, local: Path) -> None:
-    first = write_masque(shared, lens="from MASQUE_PATH")
-    write_masque(local, lens="from ./personas")
+    first = write_masque(shared)
+    write_masque(local)
     resolved = registry.resolve("codesmith")
     assert (resolved.path, resolved.source) == (first, "MASQUE_PATH")
 
@@ -297,11 +297,17 @@ def test_an_unrelated_unreadable_file_does_not_turn_not_found_into_a_validation_
     assert "1 invalid file(s) were skipped" in (info.value.hint or "")
 
 
-def test_exact_spelling_wins_among_semver_equal_versions(local: Path) -> None:
-    write_masque(local / "a", version="1.0.0+build.1")
-    write_masque(local / "b", version="1.0.0+build.2")
-    assert registry.resolve("codesmith@1.0.0+build.2").masque.version == "1.0.0+build.2"
-    assert registry.resolve("codesmith@1.0.0+build.1").masque.version == "1.0.0+build.1"
+def test_semver_equal_versions_are_one_definition(local: Path) -> None:
+    # An exact pin matches build metadata as semver does, so `1.0.0+build.1` and `1.0.0+build.2` claim
+    # one name@version: different files for it are refused, never picked by spelling (issue 10, item 2).
+    one = write_masque(local / "a", version="1.0.0+build.1")
+    two = write_masque(local / "b", version="1.0.0+build.2")
+    for ref in ("codesmith@1.0.0+build.2", "codesmith@1.0.0", "codesmith"):
+        with pytest.raises(trusted.DefinitionRefused) as info:
+            registry.resolve(ref)
+        assert set(info.value.paths) == {str(one), str(two)}
+    one.unlink()
+    assert registry.resolve("codesmith@1.0.0").masque.version == "1.0.0+build.2"
 
 
 def test_symlinked_dirs_are_followed_and_loops_end(local: Path) -> None:

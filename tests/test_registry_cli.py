@@ -25,8 +25,8 @@ def private(tmp_path: Path) -> Path:
 
 
 def test_list_shows_every_masque_and_which_copy_won(invoke: Invoke, local: Path, private: Path) -> None:
-    shared_file = write_masque(local, lens="shared")
-    private_file = write_masque(private, lens="mine")
+    shared_file = write_masque(local)
+    private_file = write_masque(private)  # identical: copies of one name@version must agree
     write_masque(local, name="homelab", version="2.3.0", ring="admin", index=2)
     result = invoke(["list"])
     assert result.exit_code == 0
@@ -57,6 +57,8 @@ def test_list_json_shape(invoke: Invoke, local: Path, private: Path) -> None:
         "sha256": hashlib.sha256(private_file.read_bytes()).hexdigest(),
         "active": True,
         "shadowed_by": None,
+        "status": "active",
+        "note": None,
         "error": None,
     }
     assert by_path[str(shared_file)]["shadowed_by"] == str(private_file)

@@ -1,7 +1,8 @@
-"""`masque list`, `masque show REF`, `masque check REF --intent TEXT`: the registry and intent policy."""
+"""`masque list`, `show`, `check`, and `masque registry pin|pins`: the registry, trust and intent policy."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -21,7 +22,8 @@ def list_cmd(
     """List every masque on the search path, which copy wins, and files that are invalid.
 
     Search path: MASQUE_PATH dirs, ./personas, then your own dir ($XDG_CONFIG_HOME/masque/personas).
-    A private masque (your own dir) overrides a shared one with the same name@version.
+    Of identical copies of a name@version your own wins; files that differ from its pinned definition,
+    disagree while unpinned, or lie outside [registry] trusted_roots are listed but not used.
     """
     from masque import registry
     from masque.cli.output import print_json, print_warning
@@ -49,6 +51,8 @@ def _print_table(entries: list[Entry]) -> None:
     for e in entries:
         assert e.masque is not None
         path = str(e.path) if e.shadowed_by is None else f"{e.path} (overridden by {e.shadowed_by})"
+        if e.note:
+            path = f"{e.path} ({e.status.value}: {e.note})"
         m = e.masque
         rows.append((m.key, m.version, m.stage.value, m.ring.value, e.source, path))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -143,3 +147,46 @@ def check_cmd(
         typer.echo(f"{resolved.ref}: {decision.message}")
     if not decision.allowed:
         raise typer.Exit(3)
+
+
+registry_app = typer.Typer(
+    name="registry", help="Trusted definitions: the content each name@version is pinned to.", no_args_is_help=True
+)
+app.add_typer(registry_app)
+
+
+@registry_app.command("pins")
+def pins_cmd(
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """List pinned definitions: name@version, content SHA-256, file, who pinned it and how."""
+    from masque import trusted
+    from masque.cli.output import print_json
+
+    found = trusted.list_pins()
+    if json_out:
+        print_json({"pins": [p.to_dict() for p in found]})
+        return
+    if not found:
+        typer.echo("nothing pinned yet (the first granted assume of a name@version pins it)")
+    for p in found:
+        typer.echo(f"{p.ref}  {p.content_hash[:12]}  {p.via} by {p.pinned_by or '-'}  {p.source_path}")
+
+
+@registry_app.command("pin")
+def pin_cmd(
+    ref: str = typer.Argument(..., metavar="NAME@VERSION", help="The exact name@version to (re-)pin."),
+    file: Path | None = typer.Option(None, "--file", help="The claimant to trust when several differ."),
+    as_name: str | None = typer.Option(None, "--as", help="Act as this actor (needs --key-file)."),
+    key_file: Path | None = typer.Option(None, "--key-file", help="File holding that actor's key."),
+    json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
+) -> None:
+    """Admin: trust the file on the search path that claims NAME@VERSION (re-pins; exit 3 for others)."""
+    from masque import rings, trusted
+    from masque.cli.output import print_json
+
+    pinned = trusted.pin(ref, file, rings.selection_from_env(as_name, key_file))
+    if json_out:
+        print_json(pinned.to_dict())
+        return
+    typer.echo(f"pinned {pinned.ref} to {pinned.source_path} (sha256 {pinned.content_hash})")
