@@ -176,6 +176,7 @@ def assume(
     from masque import registry, rings
     from masque.api import code_masque_for
     from masque.credentials import SESSION_ROLE, broker
+    from masque.intent_text import escape_undecodable
 
     selection = selection or rings.selection_from_env()
     pid = holder_pid if holder_pid is not None else os.getpid()
@@ -227,7 +228,7 @@ def assume(
                 actor=who.actor.name if who else selection.name,
                 originator=originator,
                 payload={
-                    "intent": intent,
+                    "intent": escape_undecodable(intent),
                     "reason": exc.reason,
                     "message": str(exc),
                     "pattern": decision.pattern,
