@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from masque.errors import Refused
-from masque.intent_text import boundary_problem, has_ascii_edge_punctuation, normalize, readings, skeleton_globs
+from masque.intent_text import ascii_skeleton, boundary_problem, normalize, readings, skeleton_globs
 from masque.model import Intent, Masque
 
 __all__ = ["Decision", "Policy", "Reason", "decide", "normalize", "require"]
@@ -176,6 +176,7 @@ def _policy_regex(globs: Sequence[str]) -> re.Pattern[str] | None:
 
 
 _WILD_START = frozenset("*?[")
+_AS_SKELETON = "as its skeleton: marks, look-alike letters and edge punctuation set aside"
 
 
 class _Matcher:
@@ -294,14 +295,15 @@ class Policy:
                 return self._too_long(len(normalized), normalized)
             index = self._matcher.first(normalized)
             # Denied wins on every reading: only text (or globs) that could read differently pay for it.
-            if (
-                (index is None or index >= self._denied)
-                and self._denied
-                and (not plain or self._odd or has_ascii_edge_punctuation(normalized))
-            ):
-                denial = self._deny_reading(text, normalized)
-                if denial is not None:
-                    return denial
+            if (index is None or index >= self._denied) and self._denied:
+                if not plain:
+                    denial = self._deny_reading(text, normalized)
+                    if denial is not None:
+                        return denial
+                elif (skeleton := ascii_skeleton(normalized)) != normalized or self._odd:
+                    found = self._skeletons[0].first(skeleton) if skeleton else None
+                    if found is not None:
+                        return self._denied_as(self._skeletons[1][found], skeleton, _AS_SKELETON)
             if index is None:
                 return _new_tuple(Decision, (False, "no_match", None, normalized, "", self._no_match))
             allowed, reason, glob, tail = self._outcomes[index]
@@ -311,7 +313,7 @@ class Policy:
 
     def _deny_reading(self, text: str, normalized: str) -> Decision | None:
         """The denial of the first other reading of `text` a denied glob matches (see `readings`)."""
-        _, plain, skeletons = readings(text)
+        _, plain, skeletons = readings(text, normalized)
         for reading in plain:
             index = self._matcher.first(reading) if reading else None
             if index is not None and index < self._denied:
@@ -322,8 +324,7 @@ class Policy:
                 continue  # the same text against the same globs: already not denied
             index = matcher.first(reading) if reading else None
             if index is not None:
-                how = "as its skeleton: marks, look-alike letters and edge punctuation set aside"
-                return self._denied_as(owners[index], reading, how)
+                return self._denied_as(owners[index], reading, _AS_SKELETON)
         return None
 
     def _denied_as(self, index: int, reading: str, how: str) -> Decision:

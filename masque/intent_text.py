@@ -87,6 +87,8 @@ _ASCII_INVISIBLE = re.compile("[" + "".join(re.escape(c) for c in sorted(_FOUND)
 def _invisible(text: str) -> re.Pattern[str]:
     """The regex of invisible characters, grown first by any Cc/Cf in `text` not classified yet."""
     global _invisible_re
+    if text.isprintable():  # no Cc or Cf at all (the printable invisibles are all in the DI ranges)
+        return _invisible_re
     fresh = set(_NON_ASCII.findall(text)).difference(_CLASSIFIED)
     if fresh:
         found = {c for c in fresh if not c.isspace() and unicodedata.category(c) in _INVISIBLE_CATEGORIES}
@@ -113,9 +115,28 @@ def _one_pass(text: str, invisible_as: str) -> str:
     return " ".join(_blank_and_strip(text, invisible_as).split())
 
 
+_DI_OR_BLANK = re.compile(f"[{_DI_CLASS}{BLANKS}]")
+
+
+def _is_fixed_point(text: str) -> bool:
+    """True when another pass would change nothing (for text that is already collapsed).
+
+    isprintable() rules out Cc and Cf (so stripping is a no-op but for the printable DI characters and
+    the blanks, checked next) and every whitespace but " ".
+    """
+    return (
+        text.isprintable()
+        and _DI_OR_BLANK.search(text) is None
+        and text.casefold() == text
+        and unicodedata.is_normalized("NFKC", text)
+    )
+
+
 def _fixed_point(text: str, invisible_as: str = "") -> str:
     """Passes until nothing changes (a few compatibility characters need two)."""
     result = _one_pass(text, invisible_as)
+    if _is_fixed_point(result):
+        return result
     for _ in range(4):
         again = _one_pass(result, invisible_as)
         if again == result:
@@ -198,11 +219,13 @@ def _confusables() -> dict[int, str]:
 
 
 _ASCII_EDGE = "".join(chr(c) for c in range(0x21, 0x7F) if not chr(c).isalnum())
-_ASCII_EDGE_RE = re.compile(f"(?:^|(?<= ))[{re.escape(_ASCII_EDGE)}]|[{re.escape(_ASCII_EDGE)}](?= |$)")
 
 
-def has_ascii_edge_punctuation(text: str) -> bool:
-    return _ASCII_EDGE_RE.search(text) is not None
+def ascii_skeleton(normal: str) -> str:
+    """The skeleton of normalised ASCII text: punctuation and symbols at word edges read as breaks."""
+    if normal.replace(" ", "").isalnum():  # the common case: no punctuation at all (a C-speed check)
+        return normal
+    return " ".join(w for w in (w.strip(_ASCII_EDGE) for w in normal.split()) if w)
 
 
 def _is_edge(char: str) -> bool:
@@ -220,11 +243,25 @@ def _strip_edges(word: str) -> str:
     return word[start:end]
 
 
+@lru_cache(maxsize=1)
+def _marks() -> re.Pattern[str]:
+    """Combining marks (Mn, Me). Built on first use (~20 ms): they all lie below U+20000, bar the
+    variation selectors U+E0100.. (default-ignorable, removed before this is needed)."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x300, 0x20000):
+        if unicodedata.category(chr(code)) in ("Mn", "Me"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return re.compile(f"[{_ranges_class(tuple(ranges))}]")
+
+
 def _drop_marks(text: str) -> str:
     text = unicodedata.normalize("NFD", text)
     if text.isascii():
         return text
-    return "".join(c for c in text if unicodedata.category(c) not in ("Mn", "Me"))
+    return _marks().sub("", text)
 
 
 def _skeleton(raw: str, fold_first: bool) -> str:
@@ -235,39 +272,42 @@ def _skeleton(raw: str, fold_first: bool) -> str:
     looks like l, ι like i) differently from what NFKC and folding make of them, so the look-alike
     table goes first, and both orders of folding are read (`fold_first`).
     """
+    if raw.isascii():  # no marks, no look-alikes: only the edges
+        return ascii_skeleton(" ".join(raw.lower().split()))
     text = _drop_marks(raw.casefold() if fold_first else raw)
-    for _ in range(2):  # again for what NFKC and folding produce
-        if not text.isascii():
-            text = text.translate(_confusables())
-        text = unicodedata.normalize("NFKC", text).casefold()
-        if text.isascii():
-            break
-        text = _drop_marks(_blank_and_strip(text, ""))
+    if not text.isascii():
+        text = text.translate(_confusables())
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if folded != text and not folded.isascii():  # again for what NFKC and folding produced
+        text = _drop_marks(_blank_and_strip(folded, "")).translate(_confusables())
+        folded = unicodedata.normalize("NFKC", text).casefold()
+    text = folded
     return " ".join(w for w in (_strip_edges(w) for w in text.split()) if w)
 
 
-def readings(text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+def readings(text: str, normal: str | None = None) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """(normal form, other plain readings, skeleton readings) of `text`: distinct, never empty.
 
     The skeletons of ASCII text without edge punctuation equal its normal form; they still count, as
     denied globs can have skeletons that differ from their normal form (`rm -rf *`, a Cyrillic е).
 
     Plain readings are matched against the normal form of denied globs (`normalize`), skeleton
-    readings against their skeletons (`skeleton_globs`).
+    readings against their skeletons (`skeleton_globs`). `normal`: `normalize(text)`, if known.
     """
-    normal = normalize(text)
+    normal = normalize(text) if normal is None else normal
     if text.isascii() and text.isprintable():
-        edges = _skeleton(normal, False) if has_ascii_edge_punctuation(normal) else normal
+        edges = ascii_skeleton(normal)
         return normal, (), ((edges,) if edges else ())
     plain: list[str] = []
     raws = [_blank_and_strip(text, "")]
-    broken = _fixed_point(text, " ")
-    if broken != normal:
-        plain.append(broken)
-        raws.append(_blank_and_strip(text, " "))
+    if _invisible(text).search(text):  # else invisibles as word breaks reads the same
+        broken = _fixed_point(text, " ")
+        if broken != normal:
+            plain.append(broken)
+            raws.append(_blank_and_strip(text, " "))
     skeletons: list[str] = []
     for raw in raws:
-        for fold_first in (False, True):
+        for fold_first in (False, True) if raw.casefold() != raw else (False,):
             skeleton = _skeleton(raw, fold_first)
             if skeleton and skeleton not in skeletons:
                 skeletons.append(skeleton)
