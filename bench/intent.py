@@ -221,6 +221,14 @@ def main() -> None:
             f"{e2e['compiled'] / e2e['naive']:>5.1f}x {e2e['peer']:>9,.0f} {e2e['compiled'] / e2e['peer']:>5.1f}x | "
             f"{only['compiled']:>11,.0f} {only['fnmatch']:>9,.0f} {only['compiled'] / only['fnmatch']:>5.1f}x"
         )
+    # The full Unicode pipeline (denial readings, skeletons) runs only for non-ASCII text.
+    ascii_only = [t for t in intents if t.isascii()]
+    non_ascii = [t for t in intents if not t.isascii()]
+    print(f"decide() by script (decisions/s): {len(ascii_only)} ASCII intents, {len(non_ascii)} non-ASCII")
+    for name, policies in groups.items():
+        deciders = [Policy.compile(p).decide for p in policies]
+        rates = interleaved({"ascii": (deciders, ascii_only), "other": (deciders, non_ascii)}, args.seconds / 2)
+        print(f"{name:18} ASCII {rates['ascii']:>11,.0f}   non-ASCII {rates['other']:>11,.0f}")
 
 
 if __name__ == "__main__":

@@ -211,13 +211,6 @@ def one_line(text: str) -> str:
 # --- the denial readings --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _confusables() -> dict[int, str]:
-    from masque.confusables import BY_PROTOTYPE
-
-    return {ord(c): prototype for prototype, chars in BY_PROTOTYPE.items() for c in chars}
-
-
 _ASCII_EDGE = "".join(chr(c) for c in range(0x21, 0x7F) if not chr(c).isalnum())
 
 
@@ -244,24 +237,25 @@ def _strip_edges(word: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _marks() -> re.Pattern[str]:
-    """Combining marks (Mn, Me). Built on first use (~20 ms): they all lie below U+20000, bar the
-    variation selectors U+E0100.. (default-ignorable, removed before this is needed)."""
-    ranges: list[tuple[int, int]] = []
+def _skeleton_table() -> dict[int, str | None]:
+    """One str.translate table: combining marks (Mn, Me) deleted, look-alikes to their ASCII prototype.
+
+    Built on first use (~20 ms): the marks all lie below U+20000, bar the variation selectors U+E0100..
+    (default-ignorable, removed before this is needed). A dict lookup per character is several times
+    faster than a regex class of ~300 ranges.
+    """
+    from masque.confusables import BY_PROTOTYPE
+
+    table: dict[int, str | None] = {ord(c): prototype for prototype, chars in BY_PROTOTYPE.items() for c in chars}
     for code in range(0x300, 0x20000):
         if unicodedata.category(chr(code)) in ("Mn", "Me"):
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1] = (ranges[-1][0], code)
-            else:
-                ranges.append((code, code))
-    return re.compile(f"[{_ranges_class(tuple(ranges))}]")
+            table[code] = None
+    return table
 
 
-def _drop_marks(text: str) -> str:
+def _drop_marks_and_look_alikes(text: str) -> str:
     text = unicodedata.normalize("NFD", text)
-    if text.isascii():
-        return text
-    return _marks().sub("", text)
+    return text if text.isascii() else text.translate(_skeleton_table())
 
 
 def _skeleton(raw: str, fold_first: bool) -> str:
@@ -274,12 +268,10 @@ def _skeleton(raw: str, fold_first: bool) -> str:
     """
     if raw.isascii():  # no marks, no look-alikes: only the edges
         return ascii_skeleton(" ".join(raw.lower().split()))
-    text = _drop_marks(raw.casefold() if fold_first else raw)
-    if not text.isascii():
-        text = text.translate(_confusables())
+    text = _drop_marks_and_look_alikes(raw.casefold() if fold_first else raw)
     folded = unicodedata.normalize("NFKC", text).casefold()
     if folded != text and not folded.isascii():  # again for what NFKC and folding produced
-        text = _drop_marks(_blank_and_strip(folded, "")).translate(_confusables())
+        text = _drop_marks_and_look_alikes(_blank_and_strip(folded, ""))
         folded = unicodedata.normalize("NFKC", text).casefold()
     text = folded
     return " ".join(w for w in (_strip_edges(w) for w in text.split()) if w)
