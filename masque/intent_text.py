@@ -101,10 +101,13 @@ def _invisible(text: str) -> re.Pattern[str]:
 
 
 def _blank_and_strip(text: str, invisible_as: str) -> str:
-    if not text.isascii():
-        text = _BLANK_RE.sub(" ", text)
-        return _invisible(text).sub(invisible_as, text)
-    return _ASCII_INVISIBLE.sub(invisible_as, text)
+    if text.isascii():
+        return _ASCII_INVISIBLE.sub(invisible_as, text)
+    text = _BLANK_RE.sub(" ", text)
+    stripped = _invisible_re.sub(invisible_as, text)
+    if stripped.isprintable():  # no Cc/Cf left: the known invisibles were all there were
+        return stripped
+    return _invisible(text).sub(invisible_as, text)
 
 
 def _one_pass(text: str, invisible_as: str) -> str:
@@ -253,6 +256,19 @@ def _skeleton_table() -> dict[int, str | None]:
     return table
 
 
+@lru_cache(maxsize=1)
+def _divergent() -> frozenset[str]:
+    """Look-alikes whose prototype is not what NFKC and folding make of them (Roman numeral Ⅰ -> l)."""
+    from masque.confusables import BY_PROTOTYPE
+
+    return frozenset(
+        c
+        for prototype, chars in BY_PROTOTYPE.items()
+        for c in chars
+        if unicodedata.normalize("NFKC", c).casefold() != prototype
+    )
+
+
 def _drop_marks_and_look_alikes(text: str) -> str:
     text = unicodedata.normalize("NFD", text)
     return text if text.isascii() else text.translate(_skeleton_table())
@@ -292,12 +308,22 @@ def readings(text: str, normal: str | None = None) -> tuple[str, tuple[str, ...]
         return normal, (), ((edges,) if edges else ())
     plain: list[str] = []
     raws = [_blank_and_strip(text, "")]
-    if _invisible(text).search(text):  # else invisibles as word breaks reads the same
-        broken = _fixed_point(text, " ")
-        if broken != normal:
-            plain.append(broken)
-            raws.append(_blank_and_strip(text, " "))
+    if _invisible(text).search(text):
+        broken_raw = _blank_and_strip(text, " ")
+        if broken_raw.split() != raws[0].split():  # else invisibles as word breaks read the same
+            broken = _fixed_point(text, " ")
+            if broken != normal:
+                plain.append(broken)
+                raws.append(broken_raw)
     skeletons: list[str] = []
+    if normal.isascii() and all(_divergent().isdisjoint(r) and _divergent().isdisjoint(r.casefold()) for r in raws):
+        # Every character NFKC made ASCII, and none is a look-alike of something else: the skeletons
+        # are those of the ASCII readings (fullwidth text, zero-width tricks), computed cheaply.
+        for reading in (normal, *plain):
+            skeleton = ascii_skeleton(reading)
+            if skeleton and skeleton not in skeletons:
+                skeletons.append(skeleton)
+        return normal, tuple(plain), tuple(skeletons)
     for raw in raws:
         for fold_first in (False, True) if raw.casefold() != raw else (False,):
             skeleton = _skeleton(raw, fold_first)
