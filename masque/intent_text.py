@@ -241,19 +241,18 @@ def _strip_edges(word: str) -> str:
 
 @lru_cache(maxsize=1)
 def _skeleton_table() -> dict[int, str | None]:
-    """One str.translate table: combining marks (Mn, Me) deleted, look-alikes to their ASCII prototype.
+    """One str.translate table: look-alikes to their ASCII prototype, combining marks (Mn, Me) deleted.
 
-    Built on first use (~20 ms): the marks all lie below U+20000, bar the variation selectors U+E0100..
-    (default-ignorable, removed before this is needed). A dict lookup per character is several times
-    faster than a regex class of ~300 ranges.
+    A dict lookup per character is several times faster than a regex class of ~300 mark ranges. Marks
+    are added as characters are first seen (`_drop_marks_and_look_alikes`): scanning Unicode for them
+    up front would cost ~30 ms of the first non-ASCII decision in every process.
     """
     from masque.confusables import BY_PROTOTYPE
 
-    table: dict[int, str | None] = {ord(c): prototype for prototype, chars in BY_PROTOTYPE.items() for c in chars}
-    for code in range(0x300, 0x20000):
-        if unicodedata.category(chr(code)) in ("Mn", "Me"):
-            table[code] = None
-    return table
+    return {ord(c): prototype for prototype, chars in BY_PROTOTYPE.items() for c in chars}
+
+
+_SEEN_FOR_MARKS: set[str] = set()
 
 
 @lru_cache(maxsize=1)
@@ -271,7 +270,17 @@ def _divergent() -> frozenset[str]:
 
 def _drop_marks_and_look_alikes(text: str) -> str:
     text = unicodedata.normalize("NFD", text)
-    return text if text.isascii() else text.translate(_skeleton_table())
+    if text.isascii():
+        return text
+    table = _skeleton_table()
+    fresh = set(text).difference(_SEEN_FOR_MARKS)
+    if fresh:
+        for c in fresh:
+            if unicodedata.category(c) in ("Mn", "Me"):
+                table[ord(c)] = None
+        if len(_SEEN_FOR_MARKS) < _MAX_CLASSIFIED:
+            _SEEN_FOR_MARKS.update(fresh)
+    return text.translate(table)
 
 
 def _skeleton(raw: str, fold_first: bool) -> str:
@@ -374,7 +383,9 @@ def skeleton_glob(glob: str, fold_first: bool = False) -> str:
             specials.append(kept)
         else:
             literal.append(token)
-    text = _skeleton(_blank_and_strip("".join(literal), ""), fold_first)
+    joined = _blank_and_strip("".join(literal), "")
+    # ASCII globs as `_skeleton` reads ASCII (placeholders are neither edges nor look-alikes).
+    text = ascii_skeleton(" ".join(joined.lower().split())) if glob.isascii() else _skeleton(joined, fold_first)
     return _PLACEHOLDER_RE.sub(lambda m: specials[ord(m.group()) - _PLACEHOLDER], text)
 
 
