@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import subprocess
 import sys
@@ -582,6 +583,10 @@ def test_undecodable_intent_from_a_real_process_exits_3_and_is_recorded(verb: st
     assert b"Traceback" not in output and b"the command ran" not in output
     assert b"not valid UTF-8" in output
     if verb == "check":  # check decides without recording anything
+        shown = _run_bytes(verb, "tool", "--intent", b"implement \xff\xfe", "--json")
+        assert shown.returncode == 3, shown.stderr
+        decided = json.loads(shown.stdout)
+        assert (decided["intent"], decided["refusal_reason"]) == ("implement \\xff\\xfe", "intent_invalid_utf8")
         return
     (event,) = events("intent_denied")
     assert event["payload"]["reason"] == "intent_invalid_utf8"
