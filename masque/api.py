@@ -83,7 +83,13 @@ class Masque(ABC):
     def decide(self, intent: str) -> Decision:
         """`validate_intent` as an explained Decision (a bare bool explains itself generically)."""
         from masque.intent import Decision, Policy
+        from masque.intent_text import boundary_problem
 
+        # The boundary holds for code masques too: user code never sees (nor lets through) a line
+        # break, control character or undecodable byte.
+        problem = boundary_problem(intent) if isinstance(intent, str) else None
+        if problem is not None:
+            return Decision(False, problem[0], None, "", f"refused: {problem[1]}")
         try:
             verdict = self.validate_intent(intent)
         except Exception as exc:  # any error refuses, like the YAML policy

@@ -1,7 +1,11 @@
 """Intent policy: a masque's allowed/denied globs compiled once, and decisions that explain themselves.
 
 Semantics (Cedar-style, documented in the README (Registry)):
-- both the intent and every pattern are normalised the same way (`normalize`);
+- an intent that is not one line of valid text (undecodable bytes, line breaks, control characters)
+  is refused before anything else (`invalid_utf8`, `invalid`);
+- both the intent and every pattern are normalised the same way (`normalize`, in masque.intent_text);
+- denied patterns are also tried against the intent's other readings (invisible characters as word
+  breaks; skeletons without marks, look-alikes and edge punctuation), and any match denies;
 - globs are `fnmatch` globs (`*`, `?`, `[...]`, `[!...]`) over the WHOLE normalised intent;
 - a matching denied pattern refuses (denied wins); else a matching allowed pattern permits; else the
   default is to refuse; an empty intent, one over the length cap, or any error also refuses.
@@ -16,14 +20,16 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import unicodedata
 from collections.abc import Sequence
 from enum import Enum
 from functools import lru_cache
 from typing import Any, cast
 
 from masque.errors import Refused
+from masque.intent_text import ascii_skeleton, boundary_problem, normalize, readings, skeleton_globs
 from masque.model import Intent, Masque
+
+__all__ = ["Decision", "Policy", "Reason", "decide", "normalize", "require"]
 
 
 class Reason(str, Enum):
@@ -34,105 +40,9 @@ class Reason(str, Enum):
     NO_MATCH = "no_match"
     EMPTY = "empty"
     TOO_LONG = "too_long"
+    INVALID = "invalid"  # a line break or control character: an intent is one line
+    INVALID_UTF8 = "invalid_utf8"  # undecodable bytes (surrogate-escaped in argv)
     ERROR = "error"
-
-
-# Zero-width and other invisible format characters are stripped; whitespace (str.isspace) collapses.
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf"})
-# Characters to delete, grown lazily as characters are first seen (a full Unicode scan at import would
-# cost ~0.2 s of every cold start). ASCII is classified up front: C0 controls and DEL, except the ones
-# Python counts as whitespace (\t \n \v \f \r and \x1c-\x1f), which collapse to spaces instead.
-_DELETE: set[str] = {chr(c) for c in [*range(0x20), 0x7F] if not chr(c).isspace()}
-_CLASSIFIED: set[str] = {chr(c) for c in range(0x80)}
-_MAX_CLASSIFIED = 1 << 16  # bound memory under hostile input; unclassified chars are just rechecked
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
-def _char_class(chars: set[str]) -> re.Pattern[str]:
-    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "]")
-
-
-# A regex deletes them (str.translate with a dict is ~7x slower on non-ASCII text). It only ever grows
-# to the ~240 Cc/Cf code points, so recompiling it on growth is cheap.
-_delete_re = _char_class(_DELETE)
-_ASCII_DELETABLE = _delete_re
-
-
-def _strip_invisible(text: str) -> str:
-    global _delete_re
-    fresh = set(_NON_ASCII.findall(text)).difference(_CLASSIFIED)
-    if fresh:
-        found = {c for c in fresh if not c.isspace() and unicodedata.category(c) in _INVISIBLE_CATEGORIES}
-        if found - _DELETE:
-            _DELETE.update(found)
-            _delete_re = _char_class(_DELETE)
-        if len(_CLASSIFIED) < _MAX_CLASSIFIED:
-            _CLASSIFIED.update(fresh)
-    return _delete_re.sub("", text)
-
-
-def _full_pass(text: str) -> str:
-    # Strip first: removing a zero-width joiner can bring a combining mark next to its base, and NFKC
-    # must see that pair. NFKC again after casefold, because casefolding can leave unnormalised text.
-    text = _strip_invisible(text)
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = unicodedata.normalize("NFKC", text)
-    text = _strip_invisible(text)
-    return " ".join(text.split())
-
-
-_is_normalized = unicodedata.is_normalized
-_nfkc = unicodedata.normalize
-
-
-def _is_fixed_point(text: str) -> bool:
-    """True when another full pass would change nothing (for text that is already collapsed).
-
-    isprintable() rules out Cc and Cf (so stripping is a no-op) and every whitespace but " ".
-    """
-    return text.isprintable() and text.casefold() == text and _is_normalized("NFKC", text)
-
-
-def _slow_normalize(text: str) -> str:
-    """The definition: full passes until nothing changes (a few compatibility characters need two)."""
-    result = _full_pass(text)
-    for _ in range(4):
-        if _is_fixed_point(result):
-            break
-        again = _full_pass(result)
-        if again == result:
-            break
-        result = again
-    return result
-
-
-def normalize(text: str) -> str:
-    """Canonical form for matching: NFKC, case-folded, invisible characters removed, whitespace collapsed.
-
-    Idempotent: `normalize(normalize(x)) == normalize(x)`; the fast paths below return exactly what
-    the full passes of `_slow_normalize` do (both property-tested).
-    """
-    if text.isascii():
-        # NFKC is the identity on ASCII and casefold() equals lower().
-        if text.isprintable():  # no control characters; the only whitespace is " "
-            lowered = text.lower()
-            if "  " in lowered or lowered[:1] == " " or lowered[-1:] == " ":
-                return " ".join(lowered.split())
-            return lowered
-        text = _ASCII_DELETABLE.sub("", text)
-        return " ".join(text.lower().split())
-    # One strip-NFKC-casefold-NFKC-collapse pass; when that reaches a fixed point it is the definition's
-    # answer (a pass that changes nothing more is what `_slow_normalize` stops at).
-    stripped = text if text.isprintable() else _strip_invisible(text)
-    folded = stripped if _is_normalized("NFKC", stripped) else _nfkc("NFKC", stripped)
-    folded = folded.casefold()
-    if not _is_normalized("NFKC", folded):
-        folded = _nfkc("NFKC", folded)
-    if "  " in folded or folded[:1] == " " or folded[-1:] == " " or not folded.isprintable():
-        folded = " ".join(folded.split())
-    if _is_fixed_point(folded):
-        return folded
-    return _slow_normalize(text)
 
 
 _new_tuple = tuple.__new__
@@ -228,6 +138,8 @@ _REFUSAL_REASONS = {
     Reason.NO_MATCH: "intent_not_allowed",
     Reason.EMPTY: "intent_empty",
     Reason.TOO_LONG: "intent_too_long",
+    Reason.INVALID: "intent_invalid",
+    Reason.INVALID_UTF8: "intent_invalid_utf8",
     Reason.ERROR: "intent_error",
 }
 
@@ -238,6 +150,8 @@ _HINTS = {
     "(see `masque show REF`)",
     Reason.EMPTY: 'every assumption states its goal: pass --intent "..."',
     Reason.TOO_LONG: "shorten the intent, or raise [limits] max_intent_chars in masque.toml",
+    Reason.INVALID: "state the intent on one line, without tabs or other control characters",
+    Reason.INVALID_UTF8: "pass the intent as UTF-8 text (check the terminal's or caller's encoding)",
     Reason.ERROR: "fix the masque's intent patterns (`masque validate`)",
 }
 
@@ -262,6 +176,7 @@ def _policy_regex(globs: Sequence[str]) -> re.Pattern[str] | None:
 
 
 _WILD_START = frozenset("*?[")
+_AS_SKELETON = "as its skeleton: marks, look-alike letters and edge punctuation set aside"
 
 
 class _Matcher:
@@ -274,8 +189,8 @@ class _Matcher:
 
     __slots__ = ("_buckets", "_each", "_rest")
 
-    def __init__(self, globs: Sequence[str]) -> None:
-        normalized = [normalize(g) for g in globs]
+    def __init__(self, globs: Sequence[str], *, prepared: bool = False) -> None:
+        normalized = list(globs) if prepared else [normalize(g) for g in globs]
         first = [g[0] if g and g[0] not in _WILD_START else None for g in normalized]
         self._each: tuple[re.Pattern[str], ...] = ()
         self._buckets: dict[str, tuple[re.Pattern[str] | None, tuple[int, ...]]] = {}
@@ -314,13 +229,17 @@ class Policy:
     Messages are assembled from pieces prepared at compile time.
     """
 
-    __slots__ = ("_error", "_matcher", "_no_match", "_outcomes", "intent", "max_chars")
+    __slots__ = ("_denied", "_error", "_matcher", "_no_match", "_odd", "_outcomes", "_skeletons", "intent", "max_chars")
 
     def __init__(self, intent: Intent, max_chars: int) -> None:
         self.intent = intent
         self.max_chars = max_chars
         self._error: str | None = None
         self._matcher = _Matcher(())
+        self._denied = len(intent.denied)
+        # The skeletons of the denied globs (see masque.intent_text), and which denied glob each is.
+        self._skeletons: tuple[_Matcher, tuple[int, ...]] = (_Matcher(()), ())
+        self._odd = False  # does any denied glob have a skeleton unlike its normal form?
         # Per glob, in regex order: (allowed?, reason, glob as written, message suffix).
         self._outcomes: tuple[tuple[bool, str, str, str], ...] = ()
         try:
@@ -330,6 +249,9 @@ class Policy:
                 + [(True, Reason.ALLOWED.value, g, f" matches allowed pattern {_quote(g)}") for g in intent.allowed]
             )
             self._matcher = _Matcher(globs)
+            forms = [(form, i) for i, g in enumerate(intent.denied) for form in skeleton_globs(g)]
+            self._skeletons = (_Matcher([f for f, _ in forms], prepared=True), tuple(i for _, i in forms))
+            self._odd = any(form != normalize(intent.denied[i]) for form, i in forms)
         except Exception as exc:  # any compile problem refuses every intent, with the cause
             self._error = f"the intent policy could not be compiled: {exc}"
         if intent.allowed:
@@ -356,23 +278,58 @@ class Policy:
             # Never normalise megabytes: anything far over the cap is refused before any work.
             if len(text) > 4 * self.max_chars:
                 return self._too_long(len(text), "")
-            if text.isascii() and text.isprintable():  # the common case, inlined from normalize()
+            plain = text.isascii() and text.isprintable()
+            if plain:  # the common case, inlined from normalize()
                 normalized = text.lower()
                 if "  " in normalized or normalized[:1] == " " or normalized[-1:] == " ":
                     normalized = " ".join(normalized.split())
             else:
+                problem = boundary_problem(text)
+                if problem is not None:
+                    reason, why = problem
+                    return Decision(False, reason, None, "", f"refused: {why}")
                 normalized = normalize(text)
             if not normalized:
                 return Decision(False, "empty", None, "", "refused: the intent is empty; state what you are doing")
             if len(normalized) > self.max_chars:
                 return self._too_long(len(normalized), normalized)
             index = self._matcher.first(normalized)
+            # Denied wins on every reading: only text (or globs) that could read differently pay for it.
+            if (index is None or index >= self._denied) and self._denied:
+                if not plain:
+                    denial = self._deny_reading(text, normalized)
+                    if denial is not None:
+                        return denial
+                elif (skeleton := ascii_skeleton(normalized)) != normalized or self._odd:
+                    found = self._skeletons[0].first(skeleton) if skeleton else None
+                    if found is not None:
+                        return self._denied_as(self._skeletons[1][found], skeleton, _AS_SKELETON)
             if index is None:
                 return _new_tuple(Decision, (False, "no_match", None, normalized, "", self._no_match))
             allowed, reason, glob, tail = self._outcomes[index]
             return _new_tuple(Decision, (allowed, reason, glob, normalized, "", tail))
         except Exception as exc:  # e.g. a non-str intent from a library caller
             return _error_decision(exc)
+
+    def _deny_reading(self, text: str, normalized: str) -> Decision | None:
+        """The denial of the first other reading of `text` a denied glob matches (see `readings`)."""
+        _, plain, skeletons = readings(text, normalized)
+        for reading in plain:
+            index = self._matcher.first(reading) if reading else None
+            if index is not None and index < self._denied:
+                return self._denied_as(index, reading, "with invisible characters as word breaks")
+        matcher, owners = self._skeletons
+        for reading in skeletons:
+            if reading == normalized and not self._odd:
+                continue  # the same text against the same globs: already not denied
+            index = matcher.first(reading) if reading else None
+            if index is not None:
+                return self._denied_as(owners[index], reading, _AS_SKELETON)
+        return None
+
+    def _denied_as(self, index: int, reading: str, how: str) -> Decision:
+        _, reason, glob, tail = self._outcomes[index]
+        return _new_tuple(Decision, (False, reason, glob, reading, "", f"{tail} (read {how})"))
 
     def match(self, normalized: str) -> tuple[bool, str] | None:
         """(allowed?, glob as written) of the glob deciding an already-normalised, non-empty intent.

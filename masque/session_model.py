@@ -206,7 +206,10 @@ def load(conn: duckdb.DuckDBPyConnection, session_id: str) -> Session:
 
 def render_prompt(w: Wearable, intent: str, knowledge: tuple[Knowledge, ...]) -> str:
     """Lens + context + intent (+ knowledge pointers) as one system-prompt fragment."""
-    parts = [f"You are wearing the masque {w.name} {w.version}.", f"Your stated intent: {intent.strip()}"]
+    from masque.intent_text import one_line
+
+    # one_line: an intent can never add a line (a forged "Lens:" section) to the prompt.
+    parts = [f"You are wearing the masque {w.name} {w.version}.", f"Your stated intent: {one_line(intent.strip())}"]
     if w.context:
         parts.append("Context:\n" + w.context.strip())
     parts.append("Lens:\n" + w.lens.strip())

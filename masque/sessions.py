@@ -227,6 +227,7 @@ def _assume(
     from masque import registry, rings
     from masque.api import code_masque_for
     from masque.credentials import SESSION_ROLE, broker
+    from masque.intent_text import escape_undecodable
 
     pid = holder_pid if holder_pid is not None else os.getpid()
     refusal: Refused | None = None
@@ -278,7 +279,7 @@ def _assume(
                 actor=who.actor.name if who else selection.name,
                 originator=originator,
                 payload={
-                    "intent": intent,
+                    "intent": escape_undecodable(intent),
                     "reason": exc.reason,
                     "message": str(exc),
                     "pattern": decision.pattern,

@@ -127,6 +127,7 @@ def check_cmd(
     from masque import registry
     from masque.cli.output import print_json, print_warning
     from masque.intent import Policy
+    from masque.intent_text import escape_undecodable
 
     resolved = registry.resolve(ref)
     decision = Policy.compile(resolved.masque.intent).decide(intent)
@@ -136,7 +137,7 @@ def check_cmd(
                 "ref": resolved.ref,
                 "path": str(resolved.path),
                 "sha256": resolved.sha256,
-                "intent": intent,
+                "intent": escape_undecodable(intent),
                 **decision.to_dict(),
                 "refusal_reason": None if decision.allowed else decision.refusal_reason,
             }

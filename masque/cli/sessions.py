@@ -117,9 +117,11 @@ def _render_assumed(s: Session, fmt: str) -> None:
         from rich.markup import escape
         from rich.panel import Panel
 
+        from masque.intent_text import one_line
+
         body = (
             f"[bold]session[/] {s.session_id}\n[bold]actor[/]   {escape(s.actor)} ({s.actor_ring})\n"
-            f"[bold]intent[/]  {escape(s.intent)}\n[bold]expires[/] {_fmt(s.credential_expires_at)}\n"
+            f"[bold]intent[/]  {escape(one_line(s.intent))}\n[bold]expires[/] {_fmt(s.credential_expires_at)}\n"
             f"[bold]role[/]    {escape(s.role or '-')}   [bold]accessor[/] {s.accessor}\n"
             f"[bold]token[/]   {s.token}  [dim](shown once)[/]\n\n{escape(s.system_prompt or '')}"
         )
@@ -212,7 +214,9 @@ def whoami_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSO
         return
     s = me.session
     typer.echo(f"masque  {s.ref}  session {s.session_id} ({s.status})")
-    typer.echo(f"intent  {s.intent}")
+    from masque.intent_text import one_line
+
+    typer.echo(f"intent  {one_line(s.intent)}")
     if me.token is not None:
         typer.echo(f"token   {me.token.reason}: {me.token.message}")
 
@@ -297,7 +301,13 @@ def sessions_cmd(
         typer.echo("no sessions" + (" active" if active else ""), err=True)
         return
     rows = [("SESSION", "MASQUE", "ACTOR", "STATUS", "STARTED", "ACCESSOR", "INTENT")]
-    rows += [(s.session_id, s.ref, s.actor, s.status, _fmt(s.started_at), s.accessor or "-", s.intent) for s in found]
+    from masque.intent_text import one_line
+
+    # one_line: a stored intent (imported, or older than the boundary check) never adds a row.
+    rows += [
+        (s.session_id, s.ref, s.actor, s.status, _fmt(s.started_at), s.accessor or "-", one_line(s.intent))
+        for s in found
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     for row in rows:
         typer.echo("  ".join([*(c.ljust(w) for c, w in zip(row[:6], widths, strict=True)), row[6]]))
@@ -310,6 +320,7 @@ def sessions_show_cmd(
 ) -> None:
     """One session: its events, credentials (accessors, never tokens), scores and chained sessions."""
     from masque.cli.output import print_json
+    from masque.intent_text import one_line
     from masque.session_queries import show
 
     detail = show(session_id)
@@ -334,7 +345,8 @@ def sessions_show_cmd(
         "end_reason",
         "exit_code",
     ):
-        typer.echo(f"{key:12} {_fmt(getattr(s, key))}")
+        value = _fmt(getattr(s, key))
+        typer.echo(f"{key:12} {one_line(value) if key == 'intent' else value}")
     for c in detail.credentials:
         typer.echo(
             f"credential   {c['accessor']} role={c['role']} expires={_fmt(c['expires_at'])} "
