@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from tests.memory_support import memory_masques  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.usefixtures("memory_masques")
+
 Invoke = Callable[..., Any]
 
 # Compaction every 8 commits instead of 64, so compactions race the appends and deletes too.

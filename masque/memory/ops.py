@@ -8,6 +8,7 @@ deleted on the next write to the shard or by `prune`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -16,17 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config, store
 from masque.durations import utcnow
-from masque.errors import NotFound, UsageError
+from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
 from masque.memory import audit, policy, shards
 from masque.memory.audit import Event
 from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access, Caller
 from masque.memory.shards import Memory, Shard
+from masque.model import Ring
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
+
+    from masque.rings import Selection
 
 BATCH_ROWS = 2000  # rows per LanceDB commit: the unit a kill -9 can lose, never split
 
@@ -81,6 +84,7 @@ class Target:
     access: Access
     opted_out: bool
     retention: dt.timedelta | None
+    ring: Ring = Ring.ADMIN  # the ring guarding the shard (access.ring_of)
 
 
 @dataclass(frozen=True)
@@ -141,20 +145,13 @@ def expired_filter(now: dt.datetime, retention: dt.timedelta | None) -> str:
     return f"NOT ({live_filter(now, retention)})"
 
 
-def resolve(
-    masque: str | None, caller: Caller, conn: duckdb.DuckDBPyConnection, *, session_id: str | None = None
-) -> tuple[str, str | None]:
-    """Masque key and version: the argument, else the given session's masque, else the caller's."""
+def resolve(masque: str | None, caller: Caller) -> tuple[str, str | None]:
+    """Masque key and version: the argument, else the proven session's masque."""
     if masque is None:
-        if session_id:
-            row = conn.execute("SELECT masque, version FROM sessions WHERE id = ?", [session_id]).fetchone()
-            if row is None:
-                raise NotFound(f"session {session_id} does not exist", hint="`masque sessions list` shows sessions")
-            return str(row[0]), str(row[1])
         if caller.masque is None:
             raise UsageError(
                 "which masque's memory? name the MASQUE (outside a session there is no default)",
-                hint="e.g. `masque memory list codesmith`, or run inside a session (MASQUE_SESSION_ID)",
+                hint="e.g. `masque memory list codesmith`, or run inside a session (MASQUE_TOKEN from `masque assume`)",
             )
         return caller.masque, caller.version
     from masque.model import Ref
@@ -165,24 +162,56 @@ def resolve(
     return key, version
 
 
-def target(masque: str | None, *, session_id: str | None = None) -> Target:
-    """Caller, shard settings and opt-out in one short read of the store (each open costs milliseconds)."""
+def target(
+    masque: str | None,
+    *,
+    session_id: str | None = None,
+    selection: Selection | None = None,
+    action: str = "access",
+) -> Target:
+    """Caller, shard settings and opt-out in one short read of the store, then the ring rule.
+
+    `session_id` is a session tag the caller asks for: only the session it proves may be named.
+    """
+    from masque.memory import access
+
     with store.connect(read_only=True) as conn:
-        caller = policy.current_caller(conn)
-        key, version = resolve(masque, caller, conn, session_id=session_id)
+        caller = policy.current_caller(conn, selection)
+        if session_id and session_id != caller.session_id:
+            raise Refused(
+                f"--session {session_id}: a memory is tagged only with the session the caller proves "
+                f"({caller.session_id or 'none: no MASQUE_TOKEN'})",
+                reason="session_unproven",
+                hint="run inside that session (MASQUE_TOKEN from its `masque assume`), or drop --session",
+            )
+        key, version = resolve(masque, caller)
         settings = policy.shard_settings(conn, key)
         opted = policy.is_opted_out(conn, caller.actor, key)
-    access = policy.read_access(caller, settings)
-    return Target(key, version, caller, settings, access, opted, policy.retention_for(key, caller, version))
+        registered = conn.execute("SELECT 1 FROM memory_shards WHERE masque = ?", [key]).fetchone() is not None
+    files = access.masque_files()
+    known = [key] if registered or shards.shard_path(key).exists() else []
+    ring = access.ring_of(key, files, known, caller)
+    tgt = Target(key, version, caller, settings, policy.read_access(caller, settings), opted, None, ring)
+    try:
+        access.check(caller, key, ring, action)
+    except Refused:
+        log_only(tgt, action, Access.DENIED, detail={"reason": "ring", "ring": ring.value})
+        raise
+    retention = policy.retention_for(key, caller, version, files.get(key, []))
+    return dataclasses.replace(tgt, retention=retention)
 
 
-def default_shards(*, mode: policy.Mode | None = None) -> list[str]:
-    """Shards a command without MASQUE covers: the session's own, else every shard with data."""
+def default_shards(*, mode: policy.Mode | None = None, selection: Selection | None = None) -> list[str]:
+    """Shards a command without MASQUE covers: the session's own, else every shard with data the caller's
+    ring qualifies for (a more trusted shard is simply not covered)."""
+    from masque.memory import access
+
     wanted = sorted(s.masque for s in policy.all_settings() if s.has_data and (mode is None or s.mode is mode))
-    if config.session_id_from_env():
-        own = policy.current_caller().masque
-        return [name for name in wanted if name == own]
-    return wanted
+    who = policy.current_caller(selection=selection)
+    if who.session_id:
+        wanted = [name for name in wanted if name == who.masque]
+    files = access.masque_files()
+    return [name for name in wanted if access.qualifies(who, access.ring_of(name, files, wanted, who))]
 
 
 def open_for(tgt: Target) -> Shard | None:
@@ -230,6 +259,7 @@ def _prune_expired(shard: Shard, now: dt.datetime, retention: dt.timedelta | Non
         return []
     gone = shard.rows(where, columns=("id", "content_hash"))
     shard.delete(where)
+    shard.purge()
     return [(r["id"], r["content_hash"]) for r in gone]
 
 
@@ -305,6 +335,7 @@ def add(
     ttl: dt.timedelta | None = None,
     metadata: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
+    selection: Selection | None = None,
 ) -> AddResult:
     """Store one memory per text in `masque`'s shard (default: the session's masque)."""
     texts = [texts] if isinstance(texts, str) else list(texts)  # a lone string is one memory, not its letters
@@ -317,9 +348,9 @@ def add(
                 f"a memory of {len(text.encode('utf-8')):,} bytes is over the {limit:,}-byte limit",
                 hint="store a summary or split it; [limits] max_file_bytes in masque.toml sets the limit",
             )
-    tgt = target(masque, session_id=session_id)
+    tgt = target(masque, session_id=session_id, selection=selection, action="add")
     now = now or utcnow()
-    session = session_id or tgt.caller.session_id
+    session = tgt.caller.session_id  # only the proven session tags a memory
     memories = [
         Memory(
             id=new_id("mem_"),
@@ -366,9 +397,10 @@ def list_memories(
     limit: int | None = 50,
     include_expired: bool = False,
     now: dt.datetime | None = None,
+    selection: Selection | None = None,
 ) -> list[Memory]:
     """Live memories of a shard, newest first."""
-    tgt = target(masque)
+    tgt = target(masque, selection=selection, action="list")
     if not check_read(tgt, "list"):
         return []
     shard = open_for(tgt)
@@ -377,8 +409,10 @@ def list_memories(
     return found
 
 
-def get(masque: str | None, memory_id: str, *, now: dt.datetime | None = None) -> Memory:
-    tgt = target(masque)
+def get(
+    masque: str | None, memory_id: str, *, now: dt.datetime | None = None, selection: Selection | None = None
+) -> Memory:
+    tgt = target(masque, selection=selection, action="get")
     found = []
     if check_read(tgt, "get"):
         shard = open_for(tgt)
@@ -393,14 +427,19 @@ def get(masque: str | None, memory_id: str, *, now: dt.datetime | None = None) -
     return found[0]
 
 
-def forget(masque: str | None, filters: Filters, *, reason: str = "forget") -> RemoveResult:
-    """Delete the memories matching `filters` (at least one filter: never everything by accident)."""
+def forget(
+    masque: str | None, filters: Filters, *, reason: str = "forget", selection: Selection | None = None
+) -> RemoveResult:
+    """Delete the memories matching `filters` (at least one filter: never everything by accident).
+
+    The words are gone from the store afterwards, not just hidden: see `Shard.purge`.
+    """
     if filters.empty:
         raise UsageError(
             "forget needs a filter: memory ids, --session, --branch, --tag or --actor",
             hint="to drop a whole shard use `masque memory forget MASQUE --actor NAME` per actor, or prune",
         )
-    tgt = target(masque)
+    tgt = target(masque, selection=selection, action="forget")
     policy.require_owner(tgt.caller, tgt.masque, "forget")
     shard = open_for(tgt)
     gone: list[dict[str, Any]] = []
@@ -409,6 +448,7 @@ def forget(masque: str | None, filters: Filters, *, reason: str = "forget") -> R
         gone = shard.rows(where, columns=("id", "content_hash"))
         if gone:
             shard.delete(where)
+            shard.purge()
     with store.transaction() as conn:
         audit.record(conn, tgt.caller, tgt.masque, Event.FORGOTTEN, [(r["id"], r["content_hash"]) for r in gone],
                      detail={"reason": reason})  # fmt: skip
@@ -419,15 +459,19 @@ def forget(masque: str | None, filters: Filters, *, reason: str = "forget") -> R
 
 
 def prune(
-    masque: str | None = None, *, older_than: dt.timedelta | None = None, now: dt.datetime | None = None
+    masque: str | None = None,
+    *,
+    older_than: dt.timedelta | None = None,
+    now: dt.datetime | None = None,
+    selection: Selection | None = None,
 ) -> RemoveResult:
     """Delete expired memories (and, with `older_than`, any older than that) from one or every shard."""
     now = now or utcnow()
-    names = [masque] if masque else default_shards()
+    names = [masque] if masque else default_shards(selection=selection)
     removed: list[str] = []
     per: dict[str, int] = {}
     for name in names:
-        tgt = target(name)
+        tgt = target(name, selection=selection, action="prune")
         policy.require_owner(tgt.caller, tgt.masque, "prune")
         shard = open_for(tgt)
         if shard is None:
@@ -439,6 +483,8 @@ def prune(
             old = [(r["id"], r["content_hash"]) for r in shard.rows(where, columns=("id", "content_hash"))]
             if old:
                 shard.delete(where)
+        if gone or old:
+            shard.purge()
         with store.transaction() as conn:
             audit.record(conn, tgt.caller, tgt.masque, Event.EXPIRED, gone, detail={"reason": "retention"})
             seconds = older_than.total_seconds() if older_than else None
@@ -452,8 +498,8 @@ def prune(
     return RemoveResult(tuple(removed), per)
 
 
-def history(masque: str | None, memory_id: str) -> list[audit.HistoryEntry]:
-    tgt = target(masque)
+def history(masque: str | None, memory_id: str, *, selection: Selection | None = None) -> list[audit.HistoryEntry]:
+    tgt = target(masque, selection=selection, action="history")
     if not check_read(tgt, "history"):
         return []
     with store.transaction() as conn:
@@ -468,13 +514,19 @@ def history(masque: str | None, memory_id: str) -> list[audit.HistoryEntry]:
 
 
 def export(
-    masques: Sequence[str] = (), *, include_expired: bool = False, now: dt.datetime | None = None
+    masques: Sequence[str] = (),
+    *,
+    include_expired: bool = False,
+    now: dt.datetime | None = None,
+    selection: Selection | None = None,
 ) -> Iterator[dict[str, Any]]:
     """JSONL-ready dicts of every readable memory (oldest first per shard), logged per shard."""
     now = now or utcnow()
-    names = list(masques) or default_shards()
+    names = list(masques) or default_shards(selection=selection)
+    # Every named shard is checked before the first line is written: a refusal never leaves half an export.
+    checked = {name: target(name, selection=selection, action="export") for name in names}
     for name in names:
-        tgt = target(name)
+        tgt = checked[name]
         if not check_read(tgt, "export"):
             continue
         shard = open_for(tgt)
@@ -499,8 +551,14 @@ def _parse_time(value: Any, where: str) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
-def parse_jsonl(lines: Iterable[str], source: str, masque: str | None) -> Iterator[Memory]:
-    """Memories from `memory export` lines; `masque` overrides the one recorded in each line."""
+def parse_jsonl(
+    lines: Iterable[str], source: str, masque: str | None, *, as_actor: str | None = None
+) -> Iterator[Memory]:
+    """Memories from `memory export` lines; `masque` overrides the one recorded in each line.
+
+    `as_actor` (a non-admin importing): lines without an actor are labelled with it, and a line
+    claiming another actor is refused: nobody writes memories in someone else's name.
+    """
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -517,6 +575,16 @@ def parse_jsonl(lines: Iterable[str], source: str, masque: str | None) -> Iterat
         if not name:
             raise UsageError(f'{where}: no "masque" in the line', hint="pass --masque NAME to import into one shard")
         text = obj["text"]
+        actor = obj.get("actor")
+        if as_actor is not None:
+            if actor not in (None, "", as_actor):
+                raise Refused(
+                    f"{where}: the line claims actor {actor!r} but you are {as_actor!r}; "
+                    "only an admin imports memories labelled with other actors",
+                    reason="import_actor_mismatch",
+                    hint="drop or fix those lines, or ask an admin to import the file",
+                )
+            actor = as_actor
         yield Memory(
             id=str(obj.get("id") or new_id("mem_")),
             text=text,
@@ -525,7 +593,7 @@ def parse_jsonl(lines: Iterable[str], source: str, masque: str | None) -> Iterat
             session_id=obj.get("session_id"),
             branch=obj.get("branch"),
             tags=tuple(obj.get("tags") or ()),
-            actor=obj.get("actor"),
+            actor=actor,
             created_at=_parse_time(obj.get("created_at"), where) or utcnow(),
             expires_at=_parse_time(obj.get("expires_at"), where),
             content_hash=shards.content_hash(text),
@@ -533,8 +601,39 @@ def parse_jsonl(lines: Iterable[str], source: str, masque: str | None) -> Iterat
         )
 
 
-def import_memories(lines: Iterable[str], *, source: str = "<stdin>", masque: str | None = None) -> dict[str, Any]:
-    """Import JSONL in whole batches; ids already in the shard are skipped, so re-running is safe."""
+def _check_sessions(batch: Sequence[Memory], caller: Caller, source: str) -> None:
+    """A non-admin's lines may not claim a session of this store worn by another actor."""
+    wanted = sorted({m.session_id for m in batch if m.session_id})
+    if caller.is_admin or not wanted:
+        return
+    with store.connect(read_only=True) as conn:
+        owners = dict(
+            conn.execute("SELECT id, actor FROM sessions WHERE id IN (SELECT unnest($ids))", {"ids": wanted}).fetchall()
+        )
+    foreign = sorted(sid for sid, actor in owners.items() if actor != caller.actor)
+    if foreign:
+        raise Refused(
+            f"{source}: lines claim session {foreign[0]}, worn by another actor; "
+            "only an admin imports memories tagged with other actors' sessions",
+            reason="import_actor_mismatch",
+            hint="drop the session_id of those lines, or ask an admin to import the file",
+        )
+
+
+def import_memories(
+    lines: Iterable[str],
+    *,
+    source: str = "<stdin>",
+    masque: str | None = None,
+    selection: Selection | None = None,
+) -> dict[str, Any]:
+    """Import JSONL in whole batches; ids already in the shard are skipped, so re-running is safe.
+
+    The rows are written as the proven caller: a non-admin's lines must be its own (actor and session).
+    Each shard is checked (ring rule, sharing) before its first batch is written; a refused line stops
+    the import there, after the whole batches before it.
+    """
+    caller = policy.current_caller(selection=selection)
     per: dict[str, int] = {}
     skipped = 0
     pending: dict[str, list[Memory]] = {}
@@ -552,7 +651,8 @@ def import_memories(lines: Iterable[str], *, source: str = "<stdin>", masque: st
             batch.append(m)
         if not batch:
             return
-        tgt = targets.get(name) or targets.setdefault(name, target(name))
+        tgt = targets.get(name) or targets.setdefault(name, target(name, selection=selection, action="import"))
+        _check_sessions(batch, caller, source)
         shard = open_for(tgt)
         if shard is not None:
             quoted = ", ".join(shards.sql_str(m.id) for m in batch)
@@ -566,9 +666,12 @@ def import_memories(lines: Iterable[str], *, source: str = "<stdin>", masque: st
             if not result.stored:
                 skipped += len(batch)
             if not tgt.settings.has_data:
-                targets[name] = target(name)  # the shard exists now: later batches must find it
+                targets[name] = target(name, selection=selection, action="import")  # the shard exists now
 
-    for memory in parse_jsonl(lines, source, masque):
+    as_actor = None if caller.is_admin else caller.actor
+    for memory in parse_jsonl(lines, source, masque, as_actor=as_actor):
+        if memory.masque not in targets:  # refuse a shard at its first line, before anything is written to it
+            targets[memory.masque] = target(memory.masque, selection=selection, action="import")
         pending.setdefault(memory.masque, []).append(memory)
         if len(pending[memory.masque]) >= BATCH_ROWS:
             flush(memory.masque)

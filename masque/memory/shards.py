@@ -249,6 +249,50 @@ class Shard:
         with self.guard():
             retry(f"delete from {self.name}", lambda: self.table.delete(where), self.table.checkout_latest)
 
+    def purge(self) -> None:
+        """Make deleted rows unrecoverable from the store, not just hidden.
+
+        A LanceDB delete only marks rows deleted: their text stays in the data files, in the full-text
+        index and in every older version (time travel). So: rewrite the fragments that hold deleted
+        rows (compaction materialises deletions), rebuild the full-text index over the live rows,
+        and remove every older version with its files. Costs a rewrite of the shard (see README,
+        Memory/Retention); a reader still on an older version at that instant fails and can retry.
+        """
+        with self.guard():
+            retry(f"purge {self.name}", self._purge, self.table.checkout_latest)
+
+    def _purge(self) -> None:
+        from lancedb.index import FTS
+
+        for _ in range(3):
+            if self.materialized():
+                break
+            frags = self.table.stats()["fragment_stats"]
+            if frags["num_fragments"] == 1:
+                # Compaction only rewrites fragments it can merge; moving one live row into a new
+                # fragment (a no-op update) gives it a neighbour, so the old fragment is rewritten too.
+                one = self.rows(None, columns=("id",), limit=1)
+                if one:
+                    key = sql_str(one[0]["id"])
+                    self.table.update(where=f"id = {key}", values={"id": one[0]["id"]})
+            optimize(self.table, dt.timedelta(0))
+        if not self.materialized():
+            raise StoreError(
+                f"memory shard {self.name} of masque {self.masque!r}: deleted rows could not be rewritten out "
+                f"of its files ({self.path})",
+                hint="run the command again; `masque memory stats` shows the shard",
+            )
+        if any(ix.index_type == "FTS" for ix in self.table.list_indices()):
+            self.table.create_index("text", config=FTS(), replace=True)  # the old index still lists their words
+        optimize(self.table, dt.timedelta(0))
+
+    def materialized(self) -> bool:
+        """No deleted row is left in the data files: at most one fragment, holding exactly the live rows."""
+        frags = self.table.stats()["fragment_stats"]
+        if frags["num_fragments"] == 0:
+            return True
+        return bool(frags["num_fragments"] == 1 and int(frags["lengths"]["max"]) == self.count())
+
     def count(self, where: str | None = None) -> int:
         with self.guard():
             return int(self.table.count_rows(where)) if where else int(self.table.count_rows())
@@ -287,6 +331,19 @@ class Shard:
 
     def indices(self) -> list[Any]:
         return list(self.table.list_indices())
+
+
+def optimize(table: Any, keep: dt.timedelta) -> None:
+    """Compact, fold new rows into the indices, and remove the versions older than `keep`.
+
+    `keep` of zero is what erasing needs (LanceDB warns that readers on an older version then fail;
+    the warning is for us, not the user, so it is silenced here).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*cleanup_older_than", category=UserWarning)
+        table.optimize(cleanup_older_than=keep)
 
 
 def lancedb_module() -> Any:
