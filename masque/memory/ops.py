@@ -253,13 +253,19 @@ def _embed(shard: Shard | None, texts: Sequence[str], hashes: Sequence[str], emb
     return out, len(texts) - len(todo)
 
 
+def _erase(shard: Shard) -> None:
+    from masque.memory.search import erase
+
+    erase(shard)
+
+
 def _prune_expired(shard: Shard, now: dt.datetime, retention: dt.timedelta | None) -> list[tuple[str, str | None]]:
     where = expired_filter(now, retention)
     if not shard.count(where):
         return []
     gone = shard.rows(where, columns=("id", "content_hash"))
     shard.delete(where)
-    shard.purge()
+    _erase(shard)
     return [(r["id"], r["content_hash"]) for r in gone]
 
 
@@ -448,7 +454,7 @@ def forget(
         gone = shard.rows(where, columns=("id", "content_hash"))
         if gone:
             shard.delete(where)
-            shard.purge()
+            _erase(shard)
     with store.transaction() as conn:
         audit.record(conn, tgt.caller, tgt.masque, Event.FORGOTTEN, [(r["id"], r["content_hash"]) for r in gone],
                      detail={"reason": reason})  # fmt: skip
@@ -484,7 +490,7 @@ def prune(
             if old:
                 shard.delete(where)
         if gone or old:
-            shard.purge()
+            _erase(shard)
         with store.transaction() as conn:
             audit.record(conn, tgt.caller, tgt.masque, Event.EXPIRED, gone, detail={"reason": "retention"})
             seconds = older_than.total_seconds() if older_than else None

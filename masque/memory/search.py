@@ -278,6 +278,17 @@ def maintain(shard: Shard, *, force: bool = False) -> IndexReport:
     return IndexReport(shard.masque, rows, current.index_type if current else None, built, optimized)
 
 
+def erase(shard: Shard) -> None:
+    """After a delete: make the deleted rows unrecoverable (Shard.purge) and rebuild a vector index it dropped."""
+    had_index = vector_index(shard) is not None
+    shard.purge()
+    rows = shard.count()
+    if had_index and rows >= 256:
+        with shard.guard():
+            _build_vector_index(shard, rows)
+            shards.optimize(shard.table, dt.timedelta(0))
+
+
 def index(masque: str | None = None, *, selection: Selection | None = None) -> IndexReport:
     """`masque memory index`: build or refresh a shard's indices now."""
     tgt = ops.target(masque, selection=selection, action="index")

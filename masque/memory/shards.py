@@ -252,11 +252,12 @@ class Shard:
     def purge(self) -> None:
         """Make deleted rows unrecoverable from the store, not just hidden.
 
-        A LanceDB delete only marks rows deleted: their text stays in the data files, in the full-text
-        index and in every older version (time travel). So: rewrite the fragments that hold deleted
-        rows (compaction materialises deletions), rebuild the full-text index over the live rows,
-        and remove every older version with its files. Costs a rewrite of the shard (see README,
-        Memory/Retention); a reader still on an older version at that instant fails and can retry.
+        A LanceDB delete only marks rows deleted: their text stays in the data files, in the indices
+        and in every older version (time travel). So: rewrite the live rows into a fresh fragment
+        (the old fragments, deleted rows and all, drop out), rebuild the full-text index, drop the
+        vector index (it holds their vectors; `search.erase` rebuilds it), and remove every older
+        version with its files. Costs a rewrite of the shard (README, Memory/Retention); a reader
+        still on an older version at that instant fails and can retry.
         """
         with self.guard():
             retry(f"purge {self.name}", self._purge, self.table.checkout_latest)
@@ -264,27 +265,25 @@ class Shard:
     def _purge(self) -> None:
         from lancedb.index import FTS
 
-        for _ in range(3):
-            if self.materialized():
-                break
-            frags = self.table.stats()["fragment_stats"]
-            if frags["num_fragments"] == 1:
-                # Compaction only rewrites fragments it can merge; moving one live row into a new
-                # fragment (a no-op update) gives it a neighbour, so the old fragment is rewritten too.
-                one = self.rows(None, columns=("id",), limit=1)
-                if one:
-                    key = sql_str(one[0]["id"])
-                    self.table.update(where=f"id = {key}", values={"id": one[0]["id"]})
-            optimize(self.table, dt.timedelta(0))
+        if not self.materialized():
+            # One commit: every live row is rewritten (a no-op update), so no fragment keeps a deleted
+            # row. Compaction cannot be trusted with this: it never merges indexed with unindexed fragments.
+            self.table.update(values_sql={"id": "id"})
         if not self.materialized():
             raise StoreError(
                 f"memory shard {self.name} of masque {self.masque!r}: deleted rows could not be rewritten out "
                 f"of its files ({self.path})",
                 hint="run the command again; `masque memory stats` shows the shard",
             )
-        if any(ix.index_type == "FTS" for ix in self.table.list_indices()):
-            self.table.create_index("text", config=FTS(), replace=True)  # the old index still lists their words
-        optimize(self.table, dt.timedelta(0))
+        for ix in self.table.list_indices():
+            if ix.index_type == "FTS":
+                self.table.create_index("text", config=FTS(), replace=True)  # the old one lists their words
+            elif ix.columns == ["vector"]:
+                self.table.drop_index(ix.name)
+        for _ in range(2):  # the optimize commits a version of its own, which the second one leaves alone
+            optimize(self.table, dt.timedelta(0))
+            if len(self.table.list_versions()) == 1:
+                break
 
     def materialized(self) -> bool:
         """No deleted row is left in the data files: at most one fragment, holding exactly the live rows."""
