@@ -64,7 +64,7 @@ def test_four_concurrent_writers_lose_nothing(tmp_path: Path, invoke: Invoke) ->
 
     from masque import store
 
-    listed = json.loads(invoke(["memory", "list", "codesmith", "--limit", "0", "--json"]).stdout)["memories"]
+    listed = json.loads(invoke(["memory", "list", "codesmith", "--limit", "1000", "--json"]).stdout)["memories"]
     with store.connect(read_only=True) as conn:
         history = conn.execute("SELECT event, memory_id FROM memory_history").fetchall()
     added = {m for e, m in history if e == "added"}
