@@ -286,7 +286,7 @@ def erase(shard: Shard) -> None:
     if had_index and rows >= 256:
         with shard.guard():
             _build_vector_index(shard, rows)
-            shards.optimize(shard.table, dt.timedelta(0))
+            shards.keep_only_latest(shard.table)
 
 
 def index(masque: str | None = None, *, selection: Selection | None = None) -> IndexReport:

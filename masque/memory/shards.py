@@ -280,10 +280,7 @@ class Shard:
                 self.table.create_index("text", config=FTS(), replace=True)  # the old one lists their words
             elif ix.columns == ["vector"]:
                 self.table.drop_index(ix.name)
-        for _ in range(2):  # the optimize commits a version of its own, which the second one leaves alone
-            optimize(self.table, dt.timedelta(0))
-            if len(self.table.list_versions()) == 1:
-                break
+        keep_only_latest(self.table)
 
     def materialized(self) -> bool:
         """No deleted row is left in the data files: at most one fragment, holding exactly the live rows."""
@@ -343,6 +340,14 @@ def optimize(table: Any, keep: dt.timedelta) -> None:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*cleanup_older_than", category=UserWarning)
         table.optimize(cleanup_older_than=keep)
+
+
+def keep_only_latest(table: Any) -> None:
+    """Remove every version but the newest (optimize commits a version of its own: a second pass drops it)."""
+    for _ in range(3):
+        optimize(table, dt.timedelta(0))
+        if len(table.list_versions()) == 1:
+            return
 
 
 def lancedb_module() -> Any:
