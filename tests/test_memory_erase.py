@@ -58,6 +58,7 @@ def test_forget_leaves_no_trace_in_the_files_or_old_versions(invoke: Invoke) -> 
             shard.table.checkout(old)
     assert shard.table.search(AMONG, query_type="fts").limit(5).to_list() == []
     assert memory.find("door code vault phrase", "codesmith").hits  # the shard still answers
+    assert memory.stats("codesmith")[0].vector_index == "IvfSq"  # rebuilt without the forgotten vectors
 
 
 def test_prune_erases_expired_rows_too(invoke: Invoke) -> None:
