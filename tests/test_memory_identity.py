@@ -103,6 +103,9 @@ def test_a_session_id_without_its_token_proves_nothing(invoke: Invoke, keys: dic
     for refused in (bare, mixed, tagged):
         assert refused.exit_code == 3, refused.output
         assert "proves" in refused.stderr
+    # A key-proven actor acts as itself: the admin's session id in its environment grants nothing.
+    keyed = invoke(["memory", "list", "vault", *keys["gus"]], env={"MASQUE_SESSION_ID": admin["MASQUE_SESSION_ID"]})
+    assert keyed.exit_code == 3 and "ring admin" in keyed.stderr
     row = _ok(invoke(["memory", "get", "critic", own["ids"][0], "--json"]))
     assert (row["session_id"], row["actor"]) == (guest["MASQUE_SESSION_ID"], "gus")
 

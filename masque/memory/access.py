@@ -40,7 +40,9 @@ def caller(conn: duckdb.DuckDBPyConnection, selection: Selection | None = None) 
     # Only a token proves a session; an exec child's parent link names the actor, not a masque to wear.
     session_id = acting.session_id if (acting.via is rings.ActingVia.SESSION and sel.token) else None
     claimed = config.session_id_from_env()
-    if claimed and claimed != session_id:
+    # An actor proven by its key acts as itself, outside any session; otherwise a session id in the
+    # environment must be the one the token proves.
+    if claimed and claimed != session_id and acting.via is not rings.ActingVia.KEY:
         raise Refused(
             f"MASQUE_SESSION_ID names session {claimed} but {_proof(acting.via.value)}; "
             "a session id without its token proves nothing",
@@ -73,10 +75,7 @@ def caller(conn: duckdb.DuckDBPyConnection, selection: Selection | None = None) 
 
 
 def _proof(via: str) -> str:
-    return {
-        "key": "the caller is proven by an actor key",
-        "session": "MASQUE_TOKEN proves another session",
-    }.get(via, "no MASQUE_TOKEN proves it")
+    return "MASQUE_TOKEN proves another session" if via == "session" else "no MASQUE_TOKEN proves it"
 
 
 def masque_files() -> dict[str, list[Masque]]:
