@@ -87,6 +87,20 @@ def test_a_player_reaches_its_own_ring_and_below_but_not_above(invoke: Invoke, k
     assert invoke(["memory", "list", "scratch", *keys["gus"]]).exit_code == 3  # guest < player
 
 
+def test_log_and_history_show_a_guest_only_its_ring_and_below(invoke: Invoke, keys: dict[str, list[str]]) -> None:
+    by_root = _ok(invoke(["memory", "add", "lobby", "the founder was here", "--json"]))["ids"][0]
+    by_gus = _ok(invoke(["memory", "add", "lobby", "a guest was here", "--json", *keys["gus"]]))["ids"][0]
+    _ok(invoke(["memory", "list", "lobby", *keys["pat"]]))
+
+    log = _ok(invoke(["memory", "log", "lobby", "--json", *keys["gus"]]))["entries"]
+    assert {e["actor"] for e in log} == {"gus"}
+    assert {e["actor"] for e in _ok(invoke(["memory", "log", "lobby", "--json"]))["entries"]} == {"root", "pat", "gus"}
+    assert invoke(["memory", "history", "lobby", by_root, *keys["gus"]]).exit_code == 4
+    assert [
+        h["actor"] for h in _ok(invoke(["memory", "history", "lobby", by_gus, "--json", *keys["gus"]]))["history"]
+    ] == ["gus"]
+
+
 def test_a_session_id_without_its_token_proves_nothing(invoke: Invoke, keys: dict[str, list[str]]) -> None:
     admin = _assume(invoke, "vault", [])
     guest = _assume(invoke, "critic", keys["gus"])

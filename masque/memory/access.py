@@ -133,3 +133,13 @@ def check(who: Caller, key: str, ring: Ring, action: str) -> None:
 
     if who.who is not None:
         rings.check_qualified(who.who, ring, f"memory {action} on the shard of masque {key!r} ({ring.value} ring)")
+
+
+def visible_actors(conn: duckdb.DuckDBPyConnection, who: Caller) -> set[str] | None:
+    """Names of the actors `who` may see (its own ring and below); None: every one (an admin)."""
+    from masque import rings
+
+    viewer = who.who
+    if viewer is None or viewer.ring is Ring.ADMIN:
+        return None
+    return {name for name, ring in conn.execute("SELECT name, ring FROM actors").fetchall() if rings.sees(viewer, ring)}

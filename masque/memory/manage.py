@@ -183,9 +183,6 @@ def log_entries(
 ) -> list[audit.LogEntry]:
     """The compliance log, newest first: of the shards the caller's ring qualifies for, and only the
     entries of actors it may see (its own ring and below)."""
-    from masque import rings
-    from masque.model import Ring
-
     if limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}", hint="e.g. --limit 100")
     who = policy.current_caller(selection=selection)
@@ -193,7 +190,7 @@ def log_entries(
     with store.connect(read_only=True) as conn:
         logged = [r[0] for r in conn.execute("SELECT DISTINCT shard FROM memory_log").fetchall()]
         registered = [r[0] for r in conn.execute("SELECT masque FROM memory_shards").fetchall()]
-        actors = conn.execute("SELECT name, ring FROM actors").fetchall()
+        seen = access.visible_actors(conn, who)
     known = sorted(set(logged) | set(registered))
     if masque:
         key = policy.masque_key(masque)
@@ -201,10 +198,7 @@ def log_entries(
         shards_seen = [key]
     else:
         shards_seen = [n for n in known if access.qualifies(who, access.ring_of(n, files, known, who))]
-    viewer = who.who
-    visible = None if viewer is None or viewer.ring is Ring.ADMIN else [
-        name for name, ring in actors if rings.sees(viewer, ring)
-    ]  # fmt: skip
+    visible = None if seen is None else sorted(seen)
     return audit.read_log(shards=shards_seen, actors=visible, session_id=session_id, action=action, limit=limit)
 
 

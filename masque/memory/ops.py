@@ -508,8 +508,13 @@ def history(masque: str | None, memory_id: str, *, selection: Selection | None =
     tgt = target(masque, selection=selection, action="history")
     if not check_read(tgt, "history"):
         return []
+    from masque.memory import access
+
     with store.transaction() as conn:
-        found = [h for h in audit.history(conn, memory_id) if h.masque == tgt.masque]
+        seen = access.visible_actors(conn, tgt.caller)  # a more trusted actor's changes stay hidden
+        found = [
+            h for h in audit.history(conn, memory_id) if h.masque == tgt.masque and (seen is None or h.actor in seen)
+        ]
         audit.log(conn, tgt.caller, "history", tgt.masque, tgt.access, ids=[memory_id] if found else [])
     if not found:
         raise NotFound(
