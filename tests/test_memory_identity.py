@@ -146,6 +146,19 @@ def test_import_writes_only_as_the_proven_actor_unless_admin(
     by_text = {m["text"]: m["actor"] for m in _ok(invoke(["memory", "list", "critic", "--json"]))["memories"]}
     assert by_text == {"unlabelled line": "gus", "honest line": None, "said by root, really": "root"}
 
+    admin = _assume(invoke, "vault", [])["MASQUE_SESSION_ID"]
+    own = _assume(invoke, "critic", keys["gus"])["MASQUE_SESSION_ID"]
+    tagged = tmp_path / "tagged.jsonl"
+    tagged.write_text(
+        json.dumps({"masque": "critic", "text": "in my session", "session_id": own}) + "\n", encoding="utf-8"
+    )
+    _ok(invoke(["memory", "import", str(tagged), *keys["gus"]]))
+    tagged.write_text(
+        json.dumps({"masque": "critic", "text": "in root's", "session_id": admin}) + "\n", encoding="utf-8"
+    )
+    claimed = invoke(["memory", "import", str(tagged), *keys["gus"]])
+    assert claimed.exit_code == 3 and admin in claimed.stderr
+
 
 def test_only_the_actor_itself_or_an_admin_changes_its_opt_out(invoke: Invoke, keys: dict[str, list[str]]) -> None:
     other = invoke(["memory", "opt-out", "lobby", "--actor", "pat", *keys["gus"]])
