@@ -31,8 +31,8 @@ _name = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1
 def test_export_lines_parse_back_to_the_same_memory(
     text: str, tags: list[str], branch: str | None, metadata: dict[str, object], ttl: int | None
 ) -> None:
-    from masque.memory.ops import parse_jsonl
     from masque.memory.shards import Memory, content_hash
+    from masque.memory.transfer import parse_jsonl
 
     now = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)
     original = Memory(

@@ -35,7 +35,7 @@ for i in range(int(sys.argv[2])):
 # Imports a JSONL file and SIGKILLs itself while the third batch is being committed.
 _KILLED_IMPORT = """
 import os, signal, sys, threading
-from masque.memory import ops, shards
+from masque.memory import ops, shards, transfer
 ops.BATCH_ROWS = 50
 real_add = shards.Shard.add
 calls = []
@@ -48,7 +48,7 @@ def add(self, batch):
         os.kill(os.getpid(), signal.SIGKILL)
 shards.Shard.add = add
 with open(sys.argv[1], encoding="utf-8") as fh:
-    ops.import_memories(fh, source=sys.argv[1])
+    transfer.import_memories(fh, source=sys.argv[1])
 """
 
 

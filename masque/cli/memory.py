@@ -279,7 +279,7 @@ def export_cmd(
     """Write memories as JSONL (one object per line; `memory import` reads it back)."""
     import json
 
-    from masque.memory.ops import export
+    from masque.memory.transfer import export
 
     rows = export(list(masques or ()), include_expired=include_expired, selection=_sel(as_name, key_file))
     out = output.open("w", encoding="utf-8") if output else sys.stdout
@@ -304,7 +304,7 @@ def import_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Import JSONL in whole batches; ids already present are skipped, so re-running is safe."""
-    from masque.memory.ops import import_memories
+    from masque.memory.transfer import import_memories
 
     selection = _sel(as_name, key_file)
     if source == "-":
