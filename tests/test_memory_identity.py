@@ -79,6 +79,17 @@ def test_a_guest_key_or_token_cannot_touch_an_admin_masques_shard(
     assert {e["access"] for e in denied if e["actor"] == "gus"} == {"denied"}
 
 
+def test_sharing_never_lifts_a_shard_above_the_readers_ring(invoke: Invoke, keys: dict[str, list[str]]) -> None:
+    _ok(invoke(["memory", "add", "vault", "admin eyes only"]))
+    _ok(invoke(["memory", "mode", "vault", "scoped_share"]))
+    _ok(invoke(["memory", "share", "vault", "--with", "critic"]))  # the founder whitelists a guest masque
+    guest = _assume(invoke, "critic", keys["gus"])
+
+    result = invoke(["memory", "search", "vault", "admin eyes"], env=guest)
+
+    assert result.exit_code == 3 and "ring admin" in result.stderr
+
+
 def test_a_player_reaches_its_own_ring_and_below_but_not_above(invoke: Invoke, keys: dict[str, list[str]]) -> None:
     for masque in ("scratch", "reviewer", "lobby"):
         _ok(invoke(["memory", "add", masque, f"pat was here in {masque}", *keys["pat"]]))
