@@ -150,7 +150,14 @@ def main() -> None:
         # PYTHONDONTWRITEBYTECODE would recompile an editable checkout in every cold search process.
         for name in ("MASQUE_SESSION_ID", "MASQUE_ACTOR", "MASQUE_ACTOR_KEY", "MASQUE_PATH", "PYTHONDONTWRITEBYTECODE"):
             os.environ.pop(name, None)
-        os.chdir(tmp)  # no ./personas: retention comes from nothing
+        os.chdir(tmp)
+        # Memory belongs to a masque on the search path; this one sets no retention.
+        (Path(tmp) / "personas").mkdir()
+        (Path(tmp) / "personas" / f"{MASQUE}.masque.yaml").write_text(
+            f'name: {MASQUE}\nindex: 1\nversion: "1.0.0"\nring: outsider\nintent:\n  allowed: ["bench *"]\n'
+            "lens: A benchmark masque.\n",
+            encoding="utf-8",
+        )
         figures = run(args.n, args.queries)
     if args.json:
         print(json.dumps(figures, indent=2))

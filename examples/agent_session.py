@@ -11,6 +11,7 @@ import masque
 from masque import memory
 from masque.errors import Refused
 from masque.model import Access, Ring
+from masque.rings import Selection
 
 
 class Homelab(masque.Masque):
@@ -37,7 +38,8 @@ def main() -> None:
     with masque.assume("codesmith", intent="implement the parser") as session:
         print(f"wearing {session.masque}@{session.version} as {session.actor}; token {session.token[:8]}…")
         print(session.system_prompt.splitlines()[0])
-        memory.add("The parser is a Pratt loop over the token stream.", "codesmith", session_id=session.session_id)
+        # The token proves the session, so the memory is tagged with it (a bare session id proves nothing).
+        memory.add("The parser is a Pratt loop over the token stream.", selection=Selection(token=session.token))
         best = memory.find("how does the parser work", "codesmith", k=1).hits[0]
         print(f"memory: {best.memory.text}")
     # Leaving the block released the session; its credential is dead now.

@@ -10,6 +10,10 @@ from typing import Any
 
 import pytest
 
+from tests.memory_support import memory_masques  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.usefixtures("memory_masques")
+
 Invoke = Callable[..., Any]
 LATER = dt.timedelta(days=3)
 
@@ -85,11 +89,22 @@ def test_forget_needs_a_filter_and_removes_only_what_matches(invoke: Invoke) -> 
     assert remaining == [keep]
 
 
-def test_forget_by_session_tag(invoke: Invoke) -> None:
-    _add(invoke, "codesmith", "from session one", "--session", "ses_one")
-    _add(invoke, "codesmith", "from session two", "--session", "ses_two")
+def _session_env(invoke: Invoke, ref: str = "codesmith") -> dict[str, str]:
+    """The environment `eval "$(masque assume ...)"` leaves: the session id with the token proving it."""
+    worn = _json(invoke(["assume", ref, "--intent", "implement the parser", "--format", "json"]))
+    return {"MASQUE_SESSION_ID": worn["session_id"], "MASQUE_TOKEN": worn["token"]}
 
-    out = _json(invoke(["memory", "forget", "codesmith", "--session", "ses_one", "--json"]))
+
+def test_forget_by_session_tag(invoke: Invoke) -> None:
+    # Changed with issue 10: a session tag comes only from the session MASQUE_TOKEN proves.
+    one, two = _session_env(invoke), _session_env(invoke)
+    _add_in = [
+        invoke(["memory", "add", "from session one"], env=one),
+        invoke(["memory", "add", "from session two"], env=two),
+    ]
+    assert all(r.exit_code == 0 for r in _add_in), [r.output for r in _add_in]
+
+    out = _json(invoke(["memory", "forget", "codesmith", "--session", one["MASQUE_SESSION_ID"], "--json"]))
 
     assert out["removed"] == 1
     texts = [m["text"] for m in _json(invoke(["memory", "list", "codesmith", "--json"]))["memories"]]

@@ -15,6 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.memory_support import memory_masques  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.usefixtures("memory_masques")
+
 Invoke = Callable[..., Any]
 
 

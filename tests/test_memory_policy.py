@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PERSONAS
+from tests.memory_support import memory_masques  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.usefixtures("memory_masques")
 
 Invoke = Callable[..., Any]
 
@@ -16,7 +18,6 @@ Invoke = Callable[..., Any]
 @pytest.fixture
 def actors(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """An initialised store with the founder `root` (admin) and a player `pat`; returns pat's key."""
-    monkeypatch.setenv("MASQUE_PATH", str(PERSONAS))
     from masque import rings
     from masque.model import Ring
 
@@ -25,11 +26,28 @@ def actors(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return {"pat": pat.key}
 
 
+_TOKENS: dict[str, str] = {}
+
+
 def _don(ref: str, intent: str, actor: str | None = None, key: str | None = None) -> str:
     from masque import rings, sessions
 
     selection = rings.Selection(name=actor, key=key) if actor else rings.Selection()
-    return sessions.assume(ref, intent, selection=selection).session_id
+    worn = sessions.assume(ref, intent, selection=selection)
+    assert worn.token is not None
+    _TOKENS[worn.session_id] = worn.token
+    return worn.session_id
+
+
+def _enter(monkeypatch: pytest.MonkeyPatch, sid: str) -> None:
+    """What `eval "$(masque assume ...)"` exports: the session id and the token that proves it."""
+    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    monkeypatch.setenv("MASQUE_TOKEN", _TOKENS[sid])
+
+
+def _leave(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MASQUE_SESSION_ID")
+    monkeypatch.delenv("MASQUE_TOKEN")
 
 
 def _json(result: Any) -> Any:
@@ -41,7 +59,7 @@ def test_inside_a_session_add_and_search_default_to_its_masque(
     invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sid = _don("codesmith", "implement the tokenizer", "pat", actors["pat"])
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
 
     added = _json(invoke(["memory", "add", "tokens carry their source span", "--json"]))
     found = _json(invoke(["memory", "search", "source span", "--json"]))
@@ -57,7 +75,7 @@ def test_session_diff_counts_what_a_session_added_and_forgot(
     from masque import memory
 
     sid = _don("codesmith", "implement the cache", "pat", actors["pat"])
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
     kept, dropped = memory.add(["cache keys include the file hash", "scratch note"]).ids
     memory.forget(None, memory.Filters(ids=(dropped,)))
 
@@ -73,14 +91,14 @@ def test_reading_another_masques_shard_is_refused_and_logged(
 ) -> None:
     invoke(["memory", "add", "reviewer", "review notes are private"])
     sid = _don("codesmith", "implement the parser", "pat", actors["pat"])
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
 
     result = invoke(["memory", "search", "reviewer", "notes"])
 
     assert result.exit_code == 3
     assert "may not read the memory of 'reviewer'" in result.stderr
     assert "masque memory share reviewer --with codesmith" in result.stderr
-    monkeypatch.delenv("MASQUE_SESSION_ID")
+    _leave(monkeypatch)
     denied = _json(invoke(["memory", "log", "reviewer", "--action", "search", "--json"]))["entries"]
     assert [(e["access"], e["reader_masque"], e["session_id"]) for e in denied] == [("denied", "codesmith", sid)]
 
@@ -91,22 +109,22 @@ def test_scoped_share_lets_whitelisted_masques_read_but_never_write(
     invoke(["memory", "add", "reviewer", "style: prefer early returns"])
     invoke(["memory", "share", "reviewer", "--with", "codesmith"])
     sid = _don("codesmith", "implement the parser", "pat", actors["pat"])
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
 
     still_isolated = invoke(["memory", "search", "reviewer", "early returns"])
     assert still_isolated.exit_code == 3  # the whitelist counts only in scoped_share mode
 
-    monkeypatch.delenv("MASQUE_SESSION_ID")
+    _leave(monkeypatch)
     assert invoke(["memory", "mode", "reviewer", "scoped_share"]).exit_code == 0
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
     found = _json(invoke(["memory", "search", "reviewer", "early returns", "--json"]))
     assert found["access"] == "shared"
     assert found["results"][0]["text"] == "style: prefer early returns"
     assert invoke(["memory", "add", "reviewer", "sneaky write"]).exit_code == 3
 
-    monkeypatch.delenv("MASQUE_SESSION_ID")
+    _leave(monkeypatch)
     invoke(["memory", "unshare", "reviewer", "--with", "codesmith"])
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
     assert invoke(["memory", "search", "reviewer", "early returns"]).exit_code == 3
 
 
@@ -115,7 +133,7 @@ def test_an_admin_session_reads_any_shard(
 ) -> None:
     invoke(["memory", "add", "reviewer", "audit trail lives in duckdb"])
     sid = _don("codesmith", "implement the audit view")  # the founder: admin ring
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
 
     found = _json(invoke(["memory", "search", "reviewer", "audit trail", "--json"]))
 
@@ -130,12 +148,12 @@ def test_an_ended_session_cannot_use_memory(
 
     sid = _don("codesmith", "implement the lexer", "pat", actors["pat"])
     sessions.release(sid)
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
 
     result = invoke(["memory", "add", "too late"])
 
     assert result.exit_code == 3
-    assert sid in result.stderr
+    assert "MASQUE_TOKEN is not valid: revoked" in result.stderr  # the one identity check refuses it
 
 
 def test_opt_out_stores_nothing_and_reads_return_nothing(invoke: Invoke) -> None:
@@ -177,7 +195,7 @@ def test_shard_wide_commands_in_a_session_stay_on_its_own_shard(
 ) -> None:
     invoke(["memory", "add", "reviewer", "reviewer's own note"])
     sid = _don("codesmith", "implement the exporter", "pat", actors["pat"])
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
     invoke(["memory", "add", "exporter writes JSONL"])
 
     exported = invoke(["memory", "export"])
@@ -195,7 +213,7 @@ def test_session_diff_works_inside_the_callers_transaction(
     from masque import memory, store
 
     sid = _don("codesmith", "implement the release hook", "pat", actors["pat"])
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
     memory.add(["release stores the diff"])
 
     with store.transaction() as conn:  # as `masque release` would call it
@@ -227,21 +245,21 @@ def test_summaries_travel_by_mode_and_whitelist(
     invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     invoke(["memory", "add", "reviewer", "reviews flag missing tests"])
-    invoke(["memory", "add", "homelab", "the nas runs out of space monthly"])
+    invoke(["memory", "add", "scratch", "the nas runs out of space monthly"])
     invoke(["memory", "add", "generalist", "users ask about pricing"])
     invoke(["memory", "mode", "reviewer", "global_snapshot"])
-    invoke(["memory", "mode", "homelab", "scoped_share"])
-    invoke(["memory", "snapshot", "reviewer", "homelab", "generalist"])
+    invoke(["memory", "mode", "scratch", "scoped_share"])
+    invoke(["memory", "snapshot", "reviewer", "scratch", "generalist"])
     sid = _don("codesmith", "implement the summary view", "pat", actors["pat"])
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _enter(monkeypatch, sid)
 
     visible = _json(invoke(["memory", "summaries", "--json"]))["summaries"]
     assert [s["masque"] for s in visible] == ["reviewer"]  # global_snapshot travels; the others do not
     assert invoke(["memory", "summaries", "generalist"]).exit_code == 3
 
-    monkeypatch.delenv("MASQUE_SESSION_ID")
-    invoke(["memory", "share", "homelab", "--with", "codesmith"])
-    monkeypatch.setenv("MASQUE_SESSION_ID", sid)
+    _leave(monkeypatch)
+    invoke(["memory", "share", "scratch", "--with", "codesmith"])
+    _enter(monkeypatch, sid)
     visible = _json(invoke(["memory", "summaries", "--json"]))["summaries"]
-    assert [s["masque"] for s in visible] == ["homelab", "reviewer"]
-    assert "space" in visible[0]["summary"]
+    assert [s["masque"] for s in visible] == ["reviewer", "scratch"]
+    assert "space" in visible[1]["summary"]

@@ -5,9 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.memory_support import memory_masques, write_masque  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.usefixtures("memory_masques")
 
 _text = st.text(min_size=1, max_size=60).filter(lambda t: t.strip() != "")
 _shards = itertools.count()
@@ -25,8 +31,8 @@ _name = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1
 def test_export_lines_parse_back_to_the_same_memory(
     text: str, tags: list[str], branch: str | None, metadata: dict[str, object], ttl: int | None
 ) -> None:
-    from masque.memory.ops import parse_jsonl
     from masque.memory.shards import Memory, content_hash
+    from masque.memory.transfer import parse_jsonl
 
     now = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)
     original = Memory(
@@ -52,10 +58,11 @@ def test_export_lines_parse_back_to_the_same_memory(
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(branch=_name)
-def test_any_branch_name_filters_exactly(branch: str) -> None:
+def test_any_branch_name_filters_exactly(branch: str, tmp_path: Path) -> None:
     from masque import memory
 
     shard = f"props{next(_shards)}"  # examples share the test's home; each gets its own shard
+    write_masque(tmp_path / "memory-masques", shard, "outsider")
     added = memory.add([f"memory on {branch!r}"], shard, branch=branch).ids
     memory.add(["memory on another branch"], shard, branch=branch + "x")
 

@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 
+from tests.memory_support import memory_masques  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.usefixtures("memory_masques")
+
 Invoke = Callable[..., Any]
 
 # Compaction every 8 commits instead of 64, so compactions race the appends and deletes too.
@@ -31,7 +35,7 @@ for i in range(int(sys.argv[2])):
 # Imports a JSONL file and SIGKILLs itself while the third batch is being committed.
 _KILLED_IMPORT = """
 import os, signal, sys, threading
-from masque.memory import ops, shards
+from masque.memory import ops, shards, transfer
 ops.BATCH_ROWS = 50
 real_add = shards.Shard.add
 calls = []
@@ -44,7 +48,7 @@ def add(self, batch):
         os.kill(os.getpid(), signal.SIGKILL)
 shards.Shard.add = add
 with open(sys.argv[1], encoding="utf-8") as fh:
-    ops.import_memories(fh, source=sys.argv[1])
+    transfer.import_memories(fh, source=sys.argv[1])
 """
 
 
@@ -60,7 +64,7 @@ def test_four_concurrent_writers_lose_nothing(tmp_path: Path, invoke: Invoke) ->
 
     from masque import store
 
-    listed = json.loads(invoke(["memory", "list", "codesmith", "--limit", "0", "--json"]).stdout)["memories"]
+    listed = json.loads(invoke(["memory", "list", "codesmith", "--limit", "1000", "--json"]).stdout)["memories"]
     with store.connect(read_only=True) as conn:
         history = conn.execute("SELECT event, memory_id FROM memory_history").fetchall()
     added = {m for e, m in history if e == "added"}

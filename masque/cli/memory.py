@@ -22,6 +22,21 @@ _JSON = typer.Option(False, "--json", help="Print JSON.")
 _SESSION = typer.Option(None, "--session", help="Only memories tagged with this session id.")
 _BRANCH = typer.Option(None, "--branch", help="Only memories on this branch.")
 _TAGS = typer.Option(None, "--tags", "--tag", help="Only memories with these tags (comma-separated or repeated).")
+_AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
+_KEY_FILE = typer.Option(None, "--key-file", help="File holding that actor's key.")
+
+
+def _sel(as_name: str | None, key_file: Path | None) -> Any:
+    """Who is calling: --as/--key-file, else MASQUE_ACTOR(+_KEY) or MASQUE_TOKEN, else the founder."""
+    from masque import rings
+
+    return rings.selection_from_env(as_name, key_file)
+
+
+def _positive(value: int, option: str, example: str) -> int:
+    if value < 1:
+        raise UsageError(f"{option} must be at least 1, got {value}", hint=f"e.g. {option} {example}")
+    return value
 
 
 def _tags(values: list[str] | None) -> tuple[str, ...]:
@@ -72,10 +87,14 @@ def add_cmd(
         None, metavar="MASQUE TEXT", help="[MASQUE] TEXT; TEXT '-' reads stdin. MASQUE defaults to the session's."
     ),
     file: Path | None = typer.Option(None, "--file", "-f", help="Read the memory text from this file."),
-    session: str | None = typer.Option(None, "--session", help="Tag with this session (default: MASQUE_SESSION_ID)."),
+    session: str | None = typer.Option(
+        None, "--session", help="Tag with this session: only the one MASQUE_TOKEN proves (the default)."
+    ),
     branch: str | None = typer.Option(None, "--branch", help="Branch the memory belongs to."),
     tags: list[str] | None = typer.Option(None, "--tags", "--tag", help="Tags (comma-separated or repeated)."),
     ttl: str | None = typer.Option(None, "--ttl", help="Forget after this long: 30d, 12h, P7D."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Remember a text in a masque's shard. Example: masque memory add codesmith "tests live in tests/"."""
@@ -94,7 +113,7 @@ def add_cmd(
     else:
         masque, text = None, _read_text(args[0] if args else None, None)
     result = ops.add([text], masque, session_id=session, branch=branch, tags=_tags(tags),
-                     ttl=parse_duration(ttl) if ttl else None)  # fmt: skip
+                     ttl=parse_duration(ttl) if ttl else None, selection=_sel(as_name, key_file))  # fmt: skip
     if json_out:
         _json(result.to_json())
     elif result.stored:
@@ -112,6 +131,8 @@ def search_cmd(
     session: str | None = _SESSION,
     branch: str | None = _BRANCH,
     tags: list[str] | None = _TAGS,
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Hybrid (vector + full-text) search, best first. --json: {"results": [{"id", "text", "score", ...}]}."""
@@ -120,7 +141,8 @@ def search_cmd(
     if len(args) > 2:
         raise UsageError(f"expected [MASQUE] QUERY, got {len(args)} arguments", hint="quote the query")
     masque, query = (args[0], args[1]) if len(args) == 2 else (None, args[0])
-    result = find(query, masque, k=k, filters=_filters(None, session, branch, tags))
+    result = find(query, masque, k=_positive(k, "-k", "10"), filters=_filters(None, session, branch, tags),
+                  selection=_sel(as_name, key_file))  # fmt: skip
     if json_out:
         _json(result.to_json())
         return
@@ -136,15 +158,18 @@ def list_cmd(
     session: str | None = _SESSION,
     branch: str | None = _BRANCH,
     tags: list[str] | None = _TAGS,
-    limit: int = typer.Option(50, "--limit", "-n", help="At most this many (0: all)."),
+    limit: int = typer.Option(50, "--limit", "-n", help="At most this many (at least 1; `export` writes all)."),
     include_expired: bool = typer.Option(False, "--all", help="Include expired memories not yet pruned."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """List a shard's memories, newest first."""
     from masque.memory.ops import list_memories
 
-    found = list_memories(masque, filters=_filters(None, session, branch, tags), limit=limit or None,
-                          include_expired=include_expired)  # fmt: skip
+    found = list_memories(masque, filters=_filters(None, session, branch, tags),
+                          limit=_positive(limit, "--limit", "50"), include_expired=include_expired,
+                          selection=_sel(as_name, key_file))  # fmt: skip
     if json_out:
         _json({"memories": [m.to_json() for m in found]})
         return
@@ -156,6 +181,8 @@ def list_cmd(
 @memory_app.command("get")
 def get_cmd(
     args: list[str] = typer.Argument(..., metavar="[MASQUE] ID", help="[MASQUE] ID"),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Show one memory with its provenance."""
@@ -164,7 +191,7 @@ def get_cmd(
     masque, rest = _masque_and_rest(args, "get")
     if len(rest) != 1:
         raise UsageError("expected [MASQUE] ID", hint="ids look like mem_01J...; `masque memory list` shows them")
-    memory = get(masque, rest[0])
+    memory = get(masque, rest[0], selection=_sel(as_name, key_file))
     if json_out:
         _json(memory.to_json())
         return
@@ -182,13 +209,15 @@ def forget_cmd(
     branch: str | None = typer.Option(None, "--branch", help="Forget everything on this branch."),
     tags: list[str] | None = typer.Option(None, "--tags", "--tag", help="Forget memories with these tags."),
     actor: str | None = typer.Option(None, "--actor", help="Forget everything this actor stored."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Delete memories by id or filter. A filter is required: never everything by accident."""
     from masque.memory.ops import forget
 
     masque, ids = _masque_and_rest(list(args or []), "forget")
-    result = forget(masque, _filters(ids, session, branch, tags, actor))
+    result = forget(masque, _filters(ids, session, branch, tags, actor), selection=_sel(as_name, key_file))
     if json_out:
         _json(result.to_json())
     else:
@@ -201,13 +230,16 @@ def prune_cmd(
     older_than: str | None = typer.Option(
         None, "--older-than", help="Also delete memories older than this: 90d, P30D."
     ),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Delete expired memories (ttl or retention), and with --older-than any older ones."""
     from masque.durations import parse_duration
     from masque.memory.ops import prune
 
-    result = prune(masque, older_than=parse_duration(older_than) if older_than else None)
+    result = prune(masque, older_than=parse_duration(older_than) if older_than else None,
+                   selection=_sel(as_name, key_file))  # fmt: skip
     if json_out:
         _json(result.to_json())
     else:
@@ -217,6 +249,8 @@ def prune_cmd(
 @memory_app.command("history")
 def history_cmd(
     args: list[str] = typer.Argument(..., metavar="[MASQUE] ID", help="[MASQUE] ID"),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """The change history of one memory (hashes, never text)."""
@@ -225,7 +259,7 @@ def history_cmd(
     masque, rest = _masque_and_rest(args, "history")
     if len(rest) != 1:
         raise UsageError("expected [MASQUE] ID")
-    entries = history(masque, rest[0])
+    entries = history(masque, rest[0], selection=_sel(as_name, key_file))
     if json_out:
         _json({"history": [h.to_json() for h in entries]})
         return
@@ -239,13 +273,15 @@ def export_cmd(
     masques: list[str] = typer.Argument(None, metavar="MASQUE", help="Masques to export (default: every shard)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     include_expired: bool = typer.Option(False, "--all", help="Include expired memories not yet pruned."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
 ) -> None:
     """Write memories as JSONL (one object per line; `memory import` reads it back)."""
     import json
 
-    from masque.memory.ops import export
+    from masque.memory.transfer import export
 
-    rows = export(list(masques or ()), include_expired=include_expired)
+    rows = export(list(masques or ()), include_expired=include_expired, selection=_sel(as_name, key_file))
     out = output.open("w", encoding="utf-8") if output else sys.stdout
     count = 0
     try:
@@ -263,19 +299,22 @@ def export_cmd(
 def import_cmd(
     source: str = typer.Argument(..., help="JSONL file from `memory export`, or - for stdin."),
     masque: str | None = typer.Option(None, "--masque", help="Import every line into this masque's shard."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Import JSONL in whole batches; ids already present are skipped, so re-running is safe."""
-    from masque.memory.ops import import_memories
+    from masque.memory.transfer import import_memories
 
+    selection = _sel(as_name, key_file)
     if source == "-":
-        result = import_memories(sys.stdin, source="<stdin>", masque=masque)
+        result = import_memories(sys.stdin, source="<stdin>", masque=masque, selection=selection)
     else:
         path = Path(source)
         if not path.is_file():
             raise UsageError(f"cannot read {source}: no such file", hint="pass a JSONL file from `memory export`, or -")
         with path.open(encoding="utf-8") as fh:
-            result = import_memories(fh, source=source, masque=masque)
+            result = import_memories(fh, source=source, masque=masque, selection=selection)
     if json_out:
         _json(result)
     else:
@@ -286,6 +325,8 @@ def import_cmd(
 def mode_cmd(
     masque: str = typer.Argument(..., help="Masque whose shard to set."),
     mode: str = typer.Argument(..., help="isolated, scoped_share or global_snapshot."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Set a shard's sync mode."""
@@ -296,17 +337,17 @@ def mode_cmd(
         chosen = Mode(mode)
     except ValueError:
         raise UsageError(f"unknown mode {mode!r}", hint="use isolated, scoped_share or global_snapshot") from None
-    settings = set_mode(masque, chosen)
+    settings = set_mode(masque, chosen, selection=_sel(as_name, key_file))
     if json_out:
         _json({"masque": settings.masque, "mode": settings.mode.value, "readers": list(settings.readers)})
     else:
         typer.echo(f"{settings.masque}: mode {settings.mode.value}")
 
 
-def _share(masque: str, reader: str, grant: bool, json_out: bool) -> None:
+def _share(masque: str, reader: str, grant: bool, json_out: bool, selection: Any) -> None:
     from masque.memory.manage import share
 
-    settings = share(masque, reader, grant=grant)
+    settings = share(masque, reader, grant=grant, selection=selection)
     if json_out:
         _json({"masque": settings.masque, "mode": settings.mode.value, "readers": list(settings.readers)})
         return
@@ -324,20 +365,24 @@ def _share(masque: str, reader: str, grant: bool, json_out: bool) -> None:
 def share_cmd(
     masque: str = typer.Argument(..., help="Owner of the shard."),
     with_: str = typer.Option(..., "--with", help="Masque allowed to read it (in scoped_share mode)."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Whitelist another masque to read this shard."""
-    _share(masque, with_, True, json_out)
+    _share(masque, with_, True, json_out, _sel(as_name, key_file))
 
 
 @memory_app.command("unshare")
 def unshare_cmd(
     masque: str = typer.Argument(..., help="Owner of the shard."),
     with_: str = typer.Option(..., "--with", help="Masque to remove from the whitelist."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Remove a masque from this shard's whitelist."""
-    _share(masque, with_, False, json_out)
+    _share(masque, with_, False, json_out, _sel(as_name, key_file))
 
 
 @memory_app.command("snapshot")
@@ -345,12 +390,14 @@ def snapshot_cmd(
     masques: list[str] = typer.Argument(
         None, metavar="MASQUE", help="Shards to condense (default: all in global_snapshot mode)."
     ),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Condense shards into the ai_memory_summary table (extractive; an LLM summary when memory.summary = "llm")."""
     from masque.memory.snapshot import summarize
 
-    found = summarize(tuple(masques or ()))
+    found = summarize(tuple(masques or ()), selection=_sel(as_name, key_file))
     if json_out:
         _json({"summaries": [s.to_json() for s in found]})
         return
@@ -365,12 +412,14 @@ def snapshot_cmd(
 def summaries_cmd(
     masque: str | None = typer.Argument(None, help="Only this masque's summaries."),
     limit: int = typer.Option(1, "--limit", "-n", help="Summaries per masque, newest first."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Read stored summaries: your own, every global_snapshot one, and scoped_share ones shared with you."""
     from masque.memory.snapshot import summaries
 
-    found = summaries(masque, limit=limit)
+    found = summaries(masque, limit=_positive(limit, "--limit", "3"), selection=_sel(as_name, key_file))
     if json_out:
         _json({"summaries": [s.to_json() for s in found]})
         return
@@ -381,10 +430,10 @@ def summaries_cmd(
         typer.echo(s.summary)
 
 
-def _opt(masque: str | None, out: bool, actor: str | None, json_out: bool) -> None:
+def _opt(masque: str | None, out: bool, actor: str | None, json_out: bool, selection: Any) -> None:
     from masque.memory.manage import opt
 
-    result = opt(masque, out=out, actor=actor)
+    result = opt(masque, out=out, actor=actor, selection=selection)
     if json_out:
         _json(result)
     else:
@@ -395,21 +444,29 @@ def _opt(masque: str | None, out: bool, actor: str | None, json_out: bool) -> No
 @memory_app.command("opt-out")
 def opt_out_cmd(
     masque: str | None = typer.Argument(None, help="Masque (default: the session's)."),
-    actor: str | None = typer.Option(None, "--actor", help="Actor to opt out (default: the acting actor)."),
+    actor: str | None = typer.Option(
+        None, "--actor", help="Actor to opt out (default: the acting actor; another one: admins only)."
+    ),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Store nothing for this actor in the masque's shard, and return nothing on reads."""
-    _opt(masque, True, actor, json_out)
+    _opt(masque, True, actor, json_out, _sel(as_name, key_file))
 
 
 @memory_app.command("opt-in")
 def opt_in_cmd(
     masque: str | None = typer.Argument(None, help="Masque (default: the session's)."),
-    actor: str | None = typer.Option(None, "--actor", help="Actor to opt back in (default: the acting actor)."),
+    actor: str | None = typer.Option(
+        None, "--actor", help="Actor to opt back in (default: the acting actor; another one: admins only)."
+    ),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Undo opt-out for this actor."""
-    _opt(masque, False, actor, json_out)
+    _opt(masque, False, actor, json_out, _sel(as_name, key_file))
 
 
 @memory_app.command("log")
@@ -418,12 +475,15 @@ def log_cmd(
     session: str | None = typer.Option(None, "--session", help="Only accesses from this session."),
     action: str | None = typer.Option(None, "--action", help="Only this action (add, search, forget, ...)."),
     limit: int = typer.Option(100, "--limit", "-n", help="At most this many, newest first."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """The compliance log: who read or wrote which shard, when, from which session (never the text)."""
     from masque.memory.manage import log_entries
 
-    entries = log_entries(masque, session_id=session, action=action, limit=limit)
+    entries = log_entries(masque, session_id=session, action=action, limit=_positive(limit, "--limit", "100"),
+                          selection=_sel(as_name, key_file))  # fmt: skip
     if json_out:
         _json({"entries": [e.to_json() for e in entries]})
         return
@@ -436,12 +496,14 @@ def log_cmd(
 @memory_app.command("stats")
 def stats_cmd(
     masque: str | None = typer.Argument(None, help="Only this shard."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Per-shard figures: rows, live, embedder, mode, index, size."""
     from masque.memory.manage import stats
 
-    found = stats(masque)
+    found = stats(masque, selection=_sel(as_name, key_file))
     if json_out:
         _json({"shards": [s.to_json() for s in found]})
         return
@@ -456,12 +518,14 @@ def stats_cmd(
 @memory_app.command("reembed")
 def reembed_cmd(
     masque: str = typer.Argument(..., help="Shard to re-embed with the configured embedder."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Re-embed every memory of a shard with the configured embedder (after changing memory.embedder)."""
     from masque.memory.manage import reembed
 
-    result = reembed(masque)
+    result = reembed(masque, selection=_sel(as_name, key_file))
     if json_out:
         _json(result)
     else:
@@ -471,12 +535,14 @@ def reembed_cmd(
 @memory_app.command("index")
 def index_cmd(
     masque: str | None = typer.Argument(None, help="Shard to index (default: the session's)."),
+    as_name: str | None = _AS,
+    key_file: Path | None = _KEY_FILE,
     json_out: bool = _JSON,
 ) -> None:
     """Build the vector (ANN) index now and fold new rows into the indices."""
     from masque.memory.search import index
 
-    report = index(masque)
+    report = index(masque, selection=_sel(as_name, key_file))
     if json_out:
         _json(report.to_json())
     else:

@@ -171,11 +171,21 @@ def _loads(value: Any) -> Any:
 
 
 def read_log(
-    *, shard: str | None = None, session_id: str | None = None, action: str | None = None, limit: int = 100
+    *,
+    shard: str | None = None,
+    session_id: str | None = None,
+    action: str | None = None,
+    limit: int = 100,
+    shards: Sequence[str] | None = None,
+    actors: Sequence[str] | None = None,
 ) -> list[LogEntry]:
-    """Newest first; filters are optional."""
+    """Newest first; filters are optional. `shards` / `actors`: only entries of these (None: any)."""
     where: list[str] = []
     params: dict[str, Any] = {"limit": limit}
+    for column, allowed in (("shard", shards), ("actor", actors)):
+        if allowed is not None:
+            where.append(f"list_contains(${column}s::VARCHAR[], {column})")
+            params[f"{column}s"] = list(allowed)
     for column, value in (("shard", shard), ("session_id", session_id), ("action", action)):
         if value:
             where.append(f"{column} = ${column}")

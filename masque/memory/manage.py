@@ -4,35 +4,55 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from masque import store
 from masque.durations import format_duration, utcnow
-from masque.memory import audit, ops, policy, shards
+from masque.errors import NotFound, Refused, UsageError
+from masque.memory import access, audit, ops, policy, shards
 from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access, Mode
 
+if TYPE_CHECKING:
+    from masque.rings import Selection
 
-def set_mode(masque: str | None, mode: Mode) -> policy.ShardSettings:
-    tgt = ops.target(masque)
+
+def set_mode(masque: str | None, mode: Mode, *, selection: Selection | None = None) -> policy.ShardSettings:
+    tgt = ops.target(masque, selection=selection, action="mode")
     settings = policy.set_mode(tgt.masque, mode, tgt.caller)
     ops.log_only(tgt, "mode", tgt.access, detail={"mode": mode.value})
     return settings
 
 
-def share(masque: str | None, reader: str, *, grant: bool = True) -> policy.ShardSettings:
-    tgt = ops.target(masque)
+def share(
+    masque: str | None, reader: str, *, grant: bool = True, selection: Selection | None = None
+) -> policy.ShardSettings:
+    tgt = ops.target(masque, selection=selection, action="share" if grant else "unshare")
+    files = access.masque_files()
+    if grant and policy.masque_key(reader) not in files:  # unsharing a masque that is gone stays possible
+        raise access.unknown_masque(policy.masque_key(reader), files)
     settings = policy.share(tgt.masque, policy.masque_key(reader), tgt.caller, grant=grant)
     ops.log_only(tgt, "share" if grant else "unshare", tgt.access, detail={"reader": policy.masque_key(reader)})
     return settings
 
 
-def opt(masque: str | None, *, out: bool, actor: str | None = None) -> dict[str, Any]:
-    """Opt the acting actor (or `actor`, operator only) out of or back into a masque's memory."""
-    tgt = ops.target(masque)
+def opt(
+    masque: str | None, *, out: bool, actor: str | None = None, selection: Selection | None = None
+) -> dict[str, Any]:
+    """Opt the acting actor out of or back into a masque's memory; another actor's choice: admins only."""
+    tgt = ops.target(masque, selection=selection, action="opt_out" if out else "opt_in")
     who = actor or tgt.caller.actor
     if who != tgt.caller.actor:
-        policy.require_owner(tgt.caller, tgt.masque, "change opt-outs for")
+        if not tgt.caller.is_admin:
+            ops.log_only(tgt, "opt_out" if out else "opt_in", Access.DENIED, detail={"actor": who})
+            raise Refused(
+                f"actor {tgt.caller.actor!r} may not change the memory opt-out of actor {who!r}",
+                reason="not_your_choice",
+                hint=f"only {who!r} itself (with its key or token) or an admin may; drop --actor to set your own",
+            )
+        with store.connect(read_only=True) as conn:
+            if conn.execute("SELECT 1 FROM actors WHERE name = ?", [who]).fetchone() is None:
+                raise NotFound(f"no actor named {who!r}", hint="`masque actor list` shows the actors")
     changed = policy.set_opt_out(tgt.masque, who, out=out)
     ops.log_only(tgt, "opt_out" if out else "opt_in", tgt.access, detail={"actor": who})
     return {"masque": tgt.masque, "actor": who, "opted_out": out, "changed": changed}
@@ -82,21 +102,28 @@ class ShardStats:
         }
 
 
-def stats(masque: str | None = None, *, now: dt.datetime | None = None) -> list[ShardStats]:
-    """Per-shard figures for every registered shard (or one)."""
+def stats(
+    masque: str | None = None, *, now: dt.datetime | None = None, selection: Selection | None = None
+) -> list[ShardStats]:
+    """Per-shard figures for one shard, or every shard the caller's ring qualifies for."""
     from masque.memory.search import vector_index
 
     now = now or utcnow()
-    names = [ops.target(masque).masque] if masque else [s.masque for s in policy.all_settings()]
-    for name in shards.list_shard_names():  # shards on disk the registry lost still show up
-        key = name[len(shards.TABLE_PREFIX) :]
-        if not masque and key not in names and shards.table_name(key) == name:
-            names.append(key)
+    names = [ops.target(masque, selection=selection, action="stats").masque] if masque else []
+    if not masque:
+        names = [s.masque for s in policy.all_settings()]
+        for name in shards.list_shard_names():  # shards on disk the registry lost still show up
+            key = name[len(shards.TABLE_PREFIX) :]
+            if key not in names and shards.table_name(key) == name:
+                names.append(key)
+        who = policy.current_caller(selection=selection)
+        files = access.masque_files()
+        names = [n for n in names if access.qualifies(who, access.ring_of(n, files, names, who))]
     out: list[ShardStats] = []
     with store.connect(read_only=True) as conn:
         optouts = dict(conn.execute("SELECT masque, count(*) FROM memory_optouts GROUP BY masque").fetchall())
     for name in sorted(names):
-        tgt = ops.target(name)
+        tgt = ops.target(name, selection=selection, action="stats")
         shard = ops.open_for(tgt)
         rows = shard.count() if shard else 0
         live = shard.count(ops.live_filter(now, tgt.retention)) if shard else 0
@@ -121,9 +148,9 @@ def stats(masque: str | None = None, *, now: dt.datetime | None = None) -> list[
     return out
 
 
-def reembed(masque: str | None = None) -> dict[str, Any]:
+def reembed(masque: str | None = None, *, selection: Selection | None = None) -> dict[str, Any]:
     """Re-embed every row of a shard with the configured embedder, in one overwrite commit."""
-    tgt = ops.target(masque)
+    tgt = ops.target(masque, selection=selection, action="reembed")
     policy.require_owner(tgt.caller, tgt.masque, "re-embed")
     shard = ops.open_for(tgt)
     embedder = configured_embedder(tgt.masque)
@@ -147,10 +174,32 @@ def reembed(masque: str | None = None) -> dict[str, Any]:
 
 
 def log_entries(
-    masque: str | None = None, *, session_id: str | None = None, action: str | None = None, limit: int = 100
+    masque: str | None = None,
+    *,
+    session_id: str | None = None,
+    action: str | None = None,
+    limit: int = 100,
+    selection: Selection | None = None,
 ) -> list[audit.LogEntry]:
-    shard = policy.masque_key(masque) if masque else None
-    return audit.read_log(shard=shard, session_id=session_id, action=action, limit=limit)
+    """The compliance log, newest first: of the shards the caller's ring qualifies for, and only the
+    entries of actors it may see (its own ring and below)."""
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}", hint="e.g. --limit 100")
+    who = policy.current_caller(selection=selection)
+    files = access.masque_files()
+    with store.connect(read_only=True) as conn:
+        logged = [r[0] for r in conn.execute("SELECT DISTINCT shard FROM memory_log").fetchall()]
+        registered = [r[0] for r in conn.execute("SELECT masque FROM memory_shards").fetchall()]
+        seen = access.visible_actors(conn, who)
+    known = sorted(set(logged) | set(registered))
+    if masque:
+        key = policy.masque_key(masque)
+        access.check(who, key, access.ring_of(key, files, known, who), "log")
+        shards_seen = [key]
+    else:
+        shards_seen = [n for n in known if access.qualifies(who, access.ring_of(n, files, known, who))]
+    visible = None if seen is None else sorted(seen)
+    return audit.read_log(shards=shards_seen, actors=visible, session_id=session_id, action=action, limit=limit)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Memory operations behind `masque memory ...`: add, list, get, forget, prune, history, export, import.
+"""Memory operations behind `masque memory ...`: add, list, get, forget, prune, history (JSONL: transfer.py).
 
 Each operation resolves the caller (session or operator), checks the shard's policy, touches LanceDB,
 then records history and the compliance log in one DuckDB transaction. Expired rows (a `--ttl` that
@@ -8,25 +8,27 @@ deleted on the next write to the shard or by `prune`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from masque import config, store
 from masque.durations import utcnow
-from masque.errors import NotFound, UsageError
+from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
 from masque.memory import audit, policy, shards
 from masque.memory.audit import Event
 from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access, Caller
 from masque.memory.shards import Memory, Shard
+from masque.model import Ring
 
 if TYPE_CHECKING:
-    import duckdb
     import numpy as np
+
+    from masque.rings import Selection
 
 BATCH_ROWS = 2000  # rows per LanceDB commit: the unit a kill -9 can lose, never split
 
@@ -81,6 +83,7 @@ class Target:
     access: Access
     opted_out: bool
     retention: dt.timedelta | None
+    ring: Ring = Ring.ADMIN  # the ring guarding the shard (access.ring_of)
 
 
 @dataclass(frozen=True)
@@ -141,20 +144,13 @@ def expired_filter(now: dt.datetime, retention: dt.timedelta | None) -> str:
     return f"NOT ({live_filter(now, retention)})"
 
 
-def resolve(
-    masque: str | None, caller: Caller, conn: duckdb.DuckDBPyConnection, *, session_id: str | None = None
-) -> tuple[str, str | None]:
-    """Masque key and version: the argument, else the given session's masque, else the caller's."""
+def resolve(masque: str | None, caller: Caller) -> tuple[str, str | None]:
+    """Masque key and version: the argument, else the proven session's masque."""
     if masque is None:
-        if session_id:
-            row = conn.execute("SELECT masque, version FROM sessions WHERE id = ?", [session_id]).fetchone()
-            if row is None:
-                raise NotFound(f"session {session_id} does not exist", hint="`masque sessions list` shows sessions")
-            return str(row[0]), str(row[1])
         if caller.masque is None:
             raise UsageError(
                 "which masque's memory? name the MASQUE (outside a session there is no default)",
-                hint="e.g. `masque memory list codesmith`, or run inside a session (MASQUE_SESSION_ID)",
+                hint="e.g. `masque memory list codesmith`, or run inside a session (MASQUE_TOKEN from `masque assume`)",
             )
         return caller.masque, caller.version
     from masque.model import Ref
@@ -165,24 +161,56 @@ def resolve(
     return key, version
 
 
-def target(masque: str | None, *, session_id: str | None = None) -> Target:
-    """Caller, shard settings and opt-out in one short read of the store (each open costs milliseconds)."""
+def target(
+    masque: str | None,
+    *,
+    session_id: str | None = None,
+    selection: Selection | None = None,
+    action: str = "access",
+) -> Target:
+    """Caller, shard settings and opt-out in one short read of the store, then the ring rule.
+
+    `session_id` is a session tag the caller asks for: only the session it proves may be named.
+    """
+    from masque.memory import access
+
     with store.connect(read_only=True) as conn:
-        caller = policy.current_caller(conn)
-        key, version = resolve(masque, caller, conn, session_id=session_id)
+        caller = policy.current_caller(conn, selection)
+        if session_id and session_id != caller.session_id:
+            raise Refused(
+                f"--session {session_id}: a memory is tagged only with the session the caller proves "
+                f"({caller.session_id or 'none: no MASQUE_TOKEN'})",
+                reason="session_unproven",
+                hint="run inside that session (MASQUE_TOKEN from its `masque assume`), or drop --session",
+            )
+        key, version = resolve(masque, caller)
         settings = policy.shard_settings(conn, key)
         opted = policy.is_opted_out(conn, caller.actor, key)
-    access = policy.read_access(caller, settings)
-    return Target(key, version, caller, settings, access, opted, policy.retention_for(key, caller, version))
+        registered = conn.execute("SELECT 1 FROM memory_shards WHERE masque = ?", [key]).fetchone() is not None
+    files = access.masque_files()
+    known = [key] if registered or shards.shard_path(key).exists() else []
+    ring = access.ring_of(key, files, known, caller)
+    tgt = Target(key, version, caller, settings, policy.read_access(caller, settings), opted, None, ring)
+    try:
+        access.check(caller, key, ring, action)
+    except Refused:
+        log_only(tgt, action, Access.DENIED, detail={"reason": "ring", "ring": ring.value})
+        raise
+    retention = policy.retention_for(key, caller, version, files.get(key, []))
+    return dataclasses.replace(tgt, retention=retention)
 
 
-def default_shards(*, mode: policy.Mode | None = None) -> list[str]:
-    """Shards a command without MASQUE covers: the session's own, else every shard with data."""
+def default_shards(*, mode: policy.Mode | None = None, selection: Selection | None = None) -> list[str]:
+    """Shards a command without MASQUE covers: the session's own, else every shard with data the caller's
+    ring qualifies for (a more trusted shard is simply not covered)."""
+    from masque.memory import access
+
     wanted = sorted(s.masque for s in policy.all_settings() if s.has_data and (mode is None or s.mode is mode))
-    if config.session_id_from_env():
-        own = policy.current_caller().masque
-        return [name for name in wanted if name == own]
-    return wanted
+    who = policy.current_caller(selection=selection)
+    if who.session_id:
+        wanted = [name for name in wanted if name == who.masque]
+    files = access.masque_files()
+    return [name for name in wanted if access.qualifies(who, access.ring_of(name, files, wanted, who))]
 
 
 def open_for(tgt: Target) -> Shard | None:
@@ -224,12 +252,19 @@ def _embed(shard: Shard | None, texts: Sequence[str], hashes: Sequence[str], emb
     return out, len(texts) - len(todo)
 
 
+def _erase(shard: Shard) -> None:
+    from masque.memory.search import erase
+
+    erase(shard)
+
+
 def _prune_expired(shard: Shard, now: dt.datetime, retention: dt.timedelta | None) -> list[tuple[str, str | None]]:
     where = expired_filter(now, retention)
     if not shard.count(where):
         return []
     gone = shard.rows(where, columns=("id", "content_hash"))
     shard.delete(where)
+    _erase(shard)
     return [(r["id"], r["content_hash"]) for r in gone]
 
 
@@ -305,6 +340,7 @@ def add(
     ttl: dt.timedelta | None = None,
     metadata: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
+    selection: Selection | None = None,
 ) -> AddResult:
     """Store one memory per text in `masque`'s shard (default: the session's masque)."""
     texts = [texts] if isinstance(texts, str) else list(texts)  # a lone string is one memory, not its letters
@@ -317,9 +353,9 @@ def add(
                 f"a memory of {len(text.encode('utf-8')):,} bytes is over the {limit:,}-byte limit",
                 hint="store a summary or split it; [limits] max_file_bytes in masque.toml sets the limit",
             )
-    tgt = target(masque, session_id=session_id)
+    tgt = target(masque, session_id=session_id, selection=selection, action="add")
     now = now or utcnow()
-    session = session_id or tgt.caller.session_id
+    session = tgt.caller.session_id  # only the proven session tags a memory
     memories = [
         Memory(
             id=new_id("mem_"),
@@ -366,9 +402,10 @@ def list_memories(
     limit: int | None = 50,
     include_expired: bool = False,
     now: dt.datetime | None = None,
+    selection: Selection | None = None,
 ) -> list[Memory]:
     """Live memories of a shard, newest first."""
-    tgt = target(masque)
+    tgt = target(masque, selection=selection, action="list")
     if not check_read(tgt, "list"):
         return []
     shard = open_for(tgt)
@@ -377,8 +414,10 @@ def list_memories(
     return found
 
 
-def get(masque: str | None, memory_id: str, *, now: dt.datetime | None = None) -> Memory:
-    tgt = target(masque)
+def get(
+    masque: str | None, memory_id: str, *, now: dt.datetime | None = None, selection: Selection | None = None
+) -> Memory:
+    tgt = target(masque, selection=selection, action="get")
     found = []
     if check_read(tgt, "get"):
         shard = open_for(tgt)
@@ -393,14 +432,19 @@ def get(masque: str | None, memory_id: str, *, now: dt.datetime | None = None) -
     return found[0]
 
 
-def forget(masque: str | None, filters: Filters, *, reason: str = "forget") -> RemoveResult:
-    """Delete the memories matching `filters` (at least one filter: never everything by accident)."""
+def forget(
+    masque: str | None, filters: Filters, *, reason: str = "forget", selection: Selection | None = None
+) -> RemoveResult:
+    """Delete the memories matching `filters` (at least one filter: never everything by accident).
+
+    The words are gone from the store afterwards, not just hidden: see `Shard.purge`.
+    """
     if filters.empty:
         raise UsageError(
             "forget needs a filter: memory ids, --session, --branch, --tag or --actor",
             hint="to drop a whole shard use `masque memory forget MASQUE --actor NAME` per actor, or prune",
         )
-    tgt = target(masque)
+    tgt = target(masque, selection=selection, action="forget")
     policy.require_owner(tgt.caller, tgt.masque, "forget")
     shard = open_for(tgt)
     gone: list[dict[str, Any]] = []
@@ -409,6 +453,7 @@ def forget(masque: str | None, filters: Filters, *, reason: str = "forget") -> R
         gone = shard.rows(where, columns=("id", "content_hash"))
         if gone:
             shard.delete(where)
+            _erase(shard)
     with store.transaction() as conn:
         audit.record(conn, tgt.caller, tgt.masque, Event.FORGOTTEN, [(r["id"], r["content_hash"]) for r in gone],
                      detail={"reason": reason})  # fmt: skip
@@ -419,15 +464,19 @@ def forget(masque: str | None, filters: Filters, *, reason: str = "forget") -> R
 
 
 def prune(
-    masque: str | None = None, *, older_than: dt.timedelta | None = None, now: dt.datetime | None = None
+    masque: str | None = None,
+    *,
+    older_than: dt.timedelta | None = None,
+    now: dt.datetime | None = None,
+    selection: Selection | None = None,
 ) -> RemoveResult:
     """Delete expired memories (and, with `older_than`, any older than that) from one or every shard."""
     now = now or utcnow()
-    names = [masque] if masque else default_shards()
+    names = [masque] if masque else default_shards(selection=selection)
     removed: list[str] = []
     per: dict[str, int] = {}
     for name in names:
-        tgt = target(name)
+        tgt = target(name, selection=selection, action="prune")
         policy.require_owner(tgt.caller, tgt.masque, "prune")
         shard = open_for(tgt)
         if shard is None:
@@ -439,6 +488,8 @@ def prune(
             old = [(r["id"], r["content_hash"]) for r in shard.rows(where, columns=("id", "content_hash"))]
             if old:
                 shard.delete(where)
+        if gone or old:
+            _erase(shard)
         with store.transaction() as conn:
             audit.record(conn, tgt.caller, tgt.masque, Event.EXPIRED, gone, detail={"reason": "retention"})
             seconds = older_than.total_seconds() if older_than else None
@@ -452,12 +503,17 @@ def prune(
     return RemoveResult(tuple(removed), per)
 
 
-def history(masque: str | None, memory_id: str) -> list[audit.HistoryEntry]:
-    tgt = target(masque)
+def history(masque: str | None, memory_id: str, *, selection: Selection | None = None) -> list[audit.HistoryEntry]:
+    tgt = target(masque, selection=selection, action="history")
     if not check_read(tgt, "history"):
         return []
+    from masque.memory import access
+
     with store.transaction() as conn:
-        found = [h for h in audit.history(conn, memory_id) if h.masque == tgt.masque]
+        seen = access.visible_actors(conn, tgt.caller)  # a more trusted actor's changes stay hidden
+        found = [
+            h for h in audit.history(conn, memory_id) if h.masque == tgt.masque and (seen is None or h.actor in seen)
+        ]
         audit.log(conn, tgt.caller, "history", tgt.masque, tgt.access, ids=[memory_id] if found else [])
     if not found:
         raise NotFound(
@@ -465,113 +521,3 @@ def history(masque: str | None, memory_id: str) -> list[audit.HistoryEntry]:
             hint=f"check the id with `masque memory list {tgt.masque}`",
         )
     return found
-
-
-def export(
-    masques: Sequence[str] = (), *, include_expired: bool = False, now: dt.datetime | None = None
-) -> Iterator[dict[str, Any]]:
-    """JSONL-ready dicts of every readable memory (oldest first per shard), logged per shard."""
-    now = now or utcnow()
-    names = list(masques) or default_shards()
-    for name in names:
-        tgt = target(name)
-        if not check_read(tgt, "export"):
-            continue
-        shard = open_for(tgt)
-        if shard is None:
-            continue
-        where = None if include_expired else live_filter(now, tgt.retention)
-        ids: list[str] = []
-        for batch in shard.iter_batches(where):
-            for row in batch:
-                ids.append(row["id"])
-                yield shards.memory_from_row(row).to_json()
-        log_only(tgt, "export", tgt.access, ids=ids, detail={"rows": len(ids)})
-
-
-def _parse_time(value: Any, where: str) -> dt.datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{where}: not an ISO 8601 time: {value!r}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
-def parse_jsonl(lines: Iterable[str], source: str, masque: str | None) -> Iterator[Memory]:
-    """Memories from `memory export` lines; `masque` overrides the one recorded in each line."""
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{source}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(
-                f"{where}: not JSON: {exc.msg}", hint="import reads the JSONL written by `masque memory export`"
-            ) from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or not obj["text"].strip():
-            raise UsageError(f'{where}: each line must be an object with a non-empty "text"')
-        name = masque or obj.get("masque")
-        if not name:
-            raise UsageError(f'{where}: no "masque" in the line', hint="pass --masque NAME to import into one shard")
-        text = obj["text"]
-        yield Memory(
-            id=str(obj.get("id") or new_id("mem_")),
-            text=text,
-            masque=policy.masque_key(str(name)),
-            version=obj.get("version"),
-            session_id=obj.get("session_id"),
-            branch=obj.get("branch"),
-            tags=tuple(obj.get("tags") or ()),
-            actor=obj.get("actor"),
-            created_at=_parse_time(obj.get("created_at"), where) or utcnow(),
-            expires_at=_parse_time(obj.get("expires_at"), where),
-            content_hash=shards.content_hash(text),
-            metadata=obj.get("metadata") or {},
-        )
-
-
-def import_memories(lines: Iterable[str], *, source: str = "<stdin>", masque: str | None = None) -> dict[str, Any]:
-    """Import JSONL in whole batches; ids already in the shard are skipped, so re-running is safe."""
-    per: dict[str, int] = {}
-    skipped = 0
-    pending: dict[str, list[Memory]] = {}
-    targets: dict[str, Target] = {}
-
-    def flush(name: str) -> None:
-        nonlocal skipped
-        batch: list[Memory] = []
-        seen: set[str] = set()
-        for m in pending.pop(name, []):
-            if m.id in seen:  # the first line wins on a repeated id
-                skipped += 1
-                continue
-            seen.add(m.id)
-            batch.append(m)
-        if not batch:
-            return
-        tgt = targets.get(name) or targets.setdefault(name, target(name))
-        shard = open_for(tgt)
-        if shard is not None:
-            quoted = ", ".join(shards.sql_str(m.id) for m in batch)
-            present = {r["id"] for r in shard.rows(f"id IN ({quoted})", columns=("id",))}
-            fresh = [m for m in batch if m.id not in present]
-            skipped += len(batch) - len(fresh)
-            batch = fresh
-        if batch:
-            result = write(tgt, batch, event=Event.IMPORTED, detail={"source": source})
-            per[name] = per.get(name, 0) + len(result.ids)
-            if not result.stored:
-                skipped += len(batch)
-            if not tgt.settings.has_data:
-                targets[name] = target(name)  # the shard exists now: later batches must find it
-
-    for memory in parse_jsonl(lines, source, masque):
-        pending.setdefault(memory.masque, []).append(memory)
-        if len(pending[memory.masque]) >= BATCH_ROWS:
-            flush(memory.masque)
-    for name in list(pending):
-        flush(name)
-    return {"imported": sum(per.values()), "skipped": skipped, "shards": per}

@@ -1,16 +1,17 @@
 """Who may read and write which shard: sync modes, the sharing whitelist, opt-outs and retention.
 
-A caller is whoever runs the command: inside a session (`MASQUE_SESSION_ID`) the session's actor
-wearing its masque; outside one, the operator of this store (the actor named by MASQUE_ACTOR, else the
-founder). Inside a session a masque reads its own shard; another shard only when that shard is in
-`scoped_share` mode and whitelists the reader, or when the actor is in the admin ring. Outside a
-session there is no reading masque, so the operator reads any shard directly; every read is logged.
+A caller is whoever `masque.memory.access` proves: inside a session (proven by `MASQUE_TOKEN`) the
+session's actor wearing its masque; outside one, the operator (the key-proven actor, else the
+founder). Every verb first applies the ring rule (access.check). Then, inside a session a masque
+reads its own shard; another shard only when that shard is in `scoped_share` mode and whitelists the
+reader, or when the actor is in the admin ring. Outside a session there is no reading masque, so the
+operator reads any shard its ring qualifies for directly; every read is logged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -18,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config, store
 from masque.durations import parse_duration
-from masque.errors import NotFound, Refused, UsageError
+from masque.errors import Refused, UsageError
 from masque.memory.shards import table_name
 
 if TYPE_CHECKING:
     import duckdb
 
-_FALLBACK_ACTOR = "local"  # a store nobody has run `masque init` on yet has no founder
+    from masque.model import Masque
+    from masque.rings import Actor, Selection
 
 
 class Mode(str, Enum):
@@ -54,6 +56,8 @@ class Caller:
     masque: str | None = None
     version: str | None = None
     source_path: str | None = None
+    who: Actor | None = None  # the proven actor (its current ring and any open disapproval)
+    session_masque_ring: str | None = None  # the ring the session's masque was worn at
 
     @property
     def is_admin(self) -> bool:
@@ -81,51 +85,14 @@ def masque_key(name: str) -> str:
     return Ref.parse(name).name.casefold()
 
 
-def _operator(conn: duckdb.DuckDBPyConnection) -> Caller:
-    """Outside a session: the acting actor as masque.rings establishes it (key, else the founder)."""
-    from masque import rings
+def current_caller(conn: duckdb.DuckDBPyConnection | None = None, selection: Selection | None = None) -> Caller:
+    """The proven caller (see masque.memory.access): a token-proven session, else the operator."""
+    from masque.memory import access
 
-    if rings.founder(conn) is None:
-        # Memory works before `masque init`; the operator is then simply the local user.
-        named, _key = config.actor_from_env()
-        return Caller(actor=named or _FALLBACK_ACTOR, ring=None)
-    acting = rings.resolve_acting(conn, rings.selection_from_env())
-    return Caller(actor=acting.actor.name, ring=acting.actor.ring.value)
-
-
-def current_caller(conn: duckdb.DuckDBPyConnection | None = None) -> Caller:
-    """The caller from MASQUE_SESSION_ID (looked up in the sessions table) or the operator."""
     if conn is None:
         with store.connect(read_only=True) as own:
-            return current_caller(own)
-    session_id = config.session_id_from_env()
-    if not session_id:
-        return _operator(conn)
-    row = store.rows(
-        conn,
-        "SELECT masque, version, actor, actor_ring, status, source_path FROM sessions WHERE id = ?",
-        [session_id],
-    )
-    if not row:
-        raise NotFound(
-            f"session {session_id} (from MASQUE_SESSION_ID) does not exist in {config.store_path()}",
-            hint="unset MASQUE_SESSION_ID, or assume a masque again",
-        )
-    ses = row[0]
-    if ses["status"] not in ("active",):
-        raise Refused(
-            f"session {session_id} is {ses['status']}; its memory can no longer be used",
-            reason="session_ended",
-            hint="unset MASQUE_SESSION_ID, or assume the masque again for a new session",
-        )
-    return Caller(
-        actor=ses["actor"],
-        ring=ses["actor_ring"],
-        session_id=session_id,
-        masque=ses["masque"],
-        version=ses["version"],
-        source_path=ses["source_path"],
-    )
+            return current_caller(own, selection)
+    return access.caller(conn, selection)
 
 
 def shard_settings(conn: duckdb.DuckDBPyConnection, masque: str) -> ShardSettings:
@@ -242,10 +209,8 @@ def set_opt_out(masque: str, actor: str, *, out: bool) -> bool:
         return before != out
 
 
-def _masque_attributes(masque: str, version: str | None, caller: Caller) -> Mapping[str, Any]:
-    """`attributes` of the masque file: the session's own file, else what the registry resolves."""
-    from masque.errors import MasqueError
-
+def _masque_attributes(masque: str, version: str | None, caller: Caller, found: Sequence[Masque]) -> Mapping[str, Any]:
+    """`attributes` of the masque file: the session's own file, else the newest of `found` (or the exact version)."""
     if caller.masque == masque and caller.source_path and Path(caller.source_path).is_file():
         from masque.loader import LoadProblem, load_file
 
@@ -257,20 +222,10 @@ def _masque_attributes(masque: str, version: str | None, caller: Caller) -> Mapp
         return attrs if isinstance(attrs, dict) else {}
     from masque import registry
 
-    # registry.available() reads files only; resolve() would also open the store for rollout stages,
-    # a third DuckDB open on every search. The newest file (or the exact version asked) decides.
-    try:
-        found = [
-            e.masque
-            for e in registry.available()
-            if e.active and e.masque is not None and registry.name_key(e.masque.name) == masque
-        ]
-    except MasqueError:
-        return {}
     exact = [m for m in found if m.version == version]
-    candidates = exact or found
+    candidates = exact or list(found)
     if not candidates:
-        return {}  # memory needs no masque file: names outside the registry use the config window
+        return {}  # a shard whose masque file is gone uses the config window
     try:
         best = max(candidates, key=lambda m: registry.version_key(m.version))
     except TypeError:  # a semver and a non-semver version of one name
@@ -278,9 +233,14 @@ def _masque_attributes(masque: str, version: str | None, caller: Caller) -> Mapp
     return best.attributes
 
 
-def retention_for(masque: str, caller: Caller, version: str | None = None) -> dt.timedelta | None:
-    """The retention window: `attributes.memory_retention`, else [memory.masques.NAME] / [memory] retention."""
-    raw: Any = _masque_attributes(masque, version, caller).get("memory_retention")
+def retention_for(
+    masque: str, caller: Caller, version: str | None = None, found: Sequence[Masque] = ()
+) -> dt.timedelta | None:
+    """The retention window: `attributes.memory_retention`, else [memory.masques.NAME] / [memory] retention.
+
+    `found`: the valid files of this masque on the search path (access.masque_files).
+    """
+    raw: Any = _masque_attributes(masque, version, caller, found).get("memory_retention")
     where = f"attributes.memory_retention of masque {masque!r}"
     if raw is None:
         section = config.section("memory")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from masque import config
 from masque.durations import utcnow
@@ -20,11 +20,17 @@ from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access
 from masque.memory.shards import Memory, Shard
 
+if TYPE_CHECKING:
+    from masque.rings import Selection
+
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of the very top ranks
 DEFAULT_INDEX_THRESHOLD = 20_000
 ROWS_PER_PARTITION = 400
 OPTIMIZE_UNINDEXED = 5_000  # fold new rows into the indices once this many are pending
 COMPACT_FRAGMENTS = 64  # every add is a fragment; many small ones slow every query down
+# Each commit is a version; optimize() drops those older than this, so versions stay bounded (LanceDB's
+# own default keeps a week: a busy 60k-row shard held 66 versions, 300 MB). Long enough for any reader.
+KEEP_VERSIONS = dt.timedelta(minutes=10)
 # A vector hit sharing (almost) nothing with the query is noise: with the hashing embedder an unrelated
 # text scores ~0 and would otherwise fill every result list. Text matches are never cut.
 MIN_SIMILARITY = 0.05
@@ -170,13 +176,14 @@ def find(
     k: int = 10,
     filters: ops.Filters = ops.Filters(),
     now: dt.datetime | None = None,
+    selection: Selection | None = None,
 ) -> SearchResult:
     """Hybrid search over the live memories of `masque` (default: the session's masque)."""
     if k < 1:
         raise UsageError(f"-k must be at least 1, got {k}")
     if not query.strip():
         raise UsageError("the search query is empty", hint='pass QUERY, e.g. `masque memory search codesmith "parser"`')
-    tgt = ops.target(masque)
+    tgt = ops.target(masque, selection=selection, action="search")
     if not ops.check_read(tgt, "search"):
         return SearchResult(tgt.masque, Access.OPTED_OUT, ())
     shard = ops.open_for(tgt)
@@ -232,7 +239,7 @@ def _build_vector_index(shard: Shard, rows: int) -> None:
 def _optimize(shard: Shard) -> bool:
     """Compact and fold pending rows into the indices; False when another process is doing it now."""
     try:
-        shard.table.optimize()
+        shards.optimize(shard.table, KEEP_VERSIONS)
     except Exception as exc:
         if not shards.is_conflict(exc):
             raise
@@ -271,9 +278,20 @@ def maintain(shard: Shard, *, force: bool = False) -> IndexReport:
     return IndexReport(shard.masque, rows, current.index_type if current else None, built, optimized)
 
 
-def index(masque: str | None = None) -> IndexReport:
+def erase(shard: Shard) -> None:
+    """After a delete: make the deleted rows unrecoverable (Shard.purge) and rebuild a vector index it dropped."""
+    had_index = vector_index(shard) is not None
+    shard.purge()
+    rows = shard.count()
+    if had_index and rows >= 256:
+        with shard.guard():
+            _build_vector_index(shard, rows)
+            shards.keep_only_latest(shard.table)
+
+
+def index(masque: str | None = None, *, selection: Selection | None = None) -> IndexReport:
     """`masque memory index`: build or refresh a shard's indices now."""
-    tgt = ops.target(masque)
+    tgt = ops.target(masque, selection=selection, action="index")
     ops.policy.require_owner(tgt.caller, tgt.masque, "index")
     shard = ops.open_for(tgt)
     if shard is None:

@@ -249,6 +249,46 @@ class Shard:
         with self.guard():
             retry(f"delete from {self.name}", lambda: self.table.delete(where), self.table.checkout_latest)
 
+    def purge(self) -> None:
+        """Make deleted rows unrecoverable from the store, not just hidden.
+
+        A LanceDB delete only marks rows deleted: their text stays in the data files, in the indices
+        and in every older version (time travel). So: rewrite the live rows into a fresh fragment
+        (the old fragments, deleted rows and all, drop out), rebuild the full-text index, drop the
+        vector index (it holds their vectors; `search.erase` rebuilds it), and remove every older
+        version with its files. Costs a rewrite of the shard (README, Memory/Retention); a reader
+        still on an older version at that instant fails and can retry.
+        """
+        with self.guard():
+            retry(f"purge {self.name}", self._purge, self.table.checkout_latest)
+
+    def _purge(self) -> None:
+        from lancedb.index import FTS
+
+        if not self.materialized():
+            # One commit: every live row is rewritten (a no-op update), so no fragment keeps a deleted
+            # row. Compaction cannot be trusted with this: it never merges indexed with unindexed fragments.
+            self.table.update(values_sql={"id": "id"})
+        if not self.materialized():
+            raise StoreError(
+                f"memory shard {self.name} of masque {self.masque!r}: deleted rows could not be rewritten out "
+                f"of its files ({self.path})",
+                hint="run the command again; `masque memory stats` shows the shard",
+            )
+        for ix in self.table.list_indices():
+            if ix.index_type == "FTS":
+                self.table.create_index("text", config=FTS(), replace=True)  # the old one lists their words
+            elif ix.columns == ["vector"]:
+                self.table.drop_index(ix.name)
+        keep_only_latest(self.table)
+
+    def materialized(self) -> bool:
+        """No deleted row is left in the data files: at most one fragment, holding exactly the live rows."""
+        frags = self.table.stats()["fragment_stats"]
+        if frags["num_fragments"] == 0:
+            return True
+        return bool(frags["num_fragments"] == 1 and int(frags["lengths"]["max"]) == self.count())
+
     def count(self, where: str | None = None) -> int:
         with self.guard():
             return int(self.table.count_rows(where)) if where else int(self.table.count_rows())
@@ -287,6 +327,27 @@ class Shard:
 
     def indices(self) -> list[Any]:
         return list(self.table.list_indices())
+
+
+def optimize(table: Any, keep: dt.timedelta) -> None:
+    """Compact, fold new rows into the indices, and remove the versions older than `keep`.
+
+    `keep` of zero is what erasing needs (LanceDB warns that readers on an older version then fail;
+    the warning is for us, not the user, so it is silenced here).
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*cleanup_older_than", category=UserWarning)
+        table.optimize(cleanup_older_than=keep)
+
+
+def keep_only_latest(table: Any) -> None:
+    """Remove every version but the newest (optimize commits a version of its own: a second pass drops it)."""
+    for _ in range(3):
+        optimize(table, dt.timedelta(0))
+        if len(table.list_versions()) == 1:
+            return
 
 
 def lancedb_module() -> Any:

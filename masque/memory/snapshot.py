@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from masque import config, store
 from masque.durations import utcnow
@@ -18,6 +18,9 @@ from masque.errors import UsageError
 from masque.ids import new_id
 from masque.memory import ops, policy
 from masque.memory.policy import Mode
+
+if TYPE_CHECKING:
+    from masque.rings import Selection
 
 EXTRACT_LINES = 5
 MAX_LINE_CHARS = 240
@@ -105,14 +108,16 @@ def _method() -> str:
     return method
 
 
-def summarize(masques: tuple[str, ...] = (), *, now: dt.datetime | None = None) -> list[Summary]:
+def summarize(
+    masques: tuple[str, ...] = (), *, now: dt.datetime | None = None, selection: Selection | None = None
+) -> list[Summary]:
     """Summarise the named shards, or every shard in global_snapshot mode; store and return the summaries."""
     now = now or utcnow()
     method = _method()
-    names = list(masques) or ops.default_shards(mode=Mode.GLOBAL_SNAPSHOT)
+    names = list(masques) or ops.default_shards(mode=Mode.GLOBAL_SNAPSHOT, selection=selection)
     out: list[Summary] = []
     for name in names:
-        tgt = ops.target(name)
+        tgt = ops.target(name, selection=selection, action="snapshot")
         if not ops.check_read(tgt, "snapshot"):
             continue
         shard = ops.open_for(tgt)
@@ -155,16 +160,20 @@ def _summary_visible(caller: policy.Caller, settings: policy.ShardSettings) -> p
     return policy.Access.SHARED if settings.mode is Mode.GLOBAL_SNAPSHOT else None
 
 
-def summaries(masque: str | None = None, *, limit: int = 1) -> list[Summary]:
+def summaries(masque: str | None = None, *, limit: int = 1, selection: Selection | None = None) -> list[Summary]:
     """The stored summaries the caller may read (newest `limit` per masque), newest masque first.
 
     Readable: the caller's own, those of shards in global_snapshot mode (cross-project insights),
     those of scoped_share shards that whitelist the caller's masque; an admin or the operator reads all.
     """
     from masque.durations import as_utc
+    from masque.memory import access as ring_rule
 
-    caller = policy.current_caller()
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}", hint="e.g. --limit 3 (summaries per masque)")
+    caller = policy.current_caller(selection=selection)
     wanted = policy.masque_key(masque) if masque else None
+    files = ring_rule.masque_files()
     with store.connect(read_only=True) as conn:
         rows = store.rows(
             conn,
@@ -173,6 +182,10 @@ def summaries(masque: str | None = None, *, limit: int = 1) -> list[Summary]:
             {"m": wanted, "limit": limit},
         )
         settings = {name: policy.shard_settings(conn, name) for name in {r["masque"] for r in rows}}
+    if wanted:  # the ring rule first: a more trusted masque's summaries are refused, an unknown one not found
+        ring_rule.check(caller, wanted, ring_rule.ring_of(wanted, files, list(settings), caller), "summaries")
+    rings_of = {name: ring_rule.ring_of(name, files, list(settings), caller) for name in settings}
+    rows = [r for r in rows if ring_rule.qualifies(caller, rings_of[r["masque"]])]
     out: list[Summary] = []
     seen: dict[str, policy.Access] = {}
     for r in rows:
