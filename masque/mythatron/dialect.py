@@ -223,8 +223,9 @@ def check_mask_document(doc: Document) -> tuple[list[Diagnostic], Masque | None]
     from masque import schema
     from masque.mythatron.inherit import InheritanceError, resolve
 
-    if not schema.is_valid(doc.data, "mask"):
-        return schema.schema_diagnostics(doc, "mask"), None
+    errors = schema.check(doc, "mask")
+    if errors is not None:
+        return errors, None
     data = doc.data
     diags: list[Diagnostic] = []
     diags.extend(check_changelog(doc, data))
