@@ -234,3 +234,27 @@ def test_an_integer_past_pythons_digit_limit_is_a_diagnostic_in_validate_and_ass
     assumed = run_masque("assume", "case", "--intent", "implement x")
     assert assumed.returncode == 1, assumed.stderr
     assert "case.masque.yaml:6:11: $: a number of 4,301 digits is over Python's limit" in assumed.stderr
+
+
+def test_a_backtracking_mask_test_regex_fails_the_suite_instead_of_hanging(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    mask = {
+        "id": "mask.echo",
+        "version": "1.0.0",
+        "name": "Echo",
+        "prompt": {"persona": "You echo.", "examples": [{"input": "say a", "output": "a" * 40 + "!"}]},
+        "tests": [{"name": "backtracks", "input": "say a", "assertions": [{"regex": "^(a|aa)+$"}]}],
+    }
+    (tmp_path / "echo.mask.json").write_text(json.dumps(mask))
+    done = subprocess.run(
+        [sys.executable, "-m", "masque.mythatron", "mask", "validate", str(tmp_path / "echo.mask.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "FAIL mask.echo@1.0.0 :: backtracks" in done.stdout
+    assert "/^(a|aa)+$/ gave up after" in done.stdout

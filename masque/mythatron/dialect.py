@@ -164,10 +164,13 @@ def check_tests(doc: Document, data: Mapping[str, Any]) -> Iterator[Diagnostic]:
             elif base == "maxLength" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 yield _diag(doc, where, "assertion-value", f"{op} needs a non-negative integer, got {value!r}")
             elif base == "regex" and isinstance(value, str):
+                from masque.errors import UsageError
+                from masque.mythatron.assertions import compile_regex
+
                 try:
-                    re.compile(value)
-                except re.error as exc:
-                    yield _diag(doc, where, "assertion-regex", f"regex {value!r} does not compile: {exc}")
+                    compile_regex(value)  # the very compiler the test runner matches with
+                except UsageError as exc:
+                    yield _diag(doc, where, "assertion-regex", str(exc))
 
 
 def check_identity(doc: Document, data: Mapping[str, Any]) -> Iterator[Diagnostic]:
