@@ -38,10 +38,28 @@ def home() -> Path:
     return base / "masque"
 
 
+def _home_source() -> str:
+    if _env("MASQUE_HOME"):
+        return "MASQUE_HOME"
+    return "XDG_DATA_HOME" if _env("XDG_DATA_HOME") else "the default home"
+
+
 def ensure_home() -> Path:
-    """Create the home with mode 0700 if it does not exist, and return it."""
+    """Create the home with mode 0700 if it does not exist, and return it.
+
+    Raises UsageError when it cannot be a home: a file is in the way, or it cannot be created or written.
+    """
     path = home()
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    source = _home_source()
+    hint = "set MASQUE_HOME to a directory you can write (it is created if missing), or unset it"
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"the home {path} (from {source}) is a file, not a directory", hint=hint) from None
+    except OSError as exc:
+        raise UsageError(f"cannot create the home {path} (from {source}): {exc.strerror or exc}", hint=hint) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"the home {path} (from {source}) is not writable", hint=hint)
     return path
 
 
