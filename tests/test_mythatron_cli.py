@@ -80,6 +80,14 @@ def test_new_refuses_unsafe_names(mt: Invoke, name: str, tmp_path: Path) -> None
     assert not list((tmp_path / "work").iterdir()) and not (tmp_path / "evil.mask.json").exists()
 
 
+@pytest.mark.parametrize("name", ["poet\n", "poet\r\n", "po et", "poet\t", "poet\x00"])
+def test_new_refuses_whitespace_and_control_characters(mt: Invoke, name: str, tmp_path: Path) -> None:
+    result = mt(["mask", "new", "--", name])
+    assert result.exit_code == 2
+    assert f"{name!r} is not a safe mask name: it contains whitespace or a control character" in result.stderr
+    assert not list((tmp_path / "work").iterdir())
+
+
 def test_new_never_overwrites_without_force(mt: Invoke) -> None:
     target = Path("poet.mask.json")
     target.write_text("my own work", encoding="utf-8")
