@@ -240,3 +240,18 @@ def test_an_accepted_name_never_escapes_the_target_dir(name: str) -> None:
     base = Path("/srv/masks")
     target = (base / f"{name}.mask.json").resolve()
     assert target.parent == base and not Path(name).is_absolute() and ".." not in name
+
+
+SEED_PROFESSOR = REPO / "tests" / "cases" / "seed" / "professor.mask.json"  # seed 000's own example, verbatim
+
+
+def test_the_seeds_professor_validates_with_a_changelog_warning(mt: Invoke, invoke: Invoke) -> None:
+    for result in (invoke(["validate", SEED_PROFESSOR]), mt(["mask", "validate", "--no-tests", SEED_PROFESSOR])):
+        assert result.exit_code == 0, result.stdout
+        assert f"{SEED_PROFESSOR}:3:3: warning[changelog-missing] $.version: version 1.3.0" in result.stdout
+    for result in (
+        invoke(["validate", "--strict", SEED_PROFESSOR]),
+        mt(["mask", "validate", "--strict", "--no-tests", SEED_PROFESSOR]),
+    ):
+        assert result.exit_code == 1
+        assert f"{SEED_PROFESSOR}:3:3: error[changelog-missing]" in result.stdout
