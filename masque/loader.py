@@ -407,9 +407,10 @@ def load_file(path: str | Path, lim: Limits | None = None) -> Document:
     """Read and parse one file; raises LoadProblem with one diagnostic when it cannot."""
     lim = lim or current_limits()
     name = str(path)
+    from masque.files import read_regular
+
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(lim.max_file_bytes + 1)
+        raw = read_regular(path, lim.max_file_bytes)  # a FIFO or device is refused, never read
     except OSError as exc:
         raise _problem(name, "unreadable", f"cannot read file: {exc.strerror or exc}") from None
     return load_text(name, decode(name, raw, lim), lim)

@@ -258,3 +258,13 @@ def test_a_backtracking_mask_test_regex_fails_the_suite_instead_of_hanging(tmp_p
     assert done.returncode == 1, done.stderr
     assert "FAIL mask.echo@1.0.0 :: backtracks" in done.stdout
     assert "/^(a|aa)+$/ gave up after" in done.stdout
+
+
+def test_the_loader_refuses_a_fifo_as_a_parent_or_route_file(tmp_path: Path) -> None:
+    from masque.loader import LoadProblem, load_file
+
+    os.mkfifo(tmp_path / "parent.mask.json")
+    with pytest.raises(LoadProblem) as caught:
+        load_file(tmp_path / "parent.mask.json")  # how `extends` parents and routes.yaml are read
+    assert caught.value.diagnostic.code == "unreadable"
+    assert "not a regular file: it is a FIFO" in caught.value.diagnostic.message
