@@ -163,7 +163,7 @@ def check(doc: Document, which: str = "masque", *, verbose: bool = False) -> lis
         return None
     diagnostics = schema_diagnostics(doc, which, verbose=verbose)
     if not diagnostics:
-        diagnostics = [doc.diagnostic((), "schema", reason)]
+        diagnostics = [doc.diagnostic((), "schema-rejected", reason)]
     return diagnostics
 
 

@@ -70,7 +70,8 @@ def discover(paths: Sequence[str]) -> list[Path]:
         elif path.exists():
             found.setdefault(str(path), path)
         elif _GLOB_CHARS & set(raw):
-            matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True)) if Path(m).is_file()]
+            # Not is_file(): a FIFO or device that matches is reported as unreadable, not skipped.
+            matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True)) if not Path(m).is_dir()]
             if not matches:
                 raise UsageError(f"no files match {raw!r}")
             for m in matches:

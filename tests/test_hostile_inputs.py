@@ -199,7 +199,7 @@ def test_a_bad_file_on_the_path_never_stops_the_good_one(
 def test_a_fifo_named_like_a_masque_is_an_error_not_a_hang(tmp_path: Path, run_masque: Run) -> None:
     os.mkfifo(tmp_path / "pipe.masque.yaml")
     shutil.copy(PERSONAS / "reviewer.masque.yaml", tmp_path / "reviewer.masque.yaml")
-    for target in (tmp_path, tmp_path / "pipe.masque.yaml"):
+    for target in (tmp_path, tmp_path / "pipe.masque.yaml", f"{tmp_path}/*.masque.yaml"):
         done = run_masque("validate", str(target), timeout=60)
         assert done.returncode == 1
         assert f"{tmp_path / 'pipe.masque.yaml'}: error[unreadable]" in done.stdout
@@ -268,3 +268,9 @@ def test_the_loader_refuses_a_fifo_as_a_parent_or_route_file(tmp_path: Path) -> 
         load_file(tmp_path / "parent.mask.json")  # how `extends` parents and routes.yaml are read
     assert caught.value.diagnostic.code == "unreadable"
     assert "not a regular file: it is a FIFO" in caught.value.diagnostic.message
+
+
+def test_should_the_validators_ever_disagree_the_file_is_still_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schema, "schema_diagnostics", lambda *args, **kwargs: [])  # the full one says "fine"
+    found = schema.check(Document("x.masque.yaml", "", dict(FULL["masque"], index=0)))
+    assert found is not None and [d.code for d in found] == ["schema-rejected"]
