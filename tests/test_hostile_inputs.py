@@ -182,7 +182,12 @@ def test_a_bad_file_on_the_path_never_stops_the_good_one(
         bad.symlink_to(bad)
     else:
         bad.write_text((CASES / "valid" / "minimal.masque.yaml").read_text().replace("12", "9" * 5000))
-    for args in (["list"], ["check", "reviewer", "-i", "review the parser"], ["show", "reviewer"]):
+    for args in (
+        ["list"],
+        ["check", "reviewer", "-i", "review the parser"],
+        ["show", "reviewer"],
+        ["assume", "reviewer", "-i", "review the parser", "-f", "json"],
+    ):
         done = run_masque(*args, timeout=60)
         assert done.returncode == 0, (args, done.stderr)
         assert "unexpected error" not in done.stderr
