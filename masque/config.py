@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,10 +38,28 @@ def home() -> Path:
     return base / "masque"
 
 
+def _home_source() -> str:
+    if _env("MASQUE_HOME"):
+        return "MASQUE_HOME"
+    return "XDG_DATA_HOME" if _env("XDG_DATA_HOME") else "the default home"
+
+
 def ensure_home() -> Path:
-    """Create the home with mode 0700 if it does not exist, and return it."""
+    """Create the home with mode 0700 if it does not exist, and return it.
+
+    Raises UsageError when it cannot be a home: a file is in the way, or it cannot be created or written.
+    """
     path = home()
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    source = _home_source()
+    hint = "set MASQUE_HOME to a directory you can write (it is created if missing), or unset it"
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UsageError(f"the home {path} (from {source}) is a file, not a directory", hint=hint) from None
+    except OSError as exc:
+        raise UsageError(f"cannot create the home {path} (from {source}): {exc.strerror or exc}", hint=hint) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"the home {path} (from {source}) is not writable", hint=hint)
     return path
 
 
@@ -106,17 +124,30 @@ def search_path() -> list[Path]:
     return dirs
 
 
+_CONFIG_HINT = "fix the file or point MASQUE_CONFIG elsewhere"
+
+
 @lru_cache(maxsize=8)
 def _read_toml(path: str, mtime_ns: int) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
+    from masque.files import read_regular
+
+    limit = 1024 * 1024
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        raw = read_regular(path, limit)  # a FIFO or /dev/zero as MASQUE_CONFIG must not hang us
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror or exc}", hint=_CONFIG_HINT) from None
+    if len(raw) > limit:
+        raise UsageError(f"the config file {path} is over {limit:,} bytes", hint=_CONFIG_HINT)
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: the config file is not UTF-8 text", hint=_CONFIG_HINT) from None
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{path}: invalid TOML: {exc}", hint="fix the file or point MASQUE_CONFIG elsewhere") from None
+        raise UsageError(f"{path}: invalid TOML: {exc}", hint=_CONFIG_HINT) from None
 
 
 def load_config() -> dict[str, Any]:
@@ -151,16 +182,38 @@ class Limits:
     guest_ttl_seconds: int = 3600
     chained_ttl_seconds: int = 3600
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT
-    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _limit_types() -> dict[str, type]:
+    """Each `[limits]` key and the type of its value (int, or float where a fraction makes sense)."""
+    return {f.name: type(f.default) for f in fields(Limits)}
 
 
 def limits() -> Limits:
+    """`[limits]` of the config file over the defaults; UsageError naming the file and key when wrong."""
     raw = dict(section("limits"))
-    known = {k: raw.pop(k) for k in list(raw) if k in Limits.__dataclass_fields__ and k != "extra"}
-    try:
-        return Limits(**known, extra=raw)
-    except TypeError as exc:  # pragma: no cover - dataclass rejects nothing we pass
-        raise UsageError(f"config [limits]: {exc}") from None
+    if not raw:
+        return Limits()
+    types = _limit_types()
+    valid = ", ".join(f"{name} ({kind.__name__})" for name, kind in types.items())
+    where = f"{config_file()}: [limits]"
+    for key, value in raw.items():
+        kind = types.get(key)
+        if kind is None:
+            raise UsageError(f"{where} has an unknown key {key!r}", hint=f"the valid keys are {valid}")
+        numeric = (int, float) if kind is float else (int,)
+        if isinstance(value, bool) or not isinstance(value, numeric):
+            shown = "a number" if kind is float else "an integer"
+            raise UsageError(
+                f"{where} {key} must be {shown} > 0, got {value!r} ({type(value).__name__})",
+                hint=f"for example `{key} = {getattr(Limits, key)}`; the valid keys are {valid}",
+            )
+        if not value > 0 or value == float("inf"):
+            raise UsageError(
+                f"{where} {key} must be > 0, got {value!r}",
+                hint=f"for example `{key} = {getattr(Limits, key)}`; the valid keys are {valid}",
+            )
+    return Limits(**{key: kind(raw[key]) for key, kind in types.items() if key in raw})
 
 
 def session_id_from_env() -> str | None:

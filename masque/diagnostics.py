@@ -16,6 +16,7 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "empty-file": "nothing but whitespace or comments",
     "yaml-syntax": "the YAML does not parse",
     "yaml-tag": "an explicit tag other than the YAML 1.2 core ones",
+    "number-too-long": "an integer with more digits than Python converts (4,300)",
     "duplicate-key": "a key repeated in one mapping",
     "multiple-documents": "more than one YAML document",
     "root-not-mapping": "the top level is a list or a scalar",

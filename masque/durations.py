@@ -15,6 +15,18 @@ _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _SHORT_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)([wdhms]))+$")
 _SHORT_PART_RE = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
 _HINT = "use an ISO 8601 duration such as PT15M, PT8H or P1D, or a short form such as 15m, 12h, 30d, 1h30m"
+# The longest duration accepted anywhere: 100 years keeps `now ± duration` inside datetime's range
+# (years 1-9999) with room to spare; nothing Masque times (TTLs, retention, --since) needs more.
+MAX_DAYS = 36_500
+MAX_DURATION = dt.timedelta(days=MAX_DAYS)
+
+
+def _too_long(text: str) -> UsageError:
+    shown = text if len(text) <= 40 else text[:37] + "..."
+    return UsageError(
+        f"the duration {shown!r} is over the maximum of {MAX_DAYS}d (100 years)",
+        hint=f"use at most {MAX_DAYS}d (P{MAX_DAYS}D)",
+    )
 
 
 def parse_duration(text: str) -> dt.timedelta:
@@ -29,6 +41,8 @@ def parse_duration(text: str) -> dt.timedelta:
     lowered = raw.lower()
     if _SHORT_RE.match(lowered):
         seconds = sum(float(n) * _UNITS[u] for n, u in _SHORT_PART_RE.findall(lowered))
+        if not seconds <= MAX_DURATION.total_seconds():  # also inf, from digits past float's range
+            raise _too_long(text)
         value = dt.timedelta(seconds=seconds)
     elif lowered.startswith("p"):
         value = _parse_iso(raw)
@@ -36,6 +50,8 @@ def parse_duration(text: str) -> dt.timedelta:
         raise UsageError(f"not a duration: {text!r}", hint=_HINT)
     if value <= dt.timedelta(0):
         raise UsageError(f"the duration {text!r} must be longer than zero", hint=_HINT)
+    if value > MAX_DURATION:
+        raise _too_long(text)
     return value
 
 
@@ -44,6 +60,8 @@ def _parse_iso(raw: str) -> dt.timedelta:
 
     try:
         value = isodate.parse_duration(raw.upper())
+    except OverflowError:
+        raise _too_long(raw) from None
     except (isodate.ISO8601Error, ValueError) as exc:
         raise UsageError(f"not an ISO 8601 duration: {raw!r} ({exc})", hint=_HINT) from None
     if not isinstance(value, dt.timedelta):
@@ -84,7 +102,9 @@ def parse_since(text: str, *, now: dt.datetime | None = None) -> dt.datetime:
     try:
         return (now or utcnow()) - parse_duration(raw)
     except UsageError:
-        pass
+        if _SHORT_RE.match(raw.lower()) or raw[:1] in "pP":
+            raise  # a duration, but a bad one (say, too long): its own message says why
+
     try:
         parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:

@@ -181,6 +181,21 @@ def _plain(value: str) -> Any:
 
 def _scalar(event: Any, path: str) -> Any:
     """Resolve a scalar with the YAML 1.2 core schema; other explicit tags are refused."""
+    try:
+        return _resolve(event, path)
+    except ValueError:  # int() refuses decimal strings past sys.get_int_max_str_digits() (CVE-2020-10735)
+        import sys
+
+        raise _problem(
+            path,
+            "number-too-long",
+            f"a number of {len(event.value):,} digits is over Python's limit of "
+            f"{sys.get_int_max_str_digits():,}; quote it if it is meant as text",
+            event.start_mark,
+        ) from None
+
+
+def _resolve(event: Any, path: str) -> Any:
     value: str = event.value
     tag = event.tag
     if tag is None or tag == "!":
@@ -392,9 +407,10 @@ def load_file(path: str | Path, lim: Limits | None = None) -> Document:
     """Read and parse one file; raises LoadProblem with one diagnostic when it cannot."""
     lim = lim or current_limits()
     name = str(path)
+    from masque.files import read_regular
+
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(lim.max_file_bytes + 1)
+        raw = read_regular(path, lim.max_file_bytes)  # a FIFO or device is refused, never read
     except OSError as exc:
         raise _problem(name, "unreadable", f"cannot read file: {exc.strerror or exc}") from None
     return load_text(name, decode(name, raw, lim), lim)

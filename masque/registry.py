@@ -162,7 +162,7 @@ def search_dirs() -> list[SearchDir]:
 def _real(path: Path) -> Path:
     try:
         return path.resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
         return path.absolute()
 
 
@@ -198,8 +198,8 @@ def _files(where: SearchDir, suffixes: tuple[str, ...]) -> Iterable[Path]:
                 continue
             try:
                 is_dir = entry.is_dir()
-            except OSError:
-                continue
+            except OSError:  # e.g. a symlink loop: a file with our suffix is still reported, as unreadable
+                is_dir = False
             if is_dir:
                 subdirs.append(Path(entry.path))
             elif entry.name.endswith(suffixes):
@@ -243,6 +243,11 @@ def _load(path: Path) -> _Loaded:
                 result = replace(result, masque=flat, sha256=definition_hash(flat))
         except MasqueError as exc:
             result = exc
+        except Exception as exc:  # one bad file must never stop the others
+            result = ValidationFailed(
+                f"{path}: cannot load: {type(exc).__name__}: {exc}",
+                hint=f"run `masque validate {path}`; this is a bug if it passes",
+            )
         if key is not None:
             _load_cache[str(path)] = (*key, result)
     if isinstance(result, MasqueError):
@@ -279,9 +284,10 @@ def declared_name(path: Path) -> str | None:
     if cached is not None and key is not None and cached[:2] == key:
         return cached[2]
     limit = config.limits().max_file_bytes
+    from masque.files import read_regular
+
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(limit + 1)  # an oversized file is left to the loader, which refuses it
+        raw = read_regular(path, limit)  # an oversized or irregular file is left to the loader, which refuses it
         text = raw.decode("utf-8-sig") if len(raw) <= limit else ""
     except (OSError, UnicodeDecodeError):
         text = ""

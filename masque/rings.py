@@ -273,16 +273,38 @@ def _founder_or_create(conn: duckdb.DuckDBPyConnection) -> Actor:
     return created
 
 
+MAX_KEY_FILE_BYTES = 4096  # a key is ~50 characters; anything near this is not a key file
+
+
+def read_key_file(path: Path) -> str:
+    """The key in `path`: a small regular UTF-8 file (a FIFO or /dev/zero is refused, never read)."""
+    from masque.files import read_regular
+
+    try:
+        raw = read_regular(path, MAX_KEY_FILE_BYTES)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the key file {path}: {exc.strerror or exc}",
+            hint="pass the file `masque init` or `masque actor add` wrote the key to",
+        ) from None
+    if len(raw) > MAX_KEY_FILE_BYTES:
+        raise UsageError(
+            f"the key file {path} is over {MAX_KEY_FILE_BYTES:,} bytes; it cannot be a key file",
+            hint="pass the file `masque init` or `masque actor add` wrote the key to",
+        )
+    try:
+        return raw.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        raise UsageError(f"the key file {path} is not UTF-8 text", hint="a key file holds one msqk_ key") from None
+
+
 def selection_from_env(as_name: str | None = None, key_file: Path | None = None) -> Selection:
     """Build a Selection from `--as/--key-file` (which win) and the environment."""
     name, key = config.actor_from_env()
     if as_name is not None or key_file is not None:
         if as_name is None or key_file is None:
             raise UsageError("--as and --key-file go together", hint="pass both: --as NAME --key-file FILE")
-        try:
-            key = key_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise UsageError(f"cannot read the key file {key_file}: {exc.strerror}") from None
+        key = read_key_file(key_file)
         name = as_name
     # The session context travels even when an actor is named: it decides chaining, not identity.
     return Selection(

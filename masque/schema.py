@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -137,13 +138,53 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def is_valid(data: Any, which: str = "masque") -> bool:
+    return _fast_rejection(data, which) is None
+
+
+def _fast_rejection(data: Any, which: str) -> str | None:
+    """None when the fast validator accepts `data`, else its one-line reason."""
     import fastjsonschema
 
     try:
         fast_validator(which)(data)
-    except fastjsonschema.JsonSchemaException:
-        return False
-    return True
+    except fastjsonschema.JsonSchemaException as exc:
+        return str(exc)
+    return None
+
+
+def check(doc: Document, which: str = "masque", *, verbose: bool = False) -> list[Diagnostic] | None:
+    """None when `doc` is schema-valid, else its schema errors (never an empty list).
+
+    The two validators are built to agree; should they ever not, the fast one's verdict stands and
+    becomes a diagnostic, so a rejected file can never pass as valid with no error to show.
+    """
+    reason = _fast_rejection(doc.data, which)
+    if reason is None:
+        return None
+    diagnostics = schema_diagnostics(doc, which, verbose=verbose)
+    if not diagnostics:
+        diagnostics = [doc.diagnostic((), "schema-rejected", reason)]
+    return diagnostics
+
+
+# An unescaped `$`: in a JSON Schema (ECMA-262) pattern it matches only at the very end of the string,
+# but Python's `$` also matches before a trailing newline, so `name: "trap\n"` would pass. fastjsonschema
+# rewrites every such `$` to `\Z`; the full validator does the same (with this very expression), so the
+# two paths agree on every pattern.
+_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+@lru_cache(maxsize=64)
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema `pattern` compiled for Python with ECMA's end-of-input meaning of `$`."""
+    return re.compile(_DOLLAR.sub(r"\\Z", pattern))
+
+
+def _pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @lru_cache(maxsize=4)
@@ -152,7 +193,8 @@ def full_validator(which: str = "masque") -> Any:
 
     checker = jsonschema.FormatChecker(formats=())
     checker.checks("date-time")(is_datetime)
-    cls = jsonschema.validators.validator_for(load_schema(which))
+    base = jsonschema.validators.validator_for(load_schema(which))
+    cls = jsonschema.validators.extend(base, {"pattern": _pattern_keyword})
     return cls(load_schema(which), format_checker=checker)
 
 

@@ -70,7 +70,8 @@ def discover(paths: Sequence[str]) -> list[Path]:
         elif path.exists():
             found.setdefault(str(path), path)
         elif _GLOB_CHARS & set(raw):
-            matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True)) if Path(m).is_file()]
+            # Not is_file(): a FIFO or device that matches is reported as unreadable, not skipped.
+            matches = [Path(m) for m in sorted(glob.glob(raw, recursive=True)) if not Path(m).is_dir()]
             if not matches:
                 raise UsageError(f"no files match {raw!r}")
             for m in matches:
@@ -86,8 +87,9 @@ def check_document(doc: Document, lim: Limits) -> tuple[list[Diagnostic], Masque
     from masque import schema
     from masque.semantics import semantic_diagnostics
 
-    if not schema.is_valid(doc.data):
-        return schema.schema_diagnostics(doc), None
+    errors = schema.check(doc)
+    if errors is not None:
+        return errors, None
     diags = semantic_diagnostics(doc, lim)
     if any(d.severity is Severity.ERROR for d in diags):
         return diags, None
@@ -120,8 +122,10 @@ def check_bytes(path: str, raw: bytes, lim: Limits | None = None) -> FileResult:
 
 
 def read_limited(path: Path, lim: Limits) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read(lim.max_file_bytes + 1)
+    """The file's bytes, one past the size limit at most; raises OSError for FIFOs, devices and the like."""
+    from masque.files import read_regular
+
+    return read_regular(path, lim.max_file_bytes)
 
 
 def check_file(path: Path | str, lim: Limits | None = None) -> FileResult:
@@ -282,7 +286,9 @@ def load_masque(path: Path | str, lim: Limits | None = None) -> LoadedMasque:
         raise ValidationFailed(f"{path}: cannot read: {exc.strerror or exc}") from None
     result = check_bytes(str(path), raw, lim)
     if not isinstance(result.masque, Masque):
-        first = next(d for d in result.diagnostics if d.severity is Severity.ERROR)
+        errors = [d for d in result.diagnostics if d.severity is Severity.ERROR]
+        # No error yet no model must not happen; if it ever does, the file is still refused, by name.
+        first = errors[0] if errors else Diagnostic(str(path), "invalid", "the file did not load as a masque")
         where = f"{first.path}:{first.line}:{first.col}" if first.line else first.path
         more = f" (and {result.errors - 1} more)" if result.errors > 1 else ""
         raise ValidationFailed(

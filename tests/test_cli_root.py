@@ -111,6 +111,32 @@ def test_unexpected_error_writes_crash_log_without_traceback(
     assert "SECRETTOKEN" not in log.split("Traceback")[0]
 
 
+def test_the_crash_log_never_holds_a_token_or_an_actor_key(
+    invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    import masque.validate
+
+    token, key = "msq_" + "T0k3n-_" * 5, "msqk_" + "K3y_-" * 8
+
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        try:
+            raise KeyError(f"actor key {key} did not verify")
+        except KeyError as cause:
+            raise RuntimeError(f"kaboom {token}") from cause
+
+    monkeypatch.setattr(masque.validate, "validate_files", boom)
+    (Path.cwd() / "personas").mkdir()
+    (Path.cwd() / "personas" / "x.masque.yaml").write_text("name: x\n")
+    result = invoke(["validate"])
+    assert result.exit_code == 1
+    log = (isolated_env / "crash.log").read_text()
+    assert "RuntimeError: kaboom msq_[REDACTED]" in log
+    assert "KeyError: 'actor key msqk_[REDACTED] did not verify'" in log
+    for secret in (token, key, token[4:], key[5:]):
+        assert secret not in log and secret not in result.stderr
+    assert (isolated_env / "crash.log").stat().st_mode & 0o777 == 0o600
+
+
 def test_debug_shows_the_traceback(invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     import masque.validate
 

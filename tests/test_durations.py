@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -72,3 +73,36 @@ def test_parse_since_takes_dates_times_and_durations_ago() -> None:
     assert offset == dt.datetime(2026, 1, 15, 8, 30, tzinfo=dt.timezone.utc)
     with pytest.raises(UsageError, match="not a date"):
         parse_since("last tuesday")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["3000000d", "P3000000D", "P99999999999999999999D", pytest.param("9" * 400 + "s", id="400-digits"), "36501d"],
+)
+def test_a_duration_past_the_maximum_is_a_usage_error_naming_it(text: str) -> None:
+    with pytest.raises(UsageError, match=r"is over the maximum of 36500d \(100 years\)") as caught:
+        parse_duration(text)
+    assert text[:30] in str(caught.value)
+    with pytest.raises(UsageError, match="over the maximum"):
+        parse_since(text)
+    assert parse_duration("36500d") == dt.timedelta(days=36500)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["assume", "reviewer", "-i", "review the parser", "--ttl", "3000000d"],
+        ["stats", "--since", "3000000d"],
+        ["sessions", "export", "out.json", "--since", "3000000d"],
+        ["token", "renew", "msq_x", "--ttl", "3000000d"],
+        ["revoke", "01ABC", "--grace", "3000000d"],
+        ["memory", "add", "reviewer", "hello", "--ttl", "3000000d"],
+    ],
+)
+def test_cli_durations_past_the_maximum_exit_2(args: list[str], invoke: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    monkeypatch.setenv("MASQUE_PATH", str(Path(__file__).resolve().parent.parent / "personas"))
+    result = invoke(args)
+    assert result.exit_code == 2, result.stderr
+    assert "the duration '3000000d' is over the maximum of 36500d (100 years)" in result.stderr

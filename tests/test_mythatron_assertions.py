@@ -123,3 +123,10 @@ def test_short_and_long_spellings_parse_to_the_same_assertion(op: str, value: st
     short_key = ("not" + op[0].upper() + op[1:]) if negate else op
     long_form = {"type": op, "value": value, "not": negate}
     assert A.parse({short_key: value}) == A.parse(long_form)
+
+
+@pytest.mark.parametrize("raw", [{"regex": "^(a|aa)+$"}, {"notRegex": "^(a|aa)+$"}])
+def test_a_catastrophic_regex_fails_with_a_reason_instead_of_hanging(raw: dict[str, object]) -> None:
+    result = A.check(raw, "a" * 40 + "!")
+    assert not result.passed  # negated or not: an answer never judged never passes
+    assert "gave up after" in result.reason and "backtracks catastrophically" in result.reason

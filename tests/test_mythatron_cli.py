@@ -80,6 +80,14 @@ def test_new_refuses_unsafe_names(mt: Invoke, name: str, tmp_path: Path) -> None
     assert not list((tmp_path / "work").iterdir()) and not (tmp_path / "evil.mask.json").exists()
 
 
+@pytest.mark.parametrize("name", ["poet\n", "poet\r\n", "po et", "poet\t", "poet\x00"])
+def test_new_refuses_whitespace_and_control_characters(mt: Invoke, name: str, tmp_path: Path) -> None:
+    result = mt(["mask", "new", "--", name])
+    assert result.exit_code == 2
+    assert f"{name!r} is not a safe mask name: it contains whitespace or a control character" in result.stderr
+    assert not list((tmp_path / "work").iterdir())
+
+
 def test_new_never_overwrites_without_force(mt: Invoke) -> None:
     target = Path("poet.mask.json")
     target.write_text("my own work", encoding="utf-8")
@@ -232,3 +240,18 @@ def test_an_accepted_name_never_escapes_the_target_dir(name: str) -> None:
     base = Path("/srv/masks")
     target = (base / f"{name}.mask.json").resolve()
     assert target.parent == base and not Path(name).is_absolute() and ".." not in name
+
+
+SEED_PROFESSOR = REPO / "tests" / "cases" / "seed" / "professor.mask.json"  # seed 000's own example, verbatim
+
+
+def test_the_seeds_professor_validates_with_a_changelog_warning(mt: Invoke, invoke: Invoke) -> None:
+    for result in (invoke(["validate", SEED_PROFESSOR]), mt(["mask", "validate", "--no-tests", SEED_PROFESSOR])):
+        assert result.exit_code == 0, result.stdout
+        assert f"{SEED_PROFESSOR}:3:3: warning[changelog-missing] $.version: version 1.3.0" in result.stdout
+    for result in (
+        invoke(["validate", "--strict", SEED_PROFESSOR]),
+        mt(["mask", "validate", "--strict", "--no-tests", SEED_PROFESSOR]),
+    ):
+        assert result.exit_code == 1
+        assert f"{SEED_PROFESSOR}:3:3: error[changelog-missing]" in result.stdout

@@ -10,7 +10,6 @@ person can act on.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -94,12 +93,35 @@ def parse(raw: Mapping[str, Any]) -> Assertion:
     return Assertion(op, value, negate != flip, description if isinstance(description, str) else None)
 
 
+# A regex assertion is written by whoever wrote the mask and judged against model output, so a pattern
+# like `^(a+)+$` must not backtrack forever. The `regex` package (re-compatible syntax) checks a
+# deadline while it matches; past it the assertion fails with a reason, whatever its negation.
+REGEX_TIMEOUT_SECONDS = 2.0
+
+
+class _GaveUp(Exception):
+    """A matcher hit its deadline; the message says which pattern and what to do."""
+
+
 @lru_cache(maxsize=256)
-def _compiled(pattern: str) -> re.Pattern[str]:
+def compile_regex(pattern: str) -> Any:
+    """`pattern` compiled by the `regex` package; UsageError when it does not compile."""
+    import regex
+
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        return regex.compile(pattern)
+    except regex.error as exc:
         raise UsageError(f"regex {pattern!r} does not compile: {exc}") from None
+
+
+def _search(pattern: str, output: str) -> Any:
+    try:
+        return compile_regex(pattern).search(output, timeout=REGEX_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise _GaveUp(
+            f"/{pattern}/ gave up after {REGEX_TIMEOUT_SECONDS:g} s on {len(output):,} characters of output: "
+            "the pattern backtracks catastrophically (nested quantifiers such as (a+)+); simplify it"
+        ) from None
 
 
 def _clip(text: str, width: int = 60) -> str:
@@ -118,7 +140,7 @@ def _positive(a: Assertion, output: str) -> tuple[bool, str]:
         found = a.value.casefold() in output.casefold()
         return found, f"output {'contains' if found else 'does not contain'} {a.value!r} (ignoring case)"
     if a.op is Op.REGEX:
-        match = _compiled(a.value).search(output)
+        match = _search(a.value, output)
         if match:
             return True, f"/{a.value}/ matches {_clip(match.group(0))}"
         return False, f"/{a.value}/ matches nowhere in the output"
@@ -146,7 +168,10 @@ def _positive(a: Assertion, output: str) -> tuple[bool, str]:
 
 
 def evaluate(a: Assertion, output: str) -> AssertionResult:
-    holds, why = _positive(a, output)
+    try:
+        holds, why = _positive(a, output)
+    except _GaveUp as exc:  # fails negated or not: an answer that was never judged never passes
+        return AssertionResult(a, False, str(exc))
     passed = holds != a.negate
     if a.negate:
         why = f"negated: {why}"

@@ -21,7 +21,7 @@ from typing import Any
 
 from masque.errors import UsageError
 
-SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")  # use with fullmatch: `$` would let "poet\n" through
 
 
 class Format(str, Enum):
@@ -38,10 +38,12 @@ class Scaffold:
 
 
 def check_slug(name: str) -> str:
-    if not SLUG_RE.match(name):
+    if not SLUG_RE.fullmatch(name):
         why = (
             "it contains a path separator or '..'"
             if ("/" in name or "\\" in name or ".." in name)
+            else "it contains whitespace or a control character"
+            if any(c.isspace() or not c.isprintable() for c in name)
             else "it is absolute"
             if os.path.isabs(name)
             else "use lowercase letters, digits, - and _ (at most 63), starting with a letter or digit"
