@@ -68,3 +68,26 @@ def test_the_tour_runs_as_written(tmp_path: Path) -> None:
     assert "The parser is a Pratt loop" in proc.stdout
     assert "wearing reviewer" in proc.stdout
     assert "2/2 runs passed" in proc.stdout
+
+
+def test_every_test_the_threat_model_names_exists() -> None:
+    """The threat model says which test holds each promise; a renamed or deleted test must show up here."""
+    section = README[
+        README.index("### Threat model") : README.index("### Exit codes", README.index("### Threat model"))
+    ]
+    defined = {
+        m.group(1)
+        for path in (REPO / "tests").glob("test_*.py")
+        for m in re.finditer(r"^def (test_\w+)", path.read_text(encoding="utf-8"), re.MULTILINE)
+    }
+    files = {p.name for p in (REPO / "tests").glob("test_*.py")}
+    named = re.findall(r"`(?:(test_\w+\.py)(?:::)?)?(test_\w+\*?)?`", section)
+    assert len(named) > 20  # the table is there
+    for file, test in named:
+        assert not file or file in files, file
+        if test.endswith("*"):
+            assert any(d.startswith(test[:-1]) for d in defined), test
+        elif test:
+            assert test in defined, test
+    numbered = re.findall(r"^\| (\d+) \|", section, re.MULTILINE)
+    assert numbered == [str(n) for n in range(1, 13)]  # issue 10's twelve promises, in order
