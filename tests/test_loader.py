@@ -71,6 +71,35 @@ def test_deep_nesting_is_refused_not_a_segfault() -> None:
     assert problem("a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 100)))[0] == "too-deep"
 
 
+class _NewLibyaml:
+    """Stands in for libyaml >= 0.2.6 (PyYAML >= 6.0.4), which refuses deep nesting itself."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def get_event(self) -> None:
+        import yaml
+
+        mark = yaml.Mark("<unicode string>", 1000, 0, 1000, None, None)
+        raise yaml.scanner.ScannerError("while increasing flow level", mark, "exceeded maximum nesting depth", mark)
+
+    def dispose(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("max_depth", [64, 5000])
+def test_the_parsers_own_depth_limit_is_too_deep_too(max_depth: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from masque import loader
+
+    monkeypatch.setattr(loader, "_Parser", _NewLibyaml)
+    depth = 2000
+    with pytest.raises(LoadProblem) as info:
+        load_text("f.masque.yaml", "[" * depth + "]" * depth, Limits(max_depth=max_depth))
+    d = info.value.diagnostic
+    assert (d.code, d.line, d.col) == ("too-deep", 1, 1001)
+    assert d.message == f"nesting deeper than {min(max_depth, 1000)} levels"
+
+
 def test_recursive_alias() -> None:
     assert problem("a: &x\n  b: *x\n")[0] == "recursive-alias"
 
