@@ -54,3 +54,44 @@ def test_ci_installs_every_package_through_the_constraints() -> None:
     installs = re.findall(r"^.*pip install .*$", script, re.M)
     assert len(installs) == 2  # the README's two quick-start commands
     assert all("-c constraints.txt" in line for line in installs), installs
+
+
+def _slow_tests() -> tuple[set[str], set[str]]:
+    """(every test, the tests marked slow), as "file::function", read from the test sources."""
+    import ast
+
+    every: set[str] = set()
+    slow: set[str] = set()
+    for path in sorted((REPO / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        module_slow = any(
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
+            and "slow" in ast.unparse(node.value)
+            for node in tree.body
+        )
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                name = f"{path.name}::{node.name}"
+                every.add(name)
+                if module_slow or any(ast.unparse(d) == "pytest.mark.slow" for d in node.decorator_list):
+                    slow.add(name)
+    return every, slow
+
+
+def test_the_quick_loop_skips_real_process_races_kills_and_signals() -> None:
+    every, slow = _slow_tests()
+    must_be_slow = {t for t in every if t.startswith("test_concurrency.py::")}
+    must_be_slow |= {
+        "test_memory_reliability.py::test_four_concurrent_writers_lose_nothing",
+        "test_memory_reliability.py::test_kill_9_during_import_leaves_whole_batches",
+        "test_docs.py::test_the_tour_runs_as_written",
+        "test_examples.py::test_agent_session_example_runs",
+        "test_cli_root.py::test_a_closed_pipe_is_quiet",
+        "test_sessions_exec.py::test_exec_forwards_signals_to_the_command",
+        "test_sessions_exec.py::test_graceful_revoke_signals_the_exec_command_and_waits_for_it",
+    }
+    assert must_be_slow - slow == set()
+    assert len(slow) < len(every) / 10  # the quick loop still runs nearly everything
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert 'python -m pytest -m "not slow"' in readme.replace("\n", " ")

@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import json
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,6 +53,7 @@ def test_export_lines_parse_back_to_the_same_memory(
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(branch=_name)
+@pytest.mark.slow
 def test_any_branch_name_filters_exactly(branch: str) -> None:
     from masque import memory
 
