@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from masque.config import Limits
@@ -185,6 +185,7 @@ _chars = st.characters(blacklist_characters="\x85\u2028\u2029", blacklist_catego
         max_leaves=20,
     )
 )
+@example(value={"A": None, "A000": -(10**31), "A0000000": None, "B00000 0": None})  # folded by the emitter
 def test_round_trip_of_dumped_data(value: object) -> None:
     """Whatever a YAML 1.2 emitter (ruamel.yaml) writes, the loader reads back as the same data."""
     import io
@@ -192,6 +193,10 @@ def test_round_trip_of_dumped_data(value: object) -> None:
     from ruamel.yaml import YAML
 
     out = io.StringIO()
-    YAML(typ="safe", pure=True).dump({"root": value}, out)
+    emitter = YAML(typ="safe", pure=True)
+    # Unbounded lines: ruamel.yaml 0.19 folds a long flow mapping inside a plain key ("B00000 \n 0: null"),
+    # which is invalid YAML (an implicit key is one line) that no parser reads; folding is not under test.
+    emitter.width = 1 << 16
+    emitter.dump({"root": value}, out)
     text = out.getvalue()
     assert load_text("f", text).data == {"root": value}
