@@ -20,7 +20,9 @@ from masque.errors import UsageError
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 DEFAULT_MAX_TTL_SECONDS = 12 * 3600  # like STS's maximum session duration
-DEFAULT_LOCK_TIMEOUT = 10.0
+# Seconds to wait for the store. 10 s was too short on a loaded machine (load 10 on 2 cores): eight
+# processes queueing for the turn, each held ~0.4 s there, left the unluckiest waiting ~7 s.
+DEFAULT_LOCK_TIMEOUT = 30.0
 
 
 def _env(name: str) -> str | None:

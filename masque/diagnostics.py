@@ -22,7 +22,7 @@ DIAGNOSTIC_CODES: dict[str, str] = {
     "root-not-mapping": "the top level is a list or a scalar",
     "alias-bomb": "anchors/aliases expand past [limits] max_nodes",
     "recursive-alias": "an alias inside its own anchor",
-    "too-deep": "nesting past [limits] max_depth",
+    "too-deep": "nesting past [limits] max_depth (or past the 1000 levels newer libyaml allows)",
     "schema-<keyword>": "a JSON Schema rule failed (schema-required, schema-enum, schema-pattern, ...)",
     "ttl-invalid": "access.ttl is not an ISO 8601 duration",
     "ttl-not-positive": "access.ttl is zero",

@@ -24,6 +24,7 @@ from masque.config import limits as current_limits
 from masque.diagnostics import Diagnostic, Severity, json_path
 
 _CLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_PARSER_MAX_DEPTH = 1000  # libyaml >= 0.2.6 refuses deeper nesting itself ("exceeded maximum nesting depth")
 
 
 class _Parser(_CLoader):
@@ -321,6 +322,11 @@ def compose(path: str, text: str, lim: Limits, marks: dict[tuple[Any, ...], tupl
                     frame[0][key] = value
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if "maximum nesting depth" in str(exc.problem):
+            # libyaml >= 0.2.6 (PyYAML >= 6.0.4) stops nesting past its own limit, scanning flow
+            # collections ahead of the events that would trip ours: the same refusal, same code.
+            depth = min(lim.max_depth, _PARSER_MAX_DEPTH)
+            raise _problem(path, "too-deep", f"nesting deeper than {depth} levels", mark) from None
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         raise _problem(path, "yaml-syntax", message or "invalid YAML", mark) from None
     except yaml.reader.ReaderError as exc:  # control characters and the like

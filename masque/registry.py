@@ -649,6 +649,22 @@ def known_names() -> list[str]:
     return sorted(names)
 
 
+def prepare(ref: str) -> None:
+    """Parse every file that may hold `ref` into the cache, so `resolve` under the store's turn only stats them.
+
+    A malformed ref is left for `resolve` to report.
+    """
+    try:
+        want = Ref.parse(ref)
+    except MasqueError:
+        return
+    import semver  # noqa: F401  (version ordering)
+
+    from masque.mythatron import catalog  # noqa: F401  (recorded stages)
+
+    _scan(search_dirs(), want)
+
+
 def clear_cache() -> None:
     """Forget parsed files (tests and long-lived processes that rewrite files within one mtime tick)."""
     _load_cache.clear()

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from masque.rings import Acting, Selection
 
 DEFAULT_GRACE = dt.timedelta(seconds=10)
+# Imported before taking the store's turn, which is then held only for the writes.
+_NEEDS = ("masque.credentials", "masque.rings", "masque.memory", "masque.memory.audit", "masque.scoring")
 
 
 def _chain(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
@@ -148,6 +150,7 @@ def release(
 ) -> Ended:
     """Doff a session (default: MASQUE_SESSION_ID). Ended already -> Ended(already_ended=True)."""
     sid = _session_id_or_env(session_id)
+    turns.prepare(*_NEEDS)
     with turns.transaction() as conn:
         s = load(conn, sid)
         who = _who_may_end(conn, s, selection)
@@ -216,6 +219,7 @@ def revoke(
     """Revoke a session and its chain. Graceful by default: mark it `revoking`, send an `exec` holder
     SIGTERM (it forwards it to its command), wait up to `grace` for the holder to release, then kill
     the credentials. `now=True` kills them at once."""
+    turns.prepare(*_NEEDS)
     with turns.transaction() as conn:
         s = load(conn, session_id)
         who = _who_may_end(conn, s, selection)

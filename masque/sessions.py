@@ -234,6 +234,11 @@ def _assume(
     # Code masques run user code (access(), validate_intent) to resolve and decide: never under the lock.
     ready = ref if isinstance(ref, Wearable) else code_masque_for(ref)
     early = ready.decide(intent) if ready is not None else None
+    # The turn is held only for the transaction: parse files and import modules before taking it.
+    if ready is None:
+        registry.prepare(str(ref))
+    turns.prepare("masque.intent", "masque.session_events")
+    holder_start = _holder_start(pid)
     with turns.transaction() as conn:
         # A registry masque is resolved here: its recorded stages are read on this connection.
         resolved = registry.resolve(str(ref), conn=conn) if ready is None else None
@@ -313,7 +318,7 @@ def _assume(
             )
             meta = {
                 "knowledge": [{"uri": k.uri, "endpoint": k.endpoint} for k in links],
-                "holder_start": _holder_start(pid),
+                "holder_start": holder_start,
                 "source": w.source,
                 "caps": list(plan.caps),
                 "acting_via": who.via.value,

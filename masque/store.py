@@ -24,10 +24,27 @@ if TYPE_CHECKING:
 
 _LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
 _migrated: set[tuple[str, int]] = set()  # (path, inode) already brought up to date by this process
+_packaged: list[tuple[int, str, str]] = []  # migrations() read once per process
+
+
+def prepare() -> None:
+    """Import DuckDB and read the packaged migrations now, before any lock is taken.
+
+    A cold `import duckdb` takes ~0.1 s on an idle machine and several times that under load; done
+    while holding the store's turn (`masque.turns`), it made every other process wait for it.
+    """
+    import sysconfig  # noqa: F401  (DuckDB imports these on its first TIMESTAMPTZ value)
+    import zoneinfo  # noqa: F401
+
+    import duckdb  # noqa: F401
+
+    migrations()
 
 
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) for every packaged migration, in order."""
+    if _packaged:
+        return list(_packaged)
     found = []
     for entry in resources.files("masque.migrations").iterdir():
         match = re.match(r"^(\d{4})_(\w+)\.sql$", entry.name)
@@ -37,7 +54,8 @@ def migrations() -> list[tuple[int, str, str]]:
     versions = [v for v, _, _ in found]
     if versions != list(range(1, len(found) + 1)):  # pragma: no cover - a packaging mistake; tests catch it
         raise StoreError(f"migrations must be numbered 1..n without gaps or repeats, found {versions}")
-    return found
+    _packaged[:] = found
+    return list(found)
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -80,7 +98,9 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
             # Only a read-write connection can create the file (after an unfinished one was removed).
             return duckdb.connect(str(path), read_only=read_only and path.exists())
         except duckdb.IOException as exc:
-            if not (_is_lock_error(exc) or _unfinished(path, exc)):
+            # Removed (an unfinished husk) between exists() and connect: the retry creates it.
+            vanished = read_only and "database does not exist" in str(exc)
+            if not (vanished or _is_lock_error(exc) or _unfinished(path, exc)):
                 raise StoreError(
                     f"cannot open the store {path}: {str(exc).splitlines()[0]}",
                     hint="check permissions and disk space; `masque path` shows where the store lives",

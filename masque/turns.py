@@ -7,11 +7,17 @@ so an unlucky process can starve past the lock deadline. Session operations ther
 turn on a sidecar `flock` (`masque.duckdb.turn` next to the store), polled at a short fixed interval
 so every waiter has the same chance, and only then open the store. The turn is re-entrant within a
 process (nested helpers share it) and is released as soon as the store connection closes.
+
+A turn is held only for the transaction: everything a caller needs that is not in the store (imports,
+above all DuckDB's; parsed masque files) is prepared before taking it, with `prepare` here and
+`registry.prepare`. A cold process that imported DuckDB inside its turn held it ~0.5 s under load,
+and eight such processes queued long enough to exceed the lock deadline.
 """
 
 from __future__ import annotations
 
 import fcntl
+import importlib
 import os
 import random
 import threading
@@ -31,9 +37,17 @@ _local = threading.RLock()
 _depth = threading.local()
 
 
+def prepare(*modules: str) -> None:
+    """Import the store driver and `modules` (dotted names) before taking a turn, not while holding it."""
+    store.prepare()
+    for name in modules:
+        importlib.import_module(name)
+
+
 @contextmanager
 def turn() -> Iterator[None]:
     """Hold this process's turn at the store (re-entrant; waits up to [limits] lock_timeout)."""
+    store.prepare()
     with _local:
         if getattr(_depth, "n", 0) > 0:
             _depth.n += 1

@@ -115,6 +115,7 @@ def test_a_code_masque_instance_can_be_worn_directly() -> None:
     assert row[0].endswith("test_api.py") and len(row[1]) == 64
 
 
+@pytest.mark.slow
 def test_code_masques_load_only_when_opted_in(monkeypatch: pytest.MonkeyPatch, run_masque: Any) -> None:
     Path("homelab_masque.py").write_text(HOMELAB)
     without = run_masque("assume", "homelab", "--intent", "deploy monitoring", "--format", "json")

@@ -163,6 +163,7 @@ def test_no_color_output_has_no_escape_codes(run_masque: Callable[..., Any], per
     assert "\x1b[" not in proc.stdout
 
 
+@pytest.mark.slow
 def test_a_closed_pipe_is_quiet(personas: Path, isolated_env: Path, tmp_path: Path) -> None:
     """`masque validate ... | head -1` on output larger than a pipe buffer: no traceback, no crash log."""
     text = (personas / "generalist.masque.yaml").read_text()

@@ -44,6 +44,7 @@ def test_every_command_has_help_and_a_readme_entry(path: str, command: Any) -> N
     assert f"`{path}" in README, f"README.md does not document `{path}`"
 
 
+@pytest.mark.slow
 def test_the_tour_runs_as_written(tmp_path: Path) -> None:
     block = re.search(r"<!-- tour:start -->\n```bash\n(.*?)```\n<!-- tour:end -->", README, re.S)
     assert block is not None

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_agent_session_example_runs(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MASQUE_")}
     env.update(MASQUE_HOME=str(tmp_path / "home"), MASQUE_PATH=str(REPO / "personas"))

@@ -58,6 +58,7 @@ def test_export_lines_parse_back_to_the_same_memory(
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(branch=_name)
+@pytest.mark.slow
 def test_any_branch_name_filters_exactly(branch: str, tmp_path: Path) -> None:
     from masque import memory
 

@@ -142,6 +142,7 @@ def test_a_missing_shard_is_an_error_not_an_empty_result(invoke: Invoke) -> None
     assert "mask_memory_codesmith" in result.stderr and "missing" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_cold_memory_search_process_works(run_masque: Callable[..., Any], invoke: Invoke) -> None:
     invoke(["memory", "add", "codesmith", "cold processes find this"])
     env = {"MASQUE_HOME": os.environ["MASQUE_HOME"]}

@@ -93,6 +93,7 @@ def _exec_popen(script: str, *extra: str) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow
 def test_exec_runs_the_command_wearing_the_masque_and_returns_its_code(run_masque: Run) -> None:
     result = run_masque("exec", "tool", "--intent", "test the parser", "--", sys.executable, "-c", CHILD)
     assert result.returncode == 7, result.stderr
@@ -125,6 +126,7 @@ def test_exec_of_a_missing_command_releases_and_says_so(run_masque: Run) -> None
     assert store_rows("SELECT status, exit_code FROM sessions") == [("ended", 127)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_exec_forwards_signals_to_the_command(sig: signal.Signals) -> None:
     with _exec_popen(TRAPPER) as proc:
@@ -134,6 +136,7 @@ def test_exec_forwards_signals_to_the_command(sig: signal.Signals) -> None:
     assert store_rows("SELECT status, exit_code FROM sessions") == [("ended", 40 + sig)]
 
 
+@pytest.mark.slow
 def test_graceful_revoke_signals_the_exec_command_and_waits_for_it(invoke: Invoke) -> None:
     with _exec_popen(WINDER) as proc:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"

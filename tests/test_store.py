@@ -101,6 +101,25 @@ def test_a_store_whose_creation_died_is_created_afresh(invoke: Callable[..., Any
         assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(store.migrations())
 
 
+def test_a_store_removed_just_before_a_read_only_open_is_created(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process removes an unfinished husk between our exists() and DuckDB's open: no error."""
+    import duckdb
+
+    config.ensure_home()
+    path = config.store_path()
+    path.write_bytes(b"")
+    real = duckdb.connect
+
+    def connect(database: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        if read_only:
+            path.unlink(missing_ok=True)
+        return real(database, read_only=read_only)
+
+    monkeypatch.setattr(duckdb, "connect", connect)
+    with store.connect(read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(store.migrations())
+
+
 def test_a_store_being_created_by_another_process_is_waited_for(isolated_env: Path) -> None:
     """The file exists but its creator has not written the header yet: wait for it, do not fail."""
     import threading
