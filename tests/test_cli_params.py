@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
 import typer
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -41,16 +42,29 @@ def both(value: str, kind: type, low: float | None = None, high: float | None = 
     return got, expected
 
 
+def _not_pydantic_core_quirk(value: str) -> bool:
+    """pydantic-core reads "0-5" as -5 and "00-0" as 0 (zeros, then a sign); Typer inherits that, we do not."""
+    return re.match(r"\s*0+[-+]", value) is None
+
+
 @given(_TEXT)
 def test_integers_read_like_typer(value: str) -> None:
+    assume(_not_pydantic_core_quirk(value))
     got, expected = both(value, int)
     assert got == expected
 
 
 @given(_TEXT)
 def test_bounded_integers_read_like_typer(value: str) -> None:
+    assume(_not_pydantic_core_quirk(value))
     got, expected = both(value, int, 1, 100)
     assert got == expected
+
+
+@pytest.mark.parametrize("value", ["0-5", "00-5", "0+5", "0-0"])
+def test_a_sign_after_leading_zeros_is_not_an_integer(value: str) -> None:
+    with pytest.raises(ValueError):
+        coerce_plain(value, int, None, None, False)
 
 
 @given(_TEXT)
