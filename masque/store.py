@@ -97,10 +97,12 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
         try:
             # Only a read-write connection can create the file (after an unfinished one was removed).
             return duckdb.connect(str(path), read_only=read_only and path.exists())
-        except duckdb.IOException as exc:
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
             # Removed (an unfinished husk) between exists() and connect: the retry creates it.
             vanished = read_only and "database does not exist" in str(exc)
-            if not (vanished or _is_lock_error(exc) or _unfinished(path, exc)):
+            # Another thread of this process has it open read-write (or read-only): wait as for a lock.
+            same_process = "different configuration than existing connections" in str(exc)
+            if not (vanished or same_process or _is_lock_error(exc) or _unfinished(path, exc)):
                 raise StoreError(
                     f"cannot open the store {path}: {str(exc).splitlines()[0]}",
                     hint="check permissions and disk space; `masque path` shows where the store lives",

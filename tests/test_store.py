@@ -141,3 +141,21 @@ def test_a_store_being_created_by_another_process_is_waited_for(isolated_env: Pa
             assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(store.migrations())
     finally:
         timer.join()
+
+
+def test_a_reader_waits_while_another_thread_holds_the_store_read_write(isolated_env: Path) -> None:
+    """In one process DuckDB refuses a read-only open beside a read-write one: that is busy, not damage."""
+    import threading
+
+    import duckdb
+
+    with store.transaction():
+        pass  # the store exists, migrated
+    held = duckdb.connect(str(config.store_path()))  # a library user's other thread, mid-operation
+    release = threading.Timer(0.3, held.close)
+    release.start()
+    try:
+        with store.connect(read_only=True) as conn:
+            assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(store.migrations())
+    finally:
+        release.join()
