@@ -255,6 +255,11 @@ def _load(path: Path) -> _Loaded:
     return result
 
 
+def content_hash(path: Path) -> str:
+    """The hash a pin holds for this file: its bytes', or its flattened definition's with `extends`."""
+    return _load(path).sha256
+
+
 def definition_hash(masque: Masque) -> str:
     """SHA-256 of a flattened definition (canonical JSON): a changed `extends` parent changes it too."""
     import hashlib

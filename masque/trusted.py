@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 FIRST_USE = "first_use"
 ADMIN = "admin"
+WRITE_BACK = "write_back"
 _COLUMNS = "masque, version, content_hash, source_path, pinned_by, pinned_at, via"
 
 
@@ -256,6 +257,39 @@ def pin(ref: str, file: Path | None = None, selection: Selection | None = None) 
     if refusal is not None:
         raise refusal
     return done
+
+
+def carry_over(
+    conn: duckdb.DuckDBPyConnection, key: str, version: str, *, before: str, after: str, path: Path, actor: str
+) -> bool:
+    """Masque's own edit of a file (score write-back changes only `performance`): move its pin along.
+
+    Only a file that was the trusted definition (`before` is the pinned hash) carries its pin; any
+    other file stays as untrusted as it was. Called under the turn that rewrote the file.
+    """
+    from masque import registry
+
+    current = pins(conn).get(registry.slot_of(key, version))
+    if current is None or current.content_hash != before:
+        return False
+    conn.execute(
+        "UPDATE trusted_definitions SET content_hash = ?, source_path = ?, pinned_by = ?, pinned_at = now(),"
+        " via = ? WHERE masque = ? AND version = ?",
+        [after, str(path), actor, WRITE_BACK, current.masque, current.version],
+    )
+    _event(
+        conn,
+        "definition_pinned",
+        actor,
+        key,
+        version,
+        content_hash=after,
+        source_path=str(path),
+        via=WRITE_BACK,
+        previous=current.to_dict(),
+    )
+    _write_sidecar(conn)
+    return True
 
 
 def list_pins() -> list[Pin]:

@@ -249,8 +249,34 @@ def write_back(ref: str) -> WriteBackResult:
             f"{path}: the written-back file would not validate: {first.message if first else 'unknown'}",
             hint="the file was left unchanged; run `masque validate` on it and fix its performance block",
         )
-    _replace(path, new_raw)
+    _replace_pinned(path, raw, new_raw, masque.key, masque.version, masque.ring)
     return WriteBackResult(path, masque.ref, appended, present, previous, score, True)
+
+
+def _replace_pinned(path: Path, raw: bytes, new_raw: bytes, key: str, version: str, ring: Any) -> None:
+    """Rewrite the file and, if it was the trusted definition, move its pin along: both or neither.
+
+    Only an actor qualified for the masque's ring writes its scores back. The file is checked against
+    what was read, under the store's turn, so an edit made meanwhile is never overwritten or pinned.
+    """
+    from masque import registry, rings, trusted, turns
+
+    before = registry.content_hash(path)
+    written = False
+    try:
+        with turns.transaction() as conn:
+            who = rings.resolve_acting(conn, rings.selection_from_env()).actor
+            rings.check_qualified(who, ring, f"writing scores back into {key}@{version}")
+            if path.read_bytes() != raw:
+                raise UsageError(f"{path} changed during the write-back; it was left as it is", hint="run it again")
+            _replace(path, new_raw)
+            written = True
+            after = registry.content_hash(path)
+            trusted.carry_over(conn, key, version, before=before, after=after, path=path, actor=who.name)
+    except BaseException:
+        if written:  # the pin did not move: put back the file it still trusts
+            _replace(path, raw)
+        raise
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -97,6 +97,26 @@ def test_write_back_appends_and_keeps_every_other_byte(worn: str, invoke: Callab
     assert path.read_bytes() == after
 
 
+def test_write_back_moves_the_pin_of_a_trusted_file_along_and_needs_the_masques_ring(
+    worn: str, invoke: Callable[..., Any]
+) -> None:
+    from tests.test_sessions_support import add_actor
+
+    guest = {"MASQUE_ACTOR": "gil", "MASQUE_ACTOR_KEY": add_actor(invoke, "gil", "guest")}
+    path = Path.cwd() / "personas" / "codesmith.masque.yaml"
+    before = path.read_bytes()
+    refused = invoke(["score", "--write-back", "codesmith@0.1.0"], env=guest)  # codesmith is a player masque
+    assert refused.exit_code == 3 and path.read_bytes() == before
+    assert invoke(["score", "--write-back", "codesmith@0.1.0"]).exit_code == 0
+    # The file codesmith@0.1.0 was pinned to changed only by Masque's own write-back: it is still trusted.
+    again = invoke(["assume", "codesmith@0.1.0", "--intent", "implement the parser", "--format", "json"])
+    assert again.exit_code == 0, again.output
+    with store.connect(read_only=True) as conn:
+        (via,) = conn.execute("SELECT via FROM trusted_definitions WHERE masque = 'codesmith'").fetchone()
+        moved = conn.execute("SELECT count(*) FROM events WHERE type = 'definition_pinned'").fetchone()
+    assert via == "write_back" and moved == (1,)
+
+
 SAMPLE = """\
 # a comment that must survive
 name: Sample   # trailing comment
