@@ -94,7 +94,10 @@ def _slugs(page: Path) -> set[str]:
     from markdown.extensions.toc import slugify
 
     text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
-    return {slugify(m[1].replace("`", ""), "-") for m in re.finditer(r"^#{1,6} (.+)$", text, re.M)}
+    slugs = set()
+    for m in re.finditer(r"^#{1,6} (.+?)(?: \{ #([\w-]+) \})?$", text, re.M):
+        slugs.add(m[2] or slugify(m[1].replace("`", ""), "-"))  # an explicit `{ #id }` (attr_list) wins
+    return slugs
 
 
 def test_the_readme_is_the_front_door_into_the_docs() -> None:
