@@ -47,7 +47,8 @@ def all_commands() -> list[tuple[str, Any]]:
 @pytest.mark.parametrize(("path", "command"), all_commands(), ids=lambda v: v if isinstance(v, str) else "")
 def test_every_command_has_help_and_a_docs_entry(path: str, command: Any) -> None:
     assert (command.help or "").strip(), f"{path} has no help text"
-    assert f"`{path}" in GUIDE, f"no page under docs/ (besides the generated cli.md) documents `{path}`"
+    documented = f"`{path}" in GUIDE or f"<code>{path}" in GUIDE  # <code> where a table cell needs a |
+    assert documented, f"no page under docs/ (besides the generated cli.md) documents `{path}`"
     assert f"\n## {path}\n" in CLI_REFERENCE.read_text(encoding="utf-8"), f"docs/cli.md has no section for {path}"
 
 
