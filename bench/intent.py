@@ -293,7 +293,8 @@ def main() -> None:
     print(
         "ratio = masque's rate / the peer's (above 1: masque is faster). naive: patterns normalised per call + "
         "fnmatch loop; pre-norm: prepared once + fnmatch loop; 1 regex: prepared once + one joined "
-        "fnmatch.translate regex (the strong peer). All three peers share masque's readings pipeline."
+        "fnmatch.translate regex (the strong peer). All three peers run masque's readings pipeline on every "
+        "intent, which masque's decide() skips for plain ASCII: match() compares the matchers alone."
     )
     print(
         f"{'policy group':18} {'patterns':>9} | {'decide()':>10} {'naive':>8} {'ratio':>6} {'pre-norm':>8} "
