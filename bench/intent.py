@@ -34,19 +34,24 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+_HOMES = (
+    "masque.masques",
+    "masque.masques.intent",
+    "masque.masques.intent_text",
+    "masque.masques.model",
+    "masque.masques.registry",
+    "masque.intent",
+    "masque.intent_text",
+    "masque.model",
+    "masque.registry",
+)
+
+
 def _public(name: str) -> Any:
     """`name` from wherever this tree keeps it: the modules are being regrouped into sub-packages."""
     import importlib
 
-    for module in (
-        "masque.masques",
-        "masque.masques.intent",
-        "masque.masques.intent_text",
-        "masque.masques.model",
-        "masque.intent",
-        "masque.intent_text",
-        "masque.model",
-    ):
+    for module in _HOMES:
         try:
             found = getattr(importlib.import_module(module), name, None)
         except ImportError:
@@ -73,9 +78,7 @@ def shipped_policies() -> list[Intent]:
     import os
 
     os.environ.setdefault("MASQUE_PATH", str(Path(__file__).resolve().parent.parent / "personas"))
-    from masque import registry
-
-    return [e.masque.intent for e in registry.available() if e.masque is not None and e.active]
+    return [e.masque.intent for e in _public("available")() if e.masque is not None and e.active]
 
 
 def synthetic_policy(rng: random.Random, size: int) -> Intent:
