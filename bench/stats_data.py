@@ -33,6 +33,13 @@ def _list(offsets: np.ndarray, fields: dict[str, pa.Array]) -> pa.ListArray:
     )
 
 
+def _ids(prefix: str, count: int, width: int = 10) -> np.ndarray:
+    """prefix + zero-padded 0..count-1 (numpy's zfill cannot take an empty array)."""
+    if not count:
+        return np.array([], dtype=str)
+    return np.char.add(prefix, np.char.zfill(np.arange(count).astype(str), width))
+
+
 def _ts(values: np.ndarray) -> pa.Array:
     return pa.array(values.astype("datetime64[us]"), pa.timestamp("us", tz="UTC"))
 
@@ -62,7 +69,7 @@ def generate(
     intent = np.char.add(
         np.char.add(np.array(VERBS)[rng.integers(0, 10, n)], " "), np.array(OBJECTS)[rng.integers(0, 6, n)]
     )
-    ids = np.char.add("ses_", np.char.zfill(np.arange(n).astype(str), 10))
+    ids = _ids("ses_", n)
     version = np.char.add("1.", v.astype(str))
     version = np.char.add(version, ".0")
 
@@ -79,7 +86,7 @@ def generate(
     scores = _list(
         s_off,
         {
-            "id": pa.array(np.char.add("scr_", np.char.zfill(np.arange(len(owner)).astype(str), 10))),
+            "id": pa.array(_ids("scr_", len(owner))),
             "symbol": pa.array(np.array(SYMBOLS)[value]),
             "notes": pa.nulls(len(owner), pa.string()),
             "scored_by": pa.array(np.char.add("actor-", actor_idx[owner].astype(str))),
@@ -97,7 +104,7 @@ def generate(
     events = _list(
         e_off,
         {
-            "id": pa.array(np.char.add("evt_", np.char.zfill(np.arange(len(e_owner)).astype(str), 10))),
+            "id": pa.array(_ids("evt_", len(e_owner))),
             "ts": _ts(e_ts),
             "type": pa.array(e_type),
             "session_id": pa.array(ids[e_owner]),
@@ -163,7 +170,7 @@ def _refusals(
     events = _list(
         np.arange(count + 1),
         {
-            "id": pa.array(np.char.add("evt_r", np.char.zfill(np.arange(count).astype(str), 9))),
+            "id": pa.array(_ids("evt_r", count, 9)),
             "ts": _ts(ts),
             "type": pa.array(np.where(rng.random(count) < 0.6, "intent_denied", "ring_refused")),
             "session_id": pa.nulls(count, pa.string()),
