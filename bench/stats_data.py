@@ -116,12 +116,15 @@ def generate(
         },
     )
 
-    k_counts = np.array([len(claims[int(i)]) for i in m])
+    # Each session lists its masque's claims: flat row i of the column is claim (i - its session's
+    # offset) of that masque, i.e. k_start[masque] + position.
+    per_masque = np.array([len(claims[i]) for i in range(masques)])
+    k_counts = per_masque[m]
     k_off = np.concatenate([[0], np.cumsum(k_counts)])
     k_uri = np.concatenate([skill_uris[claims[int(i)]] for i in range(masques)])
     k_lvl = np.concatenate([np.array(LEVELS)[claim_levels[int(i)]] for i in range(masques)])
-    k_start = np.concatenate([[0], np.cumsum([len(claims[i]) for i in range(masques)])])
-    k_index = np.concatenate([np.arange(k_start[i], k_start[i + 1]) for i in m]) if n else np.array([], int)
+    k_start = np.concatenate([[0], np.cumsum(per_masque)])
+    k_index = np.repeat(k_start[m], k_counts) + np.arange(k_off[-1]) - np.repeat(k_off[:-1], k_counts)
     skills_col = _list(k_off, {"uri": pa.array(k_uri[k_index]), "level": pa.array(k_lvl[k_index])})
 
     null = pa.nulls(n, pa.string())
