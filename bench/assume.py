@@ -31,7 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 REF, INTENT = "codesmith", "implement the parser"
-GOAL = 1.3
+GOAL = 1.3  # issue 11: the cold cycle within 1.3x its floor
+HELP_GOAL_MS = 150  # issue 11: `masque --help`
 
 
 def _version(ref: str) -> str:
@@ -134,7 +135,10 @@ def main() -> None:
     verdict = "ok" if ratio <= GOAL else "MISSED"
     print(f"python -c pass              {start_up * 1000:7.1f} ms  (median of {args.runs})")
     print(f"masque --version            {version * 1000:7.1f} ms  (answered before the CLI is built)")
-    print(f"masque --help               {help_ * 1000:7.1f} ms  (the whole Typer CLI, no command run)")
+    print(
+        f"masque --help               {help_ * 1000:7.1f} ms  (the whole Typer CLI, no command run; "
+        f"goal <= {HELP_GOAL_MS} ms: {'ok' if help_ * 1000 <= HELP_GOAL_MS else 'MISSED'})"
+    )
     print(f"floor: 2x import duckdb     {floor * 1000:7.1f} ms  (two cold processes, paired with each cycle)")
     print(
         f"assume + release (cold)     {cycle * 1000:7.1f} ms  = {ratio:.2f}x the floor "
