@@ -12,7 +12,7 @@ Runs against a throw-away store (a temp MASQUE_HOME, `masque init` run once) and
 2. `masque check REF --intent ...` cold, pinned (NAME@x.y.z) and unpinned (NAME: the registry may
    consult rollout stages). With no rollout stage ever recorded, neither needs DuckDB; a separate,
    untimed `python -X importtime` run of each reports whether duckdb was imported.
-3. For context: `python -c pass`, `masque --version`, `masque --help`, and in-process assume+release
+3. For context: `python -c pass`, `masque --version`, `masque --help` (goal <= 150 ms), and in-process assume+release
    cycles per second against one bare store open+close (a cycle needs at least two).
 """
 
