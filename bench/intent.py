@@ -11,8 +11,8 @@ without masque: one regex made by joining `fnmatch.translate` of every pattern, 
 alternative a named group (the winning pattern is `lastgroup`), compiled once; denied patterns get one
 more joined regex for the other readings and one for their skeletons. What masque adds beyond it is
 bucketing the alternatives by first character and an ASCII fast path. Every contender must reach the
-same decisions; the script checks that before timing. Contenders run interleaved, round after round, and the best round
-counts, so load from other processes on a shared machine skews them alike.
+same decisions; the script checks that before timing. Contenders run interleaved, round after round,
+and the best round counts, so load from other processes on a shared machine skews them alike.
 
 Two views: end to end (normalise + match + the explained `Decision`), and matching alone on intents
 normalised beforehand (what compiling the globs into one regex buys). Both are printed per policy

@@ -235,7 +235,7 @@ def sqlite_report(path: Path, level: str, subject: str | None) -> dict[str, Any]
     value = "CASE symbol " + " ".join(f"WHEN '{k}' THEN {v}" for k, v in SYMBOL_VALUES.items()) + " END"
     week = f"(started_at - {MONDAY_US}) / {WEEK_US}"
     own, params = _scope(level, subject)
-    facts_own, _ = _scope(level, subject) if level != "session" else ("s.session_id = ?", None)
+    facts_own = "s.session_id = ?" if level == "session" else own  # score_facts keys its session by session_id
     facts = f"score_facts s WHERE s.is_current = 1 AND s.masque IS NOT NULL AND {facts_own}"
     out: dict[str, Any] = {}
     statuses = ", ".join(f"sum(status = '{x}')" for x in STATUSES)
