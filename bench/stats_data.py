@@ -33,6 +33,13 @@ def _list(offsets: np.ndarray, fields: dict[str, pa.Array]) -> pa.ListArray:
     )
 
 
+def _ids(prefix: str, count: int, width: int = 10) -> np.ndarray:
+    """prefix + zero-padded 0..count-1 (numpy's zfill cannot take an empty array)."""
+    if not count:
+        return np.array([], dtype=str)
+    return np.char.add(prefix, np.char.zfill(np.arange(count).astype(str), width))
+
+
 def _ts(values: np.ndarray) -> pa.Array:
     return pa.array(values.astype("datetime64[us]"), pa.timestamp("us", tz="UTC"))
 
@@ -62,7 +69,7 @@ def generate(
     intent = np.char.add(
         np.char.add(np.array(VERBS)[rng.integers(0, 10, n)], " "), np.array(OBJECTS)[rng.integers(0, 6, n)]
     )
-    ids = np.char.add("ses_", np.char.zfill(np.arange(n).astype(str), 10))
+    ids = _ids("ses_", n)
     version = np.char.add("1.", v.astype(str))
     version = np.char.add(version, ".0")
 
@@ -79,7 +86,7 @@ def generate(
     scores = _list(
         s_off,
         {
-            "id": pa.array(np.char.add("scr_", np.char.zfill(np.arange(len(owner)).astype(str), 10))),
+            "id": pa.array(_ids("scr_", len(owner))),
             "symbol": pa.array(np.array(SYMBOLS)[value]),
             "notes": pa.nulls(len(owner), pa.string()),
             "scored_by": pa.array(np.char.add("actor-", actor_idx[owner].astype(str))),
@@ -97,7 +104,7 @@ def generate(
     events = _list(
         e_off,
         {
-            "id": pa.array(np.char.add("evt_", np.char.zfill(np.arange(len(e_owner)).astype(str), 10))),
+            "id": pa.array(_ids("evt_", len(e_owner))),
             "ts": _ts(e_ts),
             "type": pa.array(e_type),
             "session_id": pa.array(ids[e_owner]),
@@ -109,12 +116,15 @@ def generate(
         },
     )
 
-    k_counts = np.array([len(claims[int(i)]) for i in m])
+    # Each session lists its masque's claims: flat row i of the column is claim (i - its session's
+    # offset) of that masque, i.e. k_start[masque] + position.
+    per_masque = np.array([len(claims[i]) for i in range(masques)])
+    k_counts = per_masque[m]
     k_off = np.concatenate([[0], np.cumsum(k_counts)])
     k_uri = np.concatenate([skill_uris[claims[int(i)]] for i in range(masques)])
     k_lvl = np.concatenate([np.array(LEVELS)[claim_levels[int(i)]] for i in range(masques)])
-    k_start = np.concatenate([[0], np.cumsum([len(claims[i]) for i in range(masques)])])
-    k_index = np.concatenate([np.arange(k_start[i], k_start[i + 1]) for i in m]) if n else np.array([], int)
+    k_start = np.concatenate([[0], np.cumsum(per_masque)])
+    k_index = np.repeat(k_start[m], k_counts) + np.arange(k_off[-1]) - np.repeat(k_off[:-1], k_counts)
     skills_col = _list(k_off, {"uri": pa.array(k_uri[k_index]), "level": pa.array(k_lvl[k_index])})
 
     null = pa.nulls(n, pa.string())
@@ -163,7 +173,7 @@ def _refusals(
     events = _list(
         np.arange(count + 1),
         {
-            "id": pa.array(np.char.add("evt_r", np.char.zfill(np.arange(count).astype(str), 9))),
+            "id": pa.array(_ids("evt_r", count, 9)),
             "ts": _ts(ts),
             "type": pa.array(np.where(rng.random(count) < 0.6, "intent_denied", "ring_refused")),
             "session_id": pa.nulls(count, pa.string()),
