@@ -39,6 +39,12 @@ def test_help_imports_nothing_heavy() -> None:
     assert imported_heavy("--help") == []
 
 
+def test_help_is_plain_click_formatting() -> None:
+    """Rich's help formatter (typer.rich_utils: rich.markdown, pygments...) cost ~70 ms of every `--help`."""
+    for args in (["--help"], ["memory", "search", "--help"], ["assume", "--help"]):
+        assert imported_heavy(*args, heavy=("typer.rich_utils", "rich.markdown")) == [], args
+
+
 def test_validate_imports_nothing_heavy(personas: Path) -> None:
     assert imported_heavy("validate", str(personas)) == []
     assert imported_heavy("validate", "--format", "json", str(personas)) == []
