@@ -210,6 +210,8 @@ def find_command(app: typer.Typer, args: list[str]) -> tuple[CommandInfo, list[s
             continue
         if sub.registered_callback is not None or sub.registered_groups:
             return None  # a group that runs code of its own, or nests deeper: Typer's
+        if _name(group.context_settings) or _name(sub.info.context_settings) or _name(sub.info.cls):
+            return None
         return find_command(sub, args[1:])
     return None
 
@@ -224,6 +226,8 @@ def dispatch(app: typer.Typer, args: list[str], run: Callable[[Callable[[], Any]
     command, rest = found
     if command.callback is None or command.context_settings is not None or command.cls not in (None, TyperCommand):
         return None
+    if command.deprecated or (command.no_args_is_help and not rest):
+        return None  # Typer's warning, or Typer's help
     try:
         kwargs = parse(command.callback, rest)
     except _NotPlain:
