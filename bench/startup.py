@@ -40,10 +40,10 @@ def measure(args: list[str], runs: int, env: dict[str, str]) -> dict[str, object
     times = []
     for _ in range(runs + 1):
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "masque", *args], capture_output=True, env=env)
+        proc = subprocess.run([sys.executable, "-m", "masque", *args], capture_output=True, env=env, cwd=ROOT)
         times.append(time.perf_counter() - start)
     probe = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "masque", *args], capture_output=True, text=True, env=env
+        [sys.executable, "-X", "importtime", "-m", "masque", *args], capture_output=True, text=True, env=env, cwd=ROOT
     )
     imported = {line.rsplit("|", 1)[-1].strip() for line in probe.stderr.splitlines() if "|" in line}
     return {
