@@ -140,3 +140,23 @@ def test_paths_keep_typer_checks(capsys: pytest.CaptureFixture[str], tmp_path: P
     exported = tmp_path / "out.jsonl"
     assert _main(["sessions", "export", str(exported)], capsys)[0] == 0
     assert exported.exists()
+
+
+def test_run_command_exits_as_typer_would(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    from masque.errors import NotFound
+
+    def raising(exc: BaseException) -> Callable[[], None]:
+        def call() -> None:
+            raise exc
+
+        return call
+
+    assert run_command(lambda: None) == 0
+    assert run_command(raising(typer.Exit(3))) == 3
+    assert run_command(raising(typer.Abort())) == 1
+    assert run_command(raising(typer.BadParameter("nope"))) == 2
+    assert run_command(raising(NotFound("no such masque"))) == 4
+    err = capsys.readouterr().err
+    assert "Aborted!" in err and "Invalid value: nope" in err and "no such masque" in err

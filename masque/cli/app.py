@@ -73,8 +73,6 @@ class MasqueGroup(TyperGroup):
 
 def run_command(call: Callable[[], Any]) -> int:
     """Run a command function the lean dispatcher parsed, as Typer's `main` would: returns the exit code."""
-    from typer._click.exceptions import ClickException
-
     try:
         with errors_to_exit():
             call()
@@ -83,16 +81,18 @@ def run_command(call: Callable[[], Any]) -> int:
     except typer.Abort:
         sys.stderr.write("Aborted!\n")
         return 1
-    except ClickException as exc:  # a command's own typer.BadParameter: printed as Typer prints it
-        exc.show()
+    except typer.TyperException as exc:  # a command's own typer.BadParameter: printed as Typer prints it
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            sys.stderr.write(f"Error: {exc.format_message()}\n")
         return int(exc.exit_code)
     return 0
 
 
 def _is_click_exception(exc: BaseException) -> bool:
-    from typer._click.exceptions import ClickException
-
-    return isinstance(exc, ClickException)
+    return isinstance(exc, typer.TyperException)  # click's exceptions (BadParameter, UsageError) as Typer exports them
 
 
 app = typer.Typer(
