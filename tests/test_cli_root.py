@@ -39,17 +39,19 @@ def test_help_imports_nothing_heavy() -> None:
     assert imported_heavy("--help") == []
 
 
+def test_help_is_plain_click_formatting() -> None:
+    """Rich's help formatter (typer.rich_utils: rich.markdown, pygments...) cost ~70 ms of every `--help`."""
+    for args in (["--help"], ["memory", "search", "--help"], ["assume", "--help"]):
+        assert imported_heavy(*args, heavy=("typer.rich_utils", "rich.markdown")) == [], args
+
+
 def test_validate_imports_nothing_heavy(personas: Path) -> None:
     assert imported_heavy("validate", str(personas)) == []
     assert imported_heavy("validate", "--format", "json", str(personas)) == []
 
 
 def test_commands_never_import_pydantic(personas: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Typer 0.29 would coerce every option through pydantic (~70 ms of each start-up); see fastparams."""
-    from masque.cli import fastparams
-
-    if not fastparams.install():
-        pytest.skip(f"fastparams is not installed on typer {fastparams.typer.__version__}")
+    """Typer 0.29 would coerce every option through pydantic (~70 ms of each start-up); see cli/lean.py."""
     monkeypatch.setenv("MASQUE_PATH", str(personas))
     assume = ["assume", "codesmith", "--intent", "implement the parser", "--format", "json"]
     for args in (["stats", "--json", "--top", "3"], ["check", "codesmith", "--intent", "test it"], assume):

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from masque import __version__
-from masque.cli import fastparams
 from masque.errors import ExitCode, MasqueError
-
-fastparams.install()  # before any command line is parsed: keeps pydantic out of start-up
 
 # Command modules register themselves on `app` (or on a group below) when imported.
 COMMAND_MODULES = [
@@ -37,38 +36,63 @@ def debug_enabled() -> bool:
     return _state["debug"] or os.environ.get("MASQUE_DEBUG", "") not in ("", "0")
 
 
+@contextlib.contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Turns MasqueError (and anything unexpected) into one message and a typer.Exit with the exit code."""
+    try:
+        yield
+    except MasqueError as exc:
+        if debug_enabled():
+            raise
+        from masque.cli.output import print_error
+
+        print_error(str(exc), exc.hint)
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        from masque.cli.output import print_error
+
+        print_error("interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except (typer.Exit, typer.Abort, BrokenPipeError):
+        raise
+    except Exception as exc:
+        if debug_enabled() or _is_click_exception(exc):
+            raise
+        from masque.cli.crash import report_crash
+
+        raise typer.Exit(report_crash(exc)) from None
+
+
 class MasqueGroup(TyperGroup):
-    """Turns MasqueError (and anything unexpected) into one message and an exit code."""
+    """The root group: every command runs inside errors_to_exit()."""
 
     def invoke(self, ctx: Any) -> Any:
-        try:
+        with errors_to_exit():
             return super().invoke(ctx)
-        except MasqueError as exc:
-            if debug_enabled():
-                raise
-            from masque.cli.output import print_error
 
-            print_error(str(exc), exc.hint)
-            raise typer.Exit(int(exc.exit_code)) from None
-        except KeyboardInterrupt:
-            from masque.cli.output import print_error
 
-            print_error("interrupted")
-            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-        except (typer.Exit, typer.Abort, BrokenPipeError):
-            raise
-        except Exception as exc:
-            if debug_enabled() or _is_click_exception(exc):
-                raise
-            from masque.cli.crash import report_crash
-
-            raise typer.Exit(report_crash(exc)) from None
+def run_command(call: Callable[[], Any]) -> int:
+    """Run a command function the lean dispatcher parsed, as Typer's `main` would: returns the exit code."""
+    try:
+        with errors_to_exit():
+            call()
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("Aborted!\n")
+        return 1
+    except typer.TyperException as exc:  # a command's own typer.BadParameter: printed as Typer prints it
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            sys.stderr.write(f"Error: {exc.format_message()}\n")
+        return int(exc.exit_code)
+    return 0
 
 
 def _is_click_exception(exc: BaseException) -> bool:
-    from typer._click.exceptions import ClickException
-
-    return isinstance(exc, ClickException)
+    return isinstance(exc, typer.TyperException)  # click's exceptions (BadParameter, UsageError) as Typer exports them
 
 
 app = typer.Typer(
@@ -81,6 +105,9 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Click's plain help formatter: rich's (typer.rich_utils pulls in rich.markdown, pygments...) cost ~70 ms
+    # of every `--help`, and no help text here uses markup.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -116,7 +143,13 @@ _load_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point: plain command lines take the lean path (no pydantic), the rest Typer."""
+    from masque.cli.lean import dispatch
+
+    code = dispatch(app, list(sys.argv[1:] if argv is None else argv), run_command)
+    if code is not None:
+        sys.stdout.flush()
+        sys.exit(code)
     app(args=argv, prog_name="masque")
 
 

@@ -29,6 +29,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help formatter, as `masque`'s (typer.rich_utils costs ~70 ms)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 mask_app = typer.Typer(
@@ -393,6 +394,13 @@ def main(argv: list[str] | None = None) -> None:
 
     PROGRAM["name"] = "mythatron"
     try:
+        from masque.cli.app import run_command
+        from masque.cli.lean import dispatch
+
+        code = dispatch(app, list(sys.argv[1:] if argv is None else argv), run_command)
+        if code is not None:
+            sys.stdout.flush()
+            sys.exit(code)
         app(args=argv, prog_name="mythatron")
         sys.stdout.flush()
     except BrokenPipeError:

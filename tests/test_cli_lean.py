@@ -1,0 +1,162 @@
+"""The lean dispatcher (masque.cli.lean) hands a command function exactly what Typer would, or steps aside."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from masque.cli import lean
+from masque.cli.app import app, main, run_command
+from masque.cli.output import reset_consoles
+
+LEAN_LINES = [
+    ["assume", "codesmith", "--intent", "implement the parser"],
+    ["assume", "codesmith", "-i", "x", "--local", "--strict-knowledge", "--format", "json", "--ttl", "15m"],
+    ["assume", "--intent=x", "codesmith", "--as", "bob", "--key-file", "key.txt", "-fenv"],
+    ["assume", "codesmith", "-ix", "-i", "last one wins"],
+    ["release"],
+    ["release", "ses_1", "--score", "+", "--notes", "-n", "-f", "json"],
+    ["check", "codesmith", "--intent", "", "--json"],
+    ["check", "--intent", "x", "--", "-codesmith"],
+    ["whoami"],
+    ["whoami", "--json"],
+    ["memory", "search", "codesmith", "the query", "-k", "3", "--tag", "a", "--tags", "b,c", "--json"],
+    ["memory", "search", "q", "--limit=5", "--session", "s", "--branch", "main", "-k", "+07"],
+    ["memory", "search", "-", "-k", "-1"],
+    ["stats", "--json", "--top", "3"],
+    ["stats", "--top", "100"],
+    ["exec", "codesmith", "-i", "x", "--", "pytest", "-q", "--", "-k"],
+    ["validate", "--format", "github", "a.masque.yaml", "-v"],
+]
+
+TYPER_LINES = [
+    ["--debug", "whoami"],  # root options
+    ["whoami", "--help"],
+    ["assume", "-h"],
+    ["stats", "--top", "0"],  # out of range: Typer's message
+    ["stats", "--top", " 7 "],  # pydantic's lax reading is Typer's business
+    ["stats", "--top", "1_0"],
+    ["stats", "--top", "abc"],
+    ["stats", "--top"],  # a value is missing
+    ["check", "codesmith"],  # a required option is missing
+    ["whoami", "--jso"],  # unknown
+    ["whoami", "--json=yes"],
+    ["validate", "-vv"],  # short flags run together
+    ["validate", "--format", "JSON"],  # enums are matched exactly, or not here
+    ["memory", "search"],  # a required argument is missing
+    ["release", "a", "b"],  # one argument too many
+    ["sessions"],  # a group with a callback of its own
+    ["nope"],
+    [],
+]
+
+
+def _recorder(calls: list[dict[str, Any]], original: Callable[..., Any]) -> Callable[..., None]:
+    def record(**kwargs: Any) -> None:
+        calls.append(kwargs)
+
+    record.__signature__ = inspect.signature(original, eval_str=True)  # type: ignore[attr-defined]
+    record.__annotations__ = typing.get_type_hints(original)
+    return record
+
+
+def _all_commands(typer_app: Any) -> list[Any]:
+    found = list(typer_app.registered_commands)
+    for group in typer_app.registered_groups:
+        found += _all_commands(group.typer_instance)
+    return found
+
+
+@pytest.fixture
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    for command in _all_commands(app):
+        monkeypatch.setattr(command, "callback", _recorder(calls, command.callback))
+    return calls
+
+
+@pytest.mark.parametrize("args", LEAN_LINES, ids=" ".join)
+def test_lean_path_passes_what_typer_passes(args: list[str], recorded: list[dict[str, Any]]) -> None:
+    assert lean.dispatch(app, args, run_command) == 0
+    with pytest.raises(SystemExit) as typer_exit:
+        app(args=args, prog_name="masque")
+    assert typer_exit.value.code in (0, None)
+    lean_kwargs, typer_kwargs = recorded
+    assert lean_kwargs == typer_kwargs
+    assert [(k, type(v)) for k, v in lean_kwargs.items()] == [(k, type(v)) for k, v in typer_kwargs.items()]
+
+
+@pytest.mark.parametrize("args", TYPER_LINES, ids=" ".join)
+def test_anything_else_is_left_to_typer(args: list[str], recorded: list[dict[str, Any]]) -> None:
+    assert lean.dispatch(app, args, run_command) is None
+    assert recorded == []
+
+
+def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    reset_consoles()
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    out = capsys.readouterr()
+    return int(done.value.code or 0), out.out, out.err
+
+
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [
+        ("abc", "Input should be a valid integer, unable to parse string as an integer"),
+        ("0", "Input should be greater than or equal to 1"),
+        ("101", "Input should be less than or equal to 100"),
+        ("2.5", "Input should be a valid integer, unable to parse string as an integer"),
+    ],
+)
+def test_bad_numbers_name_the_option(capsys: pytest.CaptureFixture[str], top: str, message: str) -> None:
+    code, _, err = _main(["stats", "--top", top], capsys)
+    assert code == 2
+    assert "Invalid value for '--top'" in err
+    assert message in " ".join(err.split())
+
+
+def test_good_values_reach_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _main(["stats", "--top", "7", "--json"], capsys)[0] == 0
+    assert _main(["stats", "--top", " 7 ", "--json"], capsys)[0] == 0  # via Typer, as before
+
+
+def test_errors_keep_their_exit_codes(capsys: pytest.CaptureFixture[str], personas: Path) -> None:
+    code, _, err = _main(["check", "no-such-masque", "--intent", "x"], capsys)
+    assert code == 4 and "no-such-masque" in err
+    code, _, err = _main(["release", "--format", "yaml"], capsys)
+    assert code == 2 and "unknown --format 'yaml'" in err
+
+
+def test_paths_keep_typer_checks(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.parquet"
+    code, _, err = _main(["sessions", "import", str(missing)], capsys)
+    assert code != 0 and "nope.parquet" in err
+    exported = tmp_path / "out.jsonl"
+    assert _main(["sessions", "export", str(exported)], capsys)[0] == 0
+    assert exported.exists()
+
+
+def test_run_command_exits_as_typer_would(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    from masque.errors import NotFound
+
+    def raising(exc: BaseException) -> Callable[[], None]:
+        def call() -> None:
+            raise exc
+
+        return call
+
+    assert run_command(lambda: None) == 0
+    assert run_command(raising(typer.Exit(3))) == 3
+    assert run_command(raising(typer.Abort())) == 1
+    assert run_command(raising(typer.BadParameter("nope"))) == 2
+    assert run_command(raising(NotFound("no such masque"))) == 4
+    err = capsys.readouterr().err
+    assert "Aborted!" in err and "Invalid value: nope" in err and "no such masque" in err
