@@ -24,6 +24,7 @@ SMALLEST = {
     "turns": ["--runs", "1"],
     "forget": ["--rows", "200", "--repeat", "1"],
     "memory": ["--n", "300", "--queries", "3"],
+    "startup": ["--runs", "1"],
 }
 
 
