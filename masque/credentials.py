@@ -22,11 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from masque import config, turns
+from masque import config
 from masque.durations import as_utc, format_duration, utcnow
 from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
 from masque.model import Ring
+from masque.store import turns
 
 if TYPE_CHECKING:
     import duckdb

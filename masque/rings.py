@@ -24,11 +24,12 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from masque import config, turns
+from masque import config
 from masque.durations import as_utc, utcnow
 from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
 from masque.model import Ring
+from masque.store import turns
 
 if TYPE_CHECKING:
     import duckdb

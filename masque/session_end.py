@@ -14,12 +14,13 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from masque import config, turns
+from masque import config
 from masque.durations import utcnow
 from masque.errors import NotFound, Refused, UsageError
 from masque.model import Ring
 from masque.session_events import record_session_event, record_session_events
 from masque.session_model import ENDED, LIVE, Ended, Session, holder_alive, load
+from masque.store import turns
 
 if TYPE_CHECKING:
     import duckdb

@@ -20,7 +20,7 @@ import socket
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from masque import config, turns
+from masque import config
 from masque.durations import format_duration, parse_duration, utcnow
 from masque.errors import Refused, UsageError
 from masque.ids import new_id
@@ -42,6 +42,7 @@ from masque.session_model import (
     resolve_wearable,
     wearable_from_model,
 )
+from masque.store import turns
 
 __all__ = [
     "DEFAULT_GRACE",

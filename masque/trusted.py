@@ -190,7 +190,8 @@ def pin(ref: str, file: Path | None = None, selection: Selection | None = None) 
     Refused (exit 3, recorded as `definition_pin_refused`) unless the acting actor qualifies for the
     admin ring. Without `file` the claimants must agree on one content.
     """
-    from masque import registry, rings, turns
+    from masque import registry, rings
+    from masque.store import turns
 
     claims = registry.claimants(ref)
     if not claims:
@@ -260,7 +261,7 @@ def pin(ref: str, file: Path | None = None, selection: Selection | None = None) 
 
 def list_pins() -> list[Pin]:
     """Every pinned definition, from the store (none when there is no store yet; never creates one)."""
-    from masque import turns
+    from masque.store import turns
 
     if not config.store_path().exists():
         return []

@@ -67,7 +67,7 @@ ASSUMER = textwrap.dedent(
 TURN_PROBE = textwrap.dedent(
     """
     import fcntl, json, sys, time
-    from masque import turns
+    from masque.store import turns
     real_flock, held, log = fcntl.flock, {}, []
     def flock(fd, op):
         done = real_flock(fd, op)

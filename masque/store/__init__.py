@@ -31,7 +31,7 @@ def prepare() -> None:
     """Import DuckDB and read the packaged migrations now, before any lock is taken.
 
     A cold `import duckdb` takes ~0.1 s on an idle machine and several times that under load; done
-    while holding the store's turn (`masque.turns`), it made every other process wait for it.
+    while holding the store's turn (`masque.store.turns`), it made every other process wait for it.
     """
     import sysconfig  # noqa: F401  (DuckDB imports these on its first TIMESTAMPTZ value)
     import zoneinfo  # noqa: F401
@@ -46,7 +46,7 @@ def migrations() -> list[tuple[int, str, str]]:
     if _packaged:
         return list(_packaged)
     found = []
-    for entry in resources.files("masque.migrations").iterdir():
+    for entry in resources.files("masque.store").joinpath("migrations").iterdir():
         match = re.match(r"^(\d{4})_(\w+)\.sql$", entry.name)
         if match:
             found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
