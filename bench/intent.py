@@ -1,4 +1,4 @@
-"""Intent decisions/s: the compiled policy (masque.intent) vs a naive fnmatch loop, same inputs.
+"""Intent decisions/s: the compiled policy (masque.masques.intent) vs a naive fnmatch loop, same inputs.
 
     python bench/intent.py [--seconds 1.0] [--intents 2000]
 
@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from masque.intent import Policy, normalize
-from masque.intent_text import boundary_problem, readings, skeleton_globs
+from masque.masques.intent import Policy, normalize
+from masque.masques.intent_text import boundary_problem, readings, skeleton_globs
 from masque.model import Intent
 
 VERBS = ["implement", "test", "deploy", "debug", "review", "delete", "refactor", "explain", "upgrade", "rush"]
@@ -41,7 +41,7 @@ def shipped_policies() -> list[Intent]:
     import os
 
     os.environ.setdefault("MASQUE_PATH", str(Path(__file__).resolve().parent.parent / "personas"))
-    from masque import registry
+    from masque.masques import registry
 
     return [e.masque.intent for e in registry.available() if e.masque is not None and e.active]
 

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     import datetime as dt
 
     from masque.credentials import TokenStatus
-    from masque.intent import Decision
-    from masque.registry import Resolved
+    from masque.masques.intent import Decision
+    from masque.masques.registry import Resolved
     from masque.sessions import Ended, Session, Wearable
 
 __all__ = [
@@ -46,7 +46,7 @@ __all__ = [
 class Masque(ABC):
     """A masque as a program. Subclass it; set `name`, `version`, `ring_required`; implement `lens`.
 
-    `validate_intent` may return a bool or a `masque.intent.Decision`; by default it applies the glob
+    `validate_intent` may return a bool or a `masque.masques.intent.Decision`; by default it applies the glob
     policy in `intent_allowed` / `intent_denied` (denied wins, default deny), exactly as YAML does.
     `access` returns the `Access` spec (vault role and ttl); the broker mints the credential.
     """
@@ -58,7 +58,7 @@ class Masque(ABC):
     intent_denied: ClassVar[tuple[str, ...]] = ()
 
     def validate_intent(self, intent: str) -> bool | Decision:
-        from masque.intent import Policy
+        from masque.masques.intent import Policy
 
         return Policy.compile(Intent(tuple(self.intent_allowed), tuple(self.intent_denied))).decide(intent)
 
@@ -82,8 +82,8 @@ class Masque(ABC):
 
     def decide(self, intent: str) -> Decision:
         """`validate_intent` as an explained Decision (a bare bool explains itself generically)."""
-        from masque.intent import Decision, Policy
-        from masque.intent_text import boundary_problem
+        from masque.masques.intent import Decision, Policy
+        from masque.masques.intent_text import boundary_problem
 
         # The boundary holds for code masques too: user code never sees (nor lets through) a line
         # break, control character or undecodable byte.
@@ -138,7 +138,7 @@ class ModelMasque(Masque):
         self.model = resolved.masque
 
     def validate_intent(self, intent: str) -> Decision:
-        from masque.intent import Policy
+        from masque.masques.intent import Policy
 
         return Policy.compile(self.model.intent).decide(intent)
 
@@ -195,8 +195,8 @@ def _find_code(ref: str) -> Masque | None:
     listed = config.env_value("MASQUE_CODE_MASQUES")
     if not listed:
         return None
+    from masque.masques.registry import name_key
     from masque.model import Ref
-    from masque.registry import name_key
 
     want = Ref.parse(ref)
     for spec in (s.strip() for s in listed.split(",") if s.strip()):
@@ -215,7 +215,7 @@ def code_masque_for(ref: str) -> Wearable | None:
 
 def load(ref: str) -> Masque:
     """The masque a ref names (opted-in code masques first, then the registry) as a `Masque`."""
-    from masque import registry
+    from masque.masques import registry
 
     return _find_code(ref) or ModelMasque(registry.resolve(ref))
 

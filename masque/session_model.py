@@ -20,7 +20,7 @@ from masque.model import Ring, Skill
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.intent import Decision
+    from masque.masques.intent import Decision
 ENDED = ("ended", "revoked", "abandoned")
 LIVE = ("active", "revoking")
 
@@ -206,7 +206,7 @@ def load(conn: duckdb.DuckDBPyConnection, session_id: str) -> Session:
 
 def render_prompt(w: Wearable, intent: str, knowledge: tuple[Knowledge, ...]) -> str:
     """Lens + context + intent (+ knowledge pointers) as one system-prompt fragment."""
-    from masque.intent_text import one_line
+    from masque.masques.intent_text import one_line
 
     # one_line: an intent can never add a line (a forged "Lens:" section) to the prompt.
     parts = [f"You are wearing the masque {w.name} {w.version}.", f"Your stated intent: {one_line(intent.strip())}"]
@@ -220,8 +220,8 @@ def render_prompt(w: Wearable, intent: str, knowledge: tuple[Knowledge, ...]) ->
 
 
 def wearable_from_model(resolved: Any) -> Wearable:
-    """A Wearable from `masque.registry.Resolved` (a validated YAML/JSON masque)."""
-    from masque.intent import Policy
+    """A Wearable from `masque.masques.registry.Resolved` (a validated YAML/JSON masque)."""
+    from masque.masques.intent import Policy
 
     m = resolved.masque
     policy = Policy.compile(m.intent)
@@ -245,7 +245,8 @@ def wearable_from_model(resolved: Any) -> Wearable:
 
 def resolve_wearable(ref: str) -> Wearable:
     """Opted-in code masques (MASQUE_CODE_MASQUES) first, then the registry."""
-    from masque import api, registry
+    from masque import api
+    from masque.masques import registry
 
     coded = api.code_masque_for(ref)
     if coded is not None:

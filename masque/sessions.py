@@ -68,8 +68,8 @@ __all__ = [
 if TYPE_CHECKING:
     import duckdb
 
+    from masque.masques.trusted import DefinitionRefused
     from masque.rings import Acting, Selection
-    from masque.trusted import DefinitionRefused
 
 # --- assume ------------------------------------------------------------------------------------
 
@@ -174,7 +174,8 @@ def assume(
     metadata: dict[str, Any] | None = None,
 ) -> Session:
     """Don a masque: decide, mint, record (one transaction), and return the session with its token."""
-    from masque import rings, trusted
+    from masque import rings
+    from masque.masques import trusted
 
     selection = selection or rings.selection_from_env()
     try:
@@ -224,11 +225,12 @@ def _assume(
     holder_pid: int | None,
     metadata: dict[str, Any] | None,
 ) -> Session:
-    from masque import knowledge as knowledge_mod
-    from masque import registry, rings
+    from masque import rings
     from masque.api import code_masque_for
     from masque.credentials import SESSION_ROLE, broker
-    from masque.intent_text import escape_undecodable
+    from masque.masques import knowledge as knowledge_mod
+    from masque.masques import registry
+    from masque.masques.intent_text import escape_undecodable
 
     pid = holder_pid if holder_pid is not None else os.getpid()
     refusal: Refused | None = None
@@ -238,7 +240,7 @@ def _assume(
     # The turn is held only for the transaction: parse files and import modules before taking it.
     if ready is None:
         registry.prepare(str(ref))
-    turns.prepare("masque.intent", "masque.session_events")
+    turns.prepare("masque.masques.intent", "masque.session_events")
     holder_start = _holder_start(pid)
     with turns.transaction() as conn:
         # A registry masque is resolved here: its recorded stages are read on this connection.
@@ -339,7 +341,7 @@ def _assume(
             session = replace(session, accessor=minted.accessor, credential_expires_at=minted.expires_at)
             if resolved is not None and not resolved.pinned:
                 # Trust on first use: the first granted assume of a name@version pins its content.
-                from masque import trusted
+                from masque.masques import trusted
 
                 trusted.register(conn, resolved, actor=who.actor.name)
             if w.skills:

@@ -44,7 +44,7 @@ def resolve_path(ref: str) -> Path:
     candidate = Path(ref).expanduser()
     if candidate.is_file():
         return candidate
-    from masque import registry
+    from masque.masques import registry
 
     resolved: Any = registry.resolve(ref)
     path = getattr(resolved, "path", resolved)
@@ -218,7 +218,7 @@ def doc_positions(text: str) -> Any:
 
 def write_back(ref: str) -> WriteBackResult:
     """Append the stored scores of REF's sessions to its file and update performance.score."""
-    from masque import validate
+    from masque.masques import validate
 
     path = resolve_path(ref)
     if path.suffix not in (".yaml", ".yml"):
@@ -242,7 +242,7 @@ def write_back(ref: str) -> WriteBackResult:
     new_raw = new_text.encode("utf-8")
     result = validate.check_bytes(str(path), new_raw)
     if result.masque is None:
-        from masque.diagnostics import Severity
+        from masque.masques.diagnostics import Severity
 
         first = next((d for d in result.diagnostics if d.severity is Severity.ERROR), None)
         raise ValidationFailed(

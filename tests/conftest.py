@@ -46,8 +46,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    from masque import schema
     from masque.cli import output
+    from masque.masques import schema
 
     schema.fast_validator.cache_clear()
     output.reset_consoles()

@@ -11,8 +11,8 @@ import pytest
 
 from masque import rings, store
 from masque.errors import NotFound, Refused, UsageError
+from masque.masques import stages
 from masque.model import Stage
-from masque.mythatron import stages
 from masque.mythatron.blend import blend_profiles
 from masque.mythatron.catalog import lookup
 from masque.mythatron.routing import route

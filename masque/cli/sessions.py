@@ -117,7 +117,7 @@ def _render_assumed(s: Session, fmt: str) -> None:
         from rich.markup import escape
         from rich.panel import Panel
 
-        from masque.intent_text import one_line
+        from masque.masques.intent_text import one_line
 
         body = (
             f"[bold]session[/] {s.session_id}\n[bold]actor[/]   {escape(s.actor)} ({s.actor_ring})\n"
@@ -214,7 +214,7 @@ def whoami_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSO
         return
     s = me.session
     typer.echo(f"masque  {s.ref}  session {s.session_id} ({s.status})")
-    from masque.intent_text import one_line
+    from masque.masques.intent_text import one_line
 
     typer.echo(f"intent  {one_line(s.intent)}")
     if me.token is not None:
@@ -301,7 +301,7 @@ def sessions_cmd(
         typer.echo("no sessions" + (" active" if active else ""), err=True)
         return
     rows = [("SESSION", "MASQUE", "ACTOR", "STATUS", "STARTED", "ACCESSOR", "INTENT")]
-    from masque.intent_text import one_line
+    from masque.masques.intent_text import one_line
 
     # one_line: a stored intent (imported, or older than the boundary check) never adds a row.
     rows += [
@@ -320,7 +320,7 @@ def sessions_show_cmd(
 ) -> None:
     """One session: its events, credentials (accessors, never tokens), scores and chained sessions."""
     from masque.cli.output import print_json
-    from masque.intent_text import one_line
+    from masque.masques.intent_text import one_line
     from masque.session_queries import show
 
     detail = show(session_id)

@@ -80,8 +80,8 @@ def _proof(via: str) -> str:
 
 def masque_files() -> dict[str, list[Masque]]:
     """Every valid masque on the search path by name key (shadowed copies included)."""
-    from masque import registry
     from masque.errors import MasqueError
+    from masque.masques import registry
 
     found: dict[str, list[Masque]] = {}
     try:

@@ -1,6 +1,6 @@
 """Masks on the search path with their *effective* rollout stage (file stage overridden by the store).
 
-Masks are ordinary masques to the registry (`masque.registry`: MASQUE_PATH, ./personas, the user's
+Masks are ordinary masques to the registry (`masque.masques.registry`: MASQUE_PATH, ./personas, the user's
 dir); this module adds what MythaTron needs on top: bare mask names (`professor` finds
 `mask.professor`, then a masque named `professor`), and stages recorded by `mythatron mask promote`
 / `retire` in the store's `mask_stages` table. A bare name resolves to the newest version whose
@@ -37,7 +37,7 @@ class Mask:
 
 def candidate_keys(name: str) -> list[str]:
     """Registry keys a user-typed name may mean, in preference order."""
-    from masque.registry import name_key
+    from masque.masques.registry import name_key
 
     key = name_key(name.replace("/", "."))
     return [key] if key.startswith("mask.") else [f"mask.{key}", key]
@@ -63,7 +63,7 @@ def recorded_stages(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple
 
 def all_masks(stages: dict[tuple[str, str], Stage] | None = None) -> list[Mask]:
     """Every valid, non-shadowed mask/masque on the search path, with effective stages."""
-    from masque.registry import available, name_key
+    from masque.masques.registry import available, name_key
 
     stages = recorded_stages() if stages is None else stages
     out = []
@@ -77,7 +77,7 @@ def all_masks(stages: dict[tuple[str, str], Stage] | None = None) -> list[Mask]:
 
 
 def _newest(masks: Iterable[Mask]) -> Mask | None:
-    from masque.registry import version_key
+    from masque.masques.registry import version_key
 
     return max(masks, key=lambda m: version_key(m.masque.version), default=None)
 
@@ -88,7 +88,7 @@ def lookup(text: str, masks: list[Mask] | None = None, *, any_stage: bool = Fals
     A bare name means the newest live version, or with `any_stage` the newest version that is not
     retired (what `promote` and `retire` act on).
     """
-    from masque.registry import name_key
+    from masque.masques.registry import name_key
 
     ref = Ref.parse(text)
     masks = all_masks() if masks is None else masks

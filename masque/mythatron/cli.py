@@ -75,8 +75,8 @@ def new_cmd(
 
 
 def _load_for_tests(paths: list[str]) -> list[tuple[Masque, Path | str]]:
-    from masque.mythatron.inherit import resolve_file
-    from masque.validate import discover
+    from masque.masques.inheritance import resolve_file
+    from masque.masques.validate import discover
 
     files = discover(paths)
     return [(resolve_file(f)[0], str(f)) for f in files]
@@ -172,10 +172,10 @@ def validate_cmd(
     """
     import json
 
-    from masque.diagnostics import REPORTER_BY_NAME
-    from masque.mythatron.inherit import check_chain
+    from masque.masques.diagnostics import REPORTER_BY_NAME
+    from masque.masques.inheritance import check_chain
+    from masque.masques.validate import discover, validate_paths
     from masque.mythatron.runner import check_threshold, run_suite
-    from masque.validate import discover, validate_paths
 
     check_threshold(threshold)
     files = [str(f) for f in discover(paths)]
@@ -185,7 +185,7 @@ def validate_cmd(
     rendered = REPORTER_BY_NAME[fmt.value](report, verbose=verbose)
     suite = None
     if not no_tests:
-        from masque.mythatron.inherit import resolve_file
+        from masque.masques.inheritance import resolve_file
         from masque.mythatron.providers import select
 
         valid = [(resolve_file(r.path)[0], r.path) for r in report.files if r.valid and r.masque is not None]
@@ -220,8 +220,8 @@ def show_cmd(
 ) -> None:
     """Show a mask as written, or with --resolved as flattened through its `extends` chain."""
     from masque.cli.output import print_json
-    from masque.loader import load_file
-    from masque.mythatron.inherit import resolve_file
+    from masque.masques.inheritance import resolve_file
+    from masque.masques.loader import load_file
 
     path = Path(target)
     if not path.is_file():
@@ -289,7 +289,7 @@ def promote_cmd(
 
     Also exit 3 (recorded) when the acting actor does not qualify for the mask's ring."""
     from masque import rings
-    from masque.mythatron.stages import promote
+    from masque.masques.stages import promote
 
     _print_change(promote(ref, to, rings.selection_from_env(as_name, key_file)), json_out)
 
@@ -305,13 +305,13 @@ def retire_cmd(
 
     Exit 3 when the acting actor does not qualify for the mask's ring."""
     from masque import rings
-    from masque.mythatron.stages import retire
+    from masque.masques.stages import retire
 
     _print_change(retire(ref, rings.selection_from_env(as_name, key_file)), json_out)
 
 
 def _print_change(change: object, json_out: bool) -> None:
-    from masque.mythatron.stages import StageChange
+    from masque.masques.stages import StageChange
 
     assert isinstance(change, StageChange)
     if json_out:
@@ -340,7 +340,7 @@ def history_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List recorded stage changes, oldest first."""
-    from masque.mythatron.stages import history
+    from masque.masques.stages import history
 
     rows = history(ref)
     if json_out:

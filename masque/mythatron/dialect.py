@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from masque.diagnostics import Diagnostic, Severity
-from masque.loader import Document, LoadProblem, load_text
+from masque.masques.diagnostics import Diagnostic, Severity
+from masque.masques.loader import Document, LoadProblem, load_text
 from masque.model import Access, Intent, Masque, Ring, Stage, _freeze
 
 WARNING = Severity.WARNING
@@ -224,8 +224,8 @@ def check_resolved(doc: Document, flat: Mapping[str, Any]) -> Iterator[Diagnosti
 
 def check_mask_document(doc: Document) -> tuple[list[Diagnostic], Masque | None]:
     """Schema, semantics and inheritance for a parsed mask document."""
-    from masque import schema
-    from masque.mythatron.inherit import InheritanceError, resolve
+    from masque.masques import schema
+    from masque.masques.inheritance import InheritanceError, resolve
 
     errors = schema.check(doc, "mask")
     if errors is not None:

@@ -95,7 +95,7 @@ def _names(path: Path, doc: Any, where: tuple[str | int, ...], value: Any) -> tu
 
 def load_routes(path: Path | str) -> RouteTable:
     """Parse and check a routes file; problems raise ValidationFailed at file:line:col."""
-    from masque.loader import LoadProblem, load_file
+    from masque.masques.loader import LoadProblem, load_file
 
     path = Path(path)
     try:
@@ -151,8 +151,8 @@ def find_routes(explicit: str | None = None) -> Path:
 
 def _unavailable(name: str, masks: list[Any]) -> tuple[str, str]:
     """(reason, detail) for a mask that did not resolve to a live version."""
+    from masque.masques.registry import name_key
     from masque.mythatron.catalog import candidate_keys
-    from masque.registry import name_key
 
     keys = candidate_keys(name)
     mine = [m for m in masks if name_key(m.masque.name) in keys]

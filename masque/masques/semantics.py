@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from masque.config import Limits
-from masque.diagnostics import Diagnostic, Severity
-from masque.loader import Document
+from masque.masques.diagnostics import Diagnostic, Severity
+from masque.masques.loader import Document
 
 WARNING = Severity.WARNING
 
@@ -56,7 +56,7 @@ def check_ttl(doc: Document, data: dict[str, Any], lim: Limits) -> Iterator[Diag
 
 
 def _norm(pattern: str) -> str:
-    from masque.intent import normalize
+    from masque.masques.intent import normalize
 
     return normalize(pattern)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from masque import config
-from masque.diagnostics import FileResult
 from masque.errors import ValidationFailed
+from masque.masques.diagnostics import FileResult
 from masque.model import Masque, Ref
 
 MASK_SUFFIX = ".mask.json"
@@ -140,7 +140,7 @@ def _search_dirs(near: Path | None, depth: int) -> list[Path]:
 
 def _read(path: Path) -> Mapping[str, Any] | None:
     """Raw data of a candidate parent, or None when it does not parse to a mapping."""
-    from masque.loader import LoadProblem, load_file
+    from masque.masques.loader import LoadProblem, load_file
 
     try:
         data = load_file(path).data
@@ -235,13 +235,13 @@ def resolve(data: Mapping[str, Any], path: Path | str | None, *, finder: Finder 
 def resolve_file(path: Path | str) -> tuple[Masque, Resolved]:
     """Load a file of either dialect with its ancestors merged in: the flattened model and data.
 
-    Raises ValidationFailed (via `masque.validate.load_masque`) when the file itself is invalid and
+    Raises ValidationFailed (via `masque.masques.validate.load_masque`) when the file itself is invalid and
     InheritanceError when its chain is broken.
     """
-    from masque.loader import load_file
+    from masque.masques.loader import load_file
+    from masque.masques.validate import load_masque
     from masque.model import masque_from_data
     from masque.mythatron.dialect import masque_from_mask
-    from masque.validate import load_masque
 
     loaded = load_masque(path)  # the file must be valid on its own first
     resolved = resolve(load_file(path).data, path)
@@ -258,8 +258,8 @@ def check_chain(result: FileResult) -> None:
     Mask files get this check from their dialect; `masque validate` checks masque files one by one
     without following parents, so `mythatron mask validate` follows them here.
     """
-    from masque.diagnostics import Diagnostic
-    from masque.loader import LoadProblem, load_file
+    from masque.masques.diagnostics import Diagnostic
+    from masque.masques.loader import LoadProblem, load_file
 
     masque = result.masque
     if not isinstance(masque, Masque) or masque.extends is None or dialect_of(result.path) != "masque":

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from masque import config
-from masque.diagnostics import Diagnostic, json_path
 from masque.errors import NotFound, UsageError
-from masque.loader import Document
+from masque.masques.diagnostics import Diagnostic, json_path
+from masque.masques.loader import Document
 
 SCHEMA_FILES = {"masque": "masque.schema.yaml", "mask": "mask.schema.json"}
 
@@ -31,7 +31,7 @@ def schema_path(which: str = "masque") -> Path:
         raise UsageError(f"unknown schema {which!r}; choose one of {', '.join(SCHEMA_FILES)}") from None
     # A plain path, not importlib.resources (~15 ms of imports on every `masque validate`): the
     # wheel installs as files, and the source tree keeps the schemas beside the package.
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the masque package
     packaged = here / "_schemas" / filename
     if packaged.is_file():
         return packaged

@@ -21,7 +21,7 @@ from yaml import events as ev
 
 from masque.config import Limits
 from masque.config import limits as current_limits
-from masque.diagnostics import Diagnostic, Severity, json_path
+from masque.masques.diagnostics import Diagnostic, Severity, json_path
 
 _CLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PARSER_MAX_DEPTH = 1000  # libyaml >= 0.2.6 refuses deeper nesting itself ("exceeded maximum nesting depth")

@@ -14,7 +14,7 @@ The rule (README, "The intent policy"):
 3. **Denial readings.** A denied glob is also tried against other readings of the same text, and any
    match denies: the invisible characters read as word breaks instead of nothing, and the *skeleton*
    of each reading: NFD, combining marks (Mn/Me) dropped, look-alike characters replaced by their ASCII
-   prototype from Unicode's confusables.txt (UTS #39; `masque.confusables`), punctuation and symbols at
+   prototype from Unicode's confusables.txt (UTS #39; `masque.masques.confusables`), punctuation and symbols at
    the edges of words read as word breaks. Denied globs get the same treatment (wildcards and bracket
    expressions kept as they are). Readings only ever add denials: an intent is *allowed* only through
    its normal form, so text in any script is never mangled into an allowed match.
@@ -247,7 +247,7 @@ def _skeleton_table() -> dict[int, str | None]:
     are added as characters are first seen (`_drop_marks_and_look_alikes`): scanning Unicode for them
     up front would cost ~30 ms of the first non-ASCII decision in every process.
     """
-    from masque.confusables import BY_PROTOTYPE
+    from masque.masques.confusables import BY_PROTOTYPE
 
     return {ord(c): prototype for prototype, chars in BY_PROTOTYPE.items() for c in chars}
 
@@ -258,7 +258,7 @@ _SEEN_FOR_MARKS: set[str] = set()
 @lru_cache(maxsize=1)
 def _divergent() -> frozenset[str]:
     """Look-alikes whose prototype is not what NFKC and folding make of them (Roman numeral Ⅰ -> l)."""
-    from masque.confusables import BY_PROTOTYPE
+    from masque.masques.confusables import BY_PROTOTYPE
 
     return frozenset(
         c

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from masque.config import Limits
 from masque.config import limits as current_limits
-from masque.diagnostics import Diagnostic, FileResult, Report, Severity
-from masque.diagnostics import strict as make_strict
 from masque.errors import UsageError, ValidationFailed
-from masque.loader import Document, LoadProblem, decode, load_text
+from masque.masques.diagnostics import Diagnostic, FileResult, Report, Severity
+from masque.masques.diagnostics import strict as make_strict
+from masque.masques.loader import Document, LoadProblem, decode, load_text
 from masque.model import Masque, masque_from_data
 
 MASQUE_SUFFIX = ".masque.yaml"
@@ -84,8 +84,8 @@ def discover(paths: Sequence[str]) -> list[Path]:
 
 def check_document(doc: Document, lim: Limits) -> tuple[list[Diagnostic], Masque | None]:
     """Schema, then semantic checks for a parsed `.masque.yaml` document."""
-    from masque import schema
-    from masque.semantics import semantic_diagnostics
+    from masque.masques import schema
+    from masque.masques.semantics import semantic_diagnostics
 
     errors = schema.check(doc)
     if errors is not None:
@@ -142,7 +142,7 @@ def _check_parents(results: Sequence[FileResult]) -> None:
     """Files with `extends` must have a reachable, acyclic chain of pinned parents."""
     for result in results:
         if isinstance(result.masque, Masque) and result.masque.extends is not None:
-            from masque.mythatron.inherit import check_chain
+            from masque.masques.inheritance import check_chain
 
             check_chain(result)
 

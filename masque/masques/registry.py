@@ -4,7 +4,7 @@ Search path (`masque.config.search_path`): `MASQUE_PATH` dirs, then `./personas`
 dir; with `[registry] trusted_roots` set, files outside those roots are ignored. A bare name resolves
 to the newest `live` version (semver order); a pinned version resolves whatever its stage.
 
-Trust (`masque.trusted`): each name@version is bound to the content hash it was first worn with. Files
+Trust (`masque.masques.trusted`): each name@version is bound to the content hash it was first worn with. Files
 claiming it with other content are never used: when no file matches the pin, or when several files
 with different content claim an unpinned name@version, resolving it is refused (`trusted.DefinitionRefused`,
 exit 3) naming every path. Identical copies are fine: then the user's own (private) copy wins, then
@@ -35,7 +35,7 @@ from masque.model import Masque, Ref, Stage
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.trusted import Pin
+    from masque.masques.trusted import Pin
 
 
 class Source(str, Enum):
@@ -167,7 +167,7 @@ def _real(path: Path) -> Path:
 
 
 def _suffixes() -> tuple[str, ...]:
-    from masque.validate import suffixes
+    from masque.masques.validate import suffixes
 
     return suffixes()  # *.masque.yaml and every other dialect validate knows (*.mask.json)
 
@@ -209,7 +209,7 @@ def _files(where: SearchDir, suffixes: tuple[str, ...]) -> Iterable[Path]:
 
 # --- loading, cached by (path, mtime_ns, size) ---------------------------------------------------
 
-_Loaded = Any  # masque.validate.LoadedMasque, imported lazily
+_Loaded = Any  # masque.masques.validate.LoadedMasque, imported lazily
 _load_cache: dict[str, tuple[int, int, _Loaded | MasqueError]] = {}
 _name_cache: dict[str, tuple[int, int, str | None]] = {}
 
@@ -223,13 +223,13 @@ def _stat_key(path: Path) -> tuple[int, int] | None:
 
 
 def _load(path: Path) -> _Loaded:
-    """Load and validate one file (any dialect `masque.validate` knows); cached; raises MasqueError."""
+    """Load and validate one file (any dialect `masque.masques.validate` knows); cached; raises MasqueError."""
     key = _stat_key(path)
     cached = _load_cache.get(str(path))
     if cached is not None and key is not None and cached[:2] == key:
         result = cached[2]
     else:
-        from masque.validate import load_masque
+        from masque.masques.validate import load_masque
 
         try:
             result = load_masque(path)
@@ -237,7 +237,7 @@ def _load(path: Path) -> _Loaded:
                 # Worn as flattened: the pinned parents' lens, intents and lists merged in.
                 from dataclasses import replace
 
-                from masque.mythatron.inherit import resolve_file
+                from masque.masques.inheritance import resolve_file
 
                 flat = resolve_file(path)[0]
                 result = replace(result, masque=flat, sha256=definition_hash(flat))
@@ -499,7 +499,7 @@ def resolve(ref: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> Resol
             exc.hint = f"{exc.hint}; {_UNTRUSTED_NOTE.format(len(untrusted))}"
         raise
     if not chosen.active:
-        from masque.trusted import refusal
+        from masque.masques.trusted import refusal
 
         raise refusal(chosen, [e for e in mine if e.slot == chosen.slot], pins)
     overrides = tuple(e.path for e in mine if e.shadowed_by == chosen.path)
@@ -525,7 +525,7 @@ _UNTRUSTED_NOTE = "{} file(s) with that name lie outside [registry] trusted_root
 
 
 def _pins(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str], Pin]:
-    from masque import trusted
+    from masque.masques import trusted
 
     return trusted.pins(conn)
 

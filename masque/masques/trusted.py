@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     import duckdb
 
-    from masque.registry import Entry, Resolved
+    from masque.masques.registry import Entry, Resolved
     from masque.rings import Selection
 
 FIRST_USE = "first_use"
@@ -74,7 +74,7 @@ def refusal(chosen: Entry, claims: list[Entry], pins: dict[tuple[str, str], Pin]
     assert chosen.masque is not None and chosen.slot is not None
     key, version = chosen.masque.key, chosen.masque.version
     ref = f"{key}@{version}"
-    from masque.registry import BLOCKED
+    from masque.masques.registry import BLOCKED
 
     listed = [e for e in claims if e.status in BLOCKED]
     files = ", ".join(f"{e.path} (sha256 {str(e.sha256)[:12]})" for e in listed)
@@ -102,7 +102,7 @@ def refusal(chosen: Entry, claims: list[Entry], pins: dict[tuple[str, str], Pin]
 
 
 def _index(found: list[Pin]) -> dict[tuple[str, str], Pin]:
-    from masque.registry import slot_of
+    from masque.masques.registry import slot_of
 
     return {slot_of(p.masque, p.version): p for p in found}
 
@@ -190,7 +190,8 @@ def pin(ref: str, file: Path | None = None, selection: Selection | None = None) 
     Refused (exit 3, recorded as `definition_pin_refused`) unless the acting actor qualifies for the
     admin ring. Without `file` the claimants must agree on one content.
     """
-    from masque import registry, rings
+    from masque import rings
+    from masque.masques import registry
     from masque.store import turns
 
     claims = registry.claimants(ref)

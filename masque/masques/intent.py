@@ -3,7 +3,7 @@
 Semantics (Cedar-style, documented in the README (Registry)):
 - an intent that is not one line of valid text (undecodable bytes, line breaks, control characters)
   is refused before anything else (`invalid_utf8`, `invalid`);
-- both the intent and every pattern are normalised the same way (`normalize`, in masque.intent_text);
+- both the intent and every pattern are normalised the same way (`normalize`, in masque.masques.intent_text);
 - denied patterns are also tried against the intent's other readings (invisible characters as word
   breaks; skeletons without marks, look-alikes and edge punctuation), and any match denies;
 - globs are `fnmatch` globs (`*`, `?`, `[...]`, `[!...]`) over the WHOLE normalised intent;
@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from masque.errors import Refused
-from masque.intent_text import ascii_skeleton, boundary_problem, normalize, readings, skeleton_globs
+from masque.masques.intent_text import ascii_skeleton, boundary_problem, normalize, readings, skeleton_globs
 from masque.model import Intent, Masque
 
 __all__ = ["Decision", "Policy", "Reason", "decide", "normalize", "require"]
@@ -237,7 +237,7 @@ class Policy:
         self._error: str | None = None
         self._matcher = _Matcher(())
         self._denied = len(intent.denied)
-        # The skeletons of the denied globs (see masque.intent_text), and which denied glob each is.
+        # The skeletons of the denied globs (see masque.masques.intent_text), and which denied glob each is.
         self._skeletons: tuple[_Matcher, tuple[int, ...]] = (_Matcher(()), ())
         self._odd = False  # does any denied glob have a skeleton unlike its normal form?
         # Per glob, in regex order: (allowed?, reason, glob as written, message suffix).
