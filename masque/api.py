@@ -25,10 +25,10 @@ from masque.model import Access, Intent, Ring, Skill
 if TYPE_CHECKING:
     import datetime as dt
 
-    from masque.credentials import TokenStatus
     from masque.masques.intent import Decision
     from masque.masques.registry import Resolved
     from masque.sessions import Ended, Session, Wearable
+    from masque.trust.credentials import TokenStatus
 
 __all__ = [
     "Masque",
@@ -221,7 +221,7 @@ def load(ref: str) -> Masque:
 
 
 def _selection(actor: str | None, key: str | None) -> Any:
-    from masque import rings
+    from masque.trust import rings
 
     env = rings.selection_from_env()
     if actor is None and key is None:
@@ -264,7 +264,8 @@ def assume(
 
 def release(session: Session | str | None = None, *, score: str | None = None, notes: str | None = None) -> Ended:
     """Doff a session (default: MASQUE_SESSION_ID); optionally score it (`+ - / * e`)."""
-    from masque import rings, sessions
+    from masque import sessions
+    from masque.trust import rings
 
     if isinstance(session, str) or session is None:
         return sessions.release(session, score=score, notes=notes)
@@ -288,6 +289,6 @@ def check(masque: str | Masque, intent: str) -> Decision:
 
 def verify(token: str) -> TokenStatus:
     """Judge a token now: valid, or why not (unknown, expired, revoked, not_qualified)."""
-    from masque.credentials import broker
+    from masque.trust.credentials import broker
 
     return broker().verify(token)

@@ -25,7 +25,7 @@ from masque.scoring import ScoringConfig, scoring_config
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.rings import Selection as ActorSelection
+    from masque.trust.rings import Selection as ActorSelection
 
 __all__ = ["STATUSES", "Filters", "Level", "Report", "Selection", "build_report", "report", "visible_to"]
 
@@ -197,7 +197,7 @@ def report(
 
 def visible_to(conn: duckdb.DuckDBPyConnection, filters: Filters, acting: ActorSelection | None) -> Filters:
     """`filters` narrowed to the sessions of actors the acting actor may see: its own ring and below."""
-    from masque import rings
+    from masque.trust import rings
 
     who = rings.resolve_acting(conn, acting or rings.selection_from_env()).actor
     if who.ring is Ring.ADMIN:

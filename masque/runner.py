@@ -26,8 +26,8 @@ from masque import config
 from masque.errors import NotFound, UsageError
 
 if TYPE_CHECKING:
-    from masque.rings import Selection
     from masque.sessions import Session
+    from masque.trust.rings import Selection
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 STRIPPED = ("MASQUE_SESSION_ID", "MASQUE_TOKEN")
@@ -90,7 +90,8 @@ def run(
     strict_knowledge: bool = False,
 ) -> tuple[Session, int]:
     """Assume, run `argv`, release. Returns (session, exit status of the command)."""
-    from masque import rings, sessions
+    from masque import sessions
+    from masque.trust import rings
 
     if not argv:
         raise UsageError("no command to run", hint="put the command after --: masque exec REF --intent T -- CMD")

@@ -175,7 +175,8 @@ def add_score(
 
 def score_session(session_id: str, symbol: str | Score, notes: str | None = None) -> ScoreRow:
     """Score a session in its own transaction, as the acting actor (founder, key or session)."""
-    from masque import rings, store
+    from masque import store
+    from masque.trust import rings
 
     score = symbol if isinstance(symbol, Score) else parse_symbol(symbol)
     with store.transaction() as conn:

@@ -25,11 +25,11 @@ from masque.store import turns
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.rings import Acting, Selection
+    from masque.trust.rings import Acting, Selection
 
 DEFAULT_GRACE = dt.timedelta(seconds=10)
 # Imported before taking the store's turn, which is then held only for the writes.
-_NEEDS = ("masque.credentials", "masque.rings", "masque.memory", "masque.memory.audit", "masque.scoring")
+_NEEDS = ("masque.trust.credentials", "masque.trust.rings", "masque.memory", "masque.memory.audit", "masque.scoring")
 
 
 def _chain(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
@@ -60,7 +60,7 @@ def _end(
     exit_code: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """End `s` and its chain, revoke their credentials, write the events. Returns (ended, accessors)."""
-    from masque.credentials import broker
+    from masque.trust.credentials import broker
 
     now = utcnow()
     below = _chain(conn, s.session_id)
@@ -127,7 +127,7 @@ def may_end(who: Acting, s: Session) -> bool:
 def _may_end(who: Acting, s: Session) -> None:
     if may_end(who, s):
         return
-    from masque.rings import sees
+    from masque.trust.rings import sees
 
     # A session of a more trusted ring is "not found", as in `sessions show`: its actor stays unnamed.
     if not sees(who.actor, s.actor_ring):
@@ -175,12 +175,12 @@ def release(
 
 
 def _who_may_end(conn: duckdb.DuckDBPyConnection, s: Session, selection: Selection | None) -> Acting:
-    from masque import rings
+    from masque.trust import rings
 
     sel = selection or rings.selection_from_env()
     # The holder of a session's own token may end it, even after the token expired.
     if sel.token and not sel.name:
-        from masque.credentials import broker
+        from masque.trust.credentials import broker
 
         status = broker().verify(sel.token, conn=conn)
         if status.session_id == s.session_id:

@@ -129,8 +129,8 @@ class Session:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        from masque.rings import Selection
         from masque.sessions import release
+        from masque.trust.rings import Selection
 
         # Release with our own token: the holder may always end what it holds, whoever the
         # environment names as actor.

@@ -21,15 +21,15 @@ from masque.store import turns
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.credentials import TokenStatus
-    from masque.rings import Acting, Selection
+    from masque.trust.credentials import TokenStatus
+    from masque.trust.rings import Acting, Selection
 
 _RINGS = "['admin', 'player', 'guest', 'outsider']"
 
 
 def list_sessions(*, active: bool = False, limit: int = 100, selection: Selection | None = None) -> list[Session]:
     """Newest first; only sessions of actors in the caller's ring and below."""
-    from masque import rings
+    from masque.trust import rings
 
     if limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}", hint="pass -n 1 or more (default 100)")
@@ -75,7 +75,7 @@ class SessionDetail:
 
 def show(session_id: str, selection: Selection | None = None) -> SessionDetail:
     """One session with its events, credentials (accessors only), scores and chained children."""
-    from masque import rings
+    from masque.trust import rings
 
     with turns.connect(read_only=True) as conn:
         who = rings.resolve_acting(conn, selection or rings.selection_from_env())
@@ -134,8 +134,8 @@ class WhoAmI:
 
 def whoami(selection: Selection | None = None) -> WhoAmI:
     """The acting actor and the masque this process wears (MASQUE_SESSION_ID / MASQUE_TOKEN), if any."""
-    from masque import rings
-    from masque.credentials import broker
+    from masque.trust import rings
+    from masque.trust.credentials import broker
 
     sel = selection or rings.selection_from_env()
     with turns.connect(read_only=True) as conn:
@@ -179,7 +179,7 @@ def sweep_stale(selection: Selection | None = None) -> list[Stale]:
     Only sessions the caller may end (the rule of `release`/`revoke`: its own, a less trusted ring's,
     or any for an admin); the others, and every session it cannot see, are left untouched.
     """
-    from masque import rings
+    from masque.trust import rings
 
     with turns.transaction() as conn:
         who = rings.resolve_acting(conn, selection or rings.selection_from_env())

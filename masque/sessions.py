@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.masques.trusted import DefinitionRefused
-    from masque.rings import Acting, Selection
+    from masque.trust.rings import Acting, Selection
 
 # --- assume ------------------------------------------------------------------------------------
 
@@ -125,7 +125,7 @@ def _parent(conn: duckdb.DuckDBPyConnection, who: Acting, selection: Selection) 
     """The session this assumption is made from: the token's session, or an exec parent."""
     parent_id = None
     if selection.token:
-        from masque.credentials import broker
+        from masque.trust.credentials import broker
 
         status = broker().verify(selection.token, conn=conn)
         if not status.valid:
@@ -174,8 +174,8 @@ def assume(
     metadata: dict[str, Any] | None = None,
 ) -> Session:
     """Don a masque: decide, mint, record (one transaction), and return the session with its token."""
-    from masque import rings
     from masque.masques import trusted
+    from masque.trust import rings
 
     selection = selection or rings.selection_from_env()
     try:
@@ -187,8 +187,8 @@ def assume(
 
 
 def _record_definition_refusal(exc: DefinitionRefused, intent: str, selection: Selection) -> None:
-    from masque import rings
     from masque.errors import MasqueError
+    from masque.trust import rings
 
     with turns.transaction() as conn:
         try:
@@ -225,12 +225,12 @@ def _assume(
     holder_pid: int | None,
     metadata: dict[str, Any] | None,
 ) -> Session:
-    from masque import rings
     from masque.api import code_masque_for
-    from masque.credentials import SESSION_ROLE, broker
     from masque.masques import knowledge as knowledge_mod
     from masque.masques import registry
     from masque.masques.intent_text import escape_undecodable
+    from masque.trust import rings
+    from masque.trust.credentials import SESSION_ROLE, broker
 
     pid = holder_pid if holder_pid is not None else os.getpid()
     refusal: Refused | None = None

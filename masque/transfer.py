@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.reflection import Filters
-    from masque.rings import Acting
-    from masque.rings import Selection as ActorSelection
+    from masque.trust.rings import Acting
+    from masque.trust.rings import Selection as ActorSelection
 
 SESSION_COLUMNS: dict[str, str] = {
     "id": "VARCHAR",
@@ -446,8 +446,8 @@ def _drop_secondary_indexes(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, 
 
 def _admin_or_refuse(conn: duckdb.DuckDBPyConnection, selection: ActorSelection | None, path: Path) -> Acting:
     """The acting actor, if it is an admin; otherwise record `import_refused` and raise (exit 3)."""
-    from masque import rings
     from masque.session_events import record_event
+    from masque.trust import rings
 
     sel = selection or rings.selection_from_env()
     who: Acting | None = None

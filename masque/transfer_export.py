@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.reflection import Filters
-    from masque.rings import Selection as ActorSelection
+    from masque.trust.rings import Selection as ActorSelection
 
 
 def _json_ext(column: Any) -> Any:
@@ -147,7 +147,8 @@ def export(
     Only what the acting actor sees (its own ring and below; an admin sees all): sessions worn by
     actors of those rings, and sessionless events whose actor is in one of them.
     """
-    from masque import rings, store
+    from masque import store
+    from masque.trust import rings
 
     where, event_where = ["true"], ["true"]
     params: dict[str, Any] = {}

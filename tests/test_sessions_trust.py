@@ -231,7 +231,8 @@ def _dead_pid() -> int:
 
 
 def test_a_stale_sweep_ends_only_sessions_the_caller_may_end(invoke: Invoke) -> None:
-    from masque import rings, sessions
+    from masque import sessions
+    from masque.trust import rings
 
     init_store(invoke)
     key = add_actor(invoke, "gwen", "guest")

@@ -183,9 +183,9 @@ def pin_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Admin: trust the file on the search path that claims NAME@VERSION (re-pins; exit 3 for others)."""
-    from masque import rings
     from masque.cli.output import print_json
     from masque.masques import trusted
+    from masque.trust import rings
 
     pinned = trusted.pin(ref, file, rings.selection_from_env(as_name, key_file))
     if json_out:

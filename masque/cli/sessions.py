@@ -75,7 +75,8 @@ def assume_cmd(
     eval "$(masque assume codesmith --intent 'implement the parser')" exports MASQUE_SESSION_ID,
     MASQUE_TOKEN and friends. Refusals exit 3 and are recorded.
     """
-    from masque import rings, sessions
+    from masque import sessions
+    from masque.trust import rings
 
     fmt = _choose_format(fmt)
     selection = rings.selection_from_env(as_name, key_file)
@@ -187,7 +188,8 @@ def exec_cmd(
     The command gets MASQUE_PARENT_SESSION_ID, MASQUE_CREDENTIAL, MASQUE_SYSTEM_PROMPT_FILE (0600), ...
     SIGINT, SIGTERM and SIGHUP are forwarded to it.
     """
-    from masque import rings, runner
+    from masque import runner
+    from masque.trust import rings
 
     selection = rings.selection_from_env(as_name, key_file)
     _, code = runner.run(ref, intent, command, selection=selection, ttl=ttl, strict_knowledge=strict_knowledge)

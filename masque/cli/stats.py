@@ -49,7 +49,7 @@ def stats_cmd(
     Exit codes: 0 ok, 2 bad options, 3 a ring more trusted than yours, 4 unknown masque, skill or session.
     """
     from masque.reflection import Filters, Selection, report
-    from masque.rings import selection_from_env
+    from masque.trust.rings import selection_from_env
 
     fmt = "json" if json_out else fmt.lower()
     if fmt not in _FORMATS:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.mythatron.catalog import Mask
-    from masque.rings import Selection
+    from masque.trust.rings import Selection
 
 ORDER = (Stage.DRAFT, Stage.BETA, Stage.LIVE)
 
@@ -75,8 +75,9 @@ def _record(change: StageChange, mask: Mask, selection: Selection | None, verb: 
     must qualify for the mask's ring (`rings.check_qualified`: admins for any mask). A refusal is
     recorded as a `mask_stage_refused` event, then raised (exit 3).
     """
-    from masque import rings, store
+    from masque import store
     from masque.ids import new_id
+    from masque.trust import rings
 
     selection = selection or rings.selection_from_env()
     refusal: Refused | None = None

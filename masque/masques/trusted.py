@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.masques.registry import Entry, Resolved
-    from masque.rings import Selection
+    from masque.trust.rings import Selection
 
 FIRST_USE = "first_use"
 ADMIN = "admin"
@@ -190,9 +190,9 @@ def pin(ref: str, file: Path | None = None, selection: Selection | None = None) 
     Refused (exit 3, recorded as `definition_pin_refused`) unless the acting actor qualifies for the
     admin ring. Without `file` the claimants must agree on one content.
     """
-    from masque import rings
     from masque.masques import registry
     from masque.store import turns
+    from masque.trust import rings
 
     claims = registry.claimants(ref)
     if not claims:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.model import Masque
-    from masque.rings import Actor, Selection
+    from masque.trust.rings import Actor, Selection
 
 
 class Mode(str, Enum):

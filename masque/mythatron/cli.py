@@ -288,8 +288,8 @@ def promote_cmd(
     """Promote a version one stage: draft -> beta -> live. Exit 3 when the step is not allowed.
 
     Also exit 3 (recorded) when the acting actor does not qualify for the mask's ring."""
-    from masque import rings
     from masque.masques.stages import promote
+    from masque.trust import rings
 
     _print_change(promote(ref, to, rings.selection_from_env(as_name, key_file)), json_out)
 
@@ -304,8 +304,8 @@ def retire_cmd(
     """Retire a version (soft delete): hidden from routing and bare names, still loadable by exact version.
 
     Exit 3 when the acting actor does not qualify for the mask's ring."""
-    from masque import rings
     from masque.masques.stages import retire
+    from masque.trust import rings
 
     _print_change(retire(ref, rings.selection_from_env(as_name, key_file)), json_out)
 

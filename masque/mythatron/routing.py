@@ -218,9 +218,10 @@ def route(
 
 
 def _record_fallbacks(mode: str, source: str, degraded: list[Routed]) -> tuple[str, ...]:
-    from masque import rings, store
+    from masque import store
     from masque.ids import new_id
     from masque.mythatron.catalog import candidate_keys
+    from masque.trust import rings
 
     now = datetime.now(timezone.utc)
     ids = []

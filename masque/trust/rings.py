@@ -327,7 +327,7 @@ def _check_parent(conn: duckdb.DuckDBPyConnection, selection: Selection) -> None
         return
     status = None
     if selection.credential:
-        from masque import credentials
+        from masque.trust import credentials
 
         status = credentials.broker().verify(selection.credential, conn=conn)
     if status is None or not status.valid or status.session_id != parent:
@@ -362,7 +362,7 @@ def resolve_acting(conn: duckdb.DuckDBPyConnection, selection: Selection) -> Act
             )
         return Acting(get_actor(conn, selection.name), ActingVia.KEY, key=selection.key)
     if selection.token:
-        from masque import credentials
+        from masque.trust import credentials
 
         status = credentials.broker().verify(selection.token, conn=conn)
         if not status.valid:

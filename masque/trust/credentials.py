@@ -219,7 +219,7 @@ class LocalBroker:
 
     def lookup(self, accessor: str, selection: Any = None) -> TokenStatus:
         """Judge a credential by accessor, for the acting actor: one of a ring it cannot see is not found."""
-        from masque import rings
+        from masque.trust import rings
 
         with turns.connect() as conn:
             who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
@@ -292,7 +292,7 @@ def _replace_expiry(status: TokenStatus, expires_at: dt.datetime) -> TokenStatus
 
 
 def _judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus:
-    from masque import rings
+    from masque.trust import rings
 
     (
         accessor,
@@ -366,7 +366,7 @@ def broker() -> CredentialBroker:
 
 def revoke_accessor(accessor: str, selection: Any = None) -> TokenStatus:
     """Revoke one credential by accessor (its actor, a more trusted ring, or an admin may)."""
-    from masque import rings
+    from masque.trust import rings
 
     with turns.transaction() as conn:
         row = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
