@@ -34,7 +34,8 @@ def _wall(cmd: list[str], env: dict[str, str], runs: int) -> float:
 
 def _in_process(cycles: int) -> tuple[float, float]:
     """(assume+release cycles per second, median seconds of one bare store open+close)."""
-    from masque import sessions, store
+    from masque import store
+    from masque.sessions import lifecycle as sessions
 
     sessions.release(sessions.assume(REF, INTENT).session_id)  # warm caches and the registry
     start = time.perf_counter()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from masque.masques.intent import Decision
     from masque.masques.registry import Resolved
-    from masque.sessions import Ended, Session, Wearable
+    from masque.sessions.lifecycle import Ended, Session, Wearable
     from masque.trust.credentials import TokenStatus
 
 __all__ = [
@@ -106,7 +106,7 @@ class Masque(ABC):
         return Decision(False, "denied", None, empty.normalized, f"denied by {type(self).__name__}.validate_intent")
 
     def to_wearable(self) -> Wearable:
-        from masque.sessions import Wearable
+        from masque.sessions.lifecycle import Wearable
 
         access = self.access()
         source = inspect.getsourcefile(type(self))
@@ -158,7 +158,7 @@ class ModelMasque(Masque):
         return list(self.model.skills)
 
     def to_wearable(self) -> Wearable:
-        from masque.sessions import wearable_from_model
+        from masque.sessions.lifecycle import wearable_from_model
 
         return wearable_from_model(self.resolved)
 
@@ -244,7 +244,7 @@ def assume(
     """Don a masque; returns the Session (with its token). Use it in `with`: leaving releases it."""
     import os
 
-    from masque import sessions
+    from masque.sessions import lifecycle as sessions
 
     target: str | Wearable = masque.to_wearable() if isinstance(masque, Masque) else masque
     if isinstance(masque, ModelMasque):
@@ -264,7 +264,7 @@ def assume(
 
 def release(session: Session | str | None = None, *, score: str | None = None, notes: str | None = None) -> Ended:
     """Doff a session (default: MASQUE_SESSION_ID); optionally score it (`+ - / * e`)."""
-    from masque import sessions
+    from masque.sessions import lifecycle as sessions
     from masque.trust import rings
 
     if isinstance(session, str) or session is None:
@@ -276,7 +276,7 @@ def release(session: Session | str | None = None, *, score: str | None = None, n
 
 def revoke(session_id: str, *, now: bool = False, grace: dt.timedelta | None = None) -> Ended:
     """Revoke a session and its chain (graceful unless `now`)."""
-    from masque import sessions
+    from masque.sessions import lifecycle as sessions
 
     return sessions.revoke(session_id, now=now, grace=grace if grace is not None else sessions.DEFAULT_GRACE)
 

@@ -231,7 +231,7 @@ def _dead_pid() -> int:
 
 
 def test_a_stale_sweep_ends_only_sessions_the_caller_may_end(invoke: Invoke) -> None:
-    from masque import sessions
+    from masque.sessions import lifecycle as sessions
     from masque.trust import rings
 
     init_store(invoke)

@@ -80,8 +80,8 @@ def target_for_session(session_id: str) -> Target:
 def _check_may_use(conn: Any, session_id: str) -> None:
     """A session id alone proves nothing: generate under it as its token's holder, its own actor (by key or
     as the founder), or a more trusted ring. A session the caller may not even see is "not found"."""
-    from masque.session_end import may_end
-    from masque.session_model import load
+    from masque.sessions.end import may_end
+    from masque.sessions.model import load
     from masque.trust import rings
 
     who = rings.resolve_acting(conn, rings.selection_from_env())

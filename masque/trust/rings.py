@@ -478,7 +478,7 @@ def change_ring(name: str, step: int, selection: Selection | None = None) -> tup
         conn.execute("UPDATE actors SET ring = ? WHERE name = ?", [new_ring.value, name])
         _event(conn, f"actor_{verb}d", who.name, {"name": name, "from": target.ring.value, "to": new_ring.value})
         if step > 0:
-            from masque import sessions
+            from masque.sessions import lifecycle as sessions
 
             sessions.end_actor_sessions(conn, name, reason="demoted", by=who.name)
         after = get_actor(conn, name)
@@ -503,7 +503,7 @@ def disapprove(name: str, reason: str, selection: Selection | None = None) -> Ac
             [new_id("dis_"), name, who.name, reason.strip(), utcnow()],
         )
         _event(conn, "actor_disapproved", who.name, {"name": name, "reason": reason.strip()})
-        from masque import sessions
+        from masque.sessions import lifecycle as sessions
 
         sessions.end_actor_sessions(conn, name, reason="disapproved", by=who.name)
         return get_actor(conn, name)

@@ -11,7 +11,7 @@ from masque.ids import new_id
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.session_model import Session
+    from masque.sessions.model import Session
 
 
 def record_event(

@@ -1,6 +1,6 @@
 """Session values: what a masque gives a session (`Wearable`), the `Session` record, and reading one.
 
-Split from `masque.sessions` (which re-exports these names and remains the only writer of
+Split from `masque.sessions.lifecycle` (which re-exports these names and remains the only writer of
 session rows) to keep each module small.
 """
 
@@ -129,7 +129,7 @@ class Session:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        from masque.sessions import release
+        from masque.sessions.lifecycle import release
         from masque.trust.rings import Selection
 
         # Release with our own token: the holder may always end what it holds, whoever the

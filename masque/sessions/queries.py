@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 from masque import config, store
 from masque.durations import as_utc, utcnow
 from masque.errors import NotFound, UsageError
-from masque.session_end import _end, may_end
-from masque.session_model import ENDED, LIVE, Session, _from_row, holder_alive, load
+from masque.sessions.end import _end, may_end
+from masque.sessions.model import ENDED, LIVE, Session, _from_row, holder_alive, load
 from masque.store import turns
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from masque import config
 from masque.errors import NotFound, UsageError
 
 if TYPE_CHECKING:
-    from masque.sessions import Session
+    from masque.sessions.lifecycle import Session
     from masque.trust.rings import Selection
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -90,7 +90,7 @@ def run(
     strict_knowledge: bool = False,
 ) -> tuple[Session, int]:
     """Assume, run `argv`, release. Returns (session, exit status of the command)."""
-    from masque import sessions
+    from masque.sessions import lifecycle as sessions
     from masque.trust import rings
 
     if not argv:

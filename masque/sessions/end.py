@@ -1,6 +1,6 @@
 """Doffing: release and revoke. Ending a session ends every session chained below it, revokes their
 credentials and archives each one's memory diff; a graceful revoke gives an `exec` holder SIGTERM and a
-grace period first. Assuming lives in `masque.sessions`.
+grace period first. Assuming lives in `masque.sessions.lifecycle`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from masque import config
 from masque.durations import utcnow
 from masque.errors import NotFound, Refused, UsageError
 from masque.model import Ring
-from masque.session_events import record_session_event, record_session_events
-from masque.session_model import ENDED, LIVE, Ended, Session, holder_alive, load
+from masque.sessions.events import record_session_event, record_session_events
+from masque.sessions.model import ENDED, LIVE, Ended, Session, holder_alive, load
 from masque.store import turns
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The don/doff lifecycle: assume here, release and revoke in `masque.session_end`. The only writers of
+"""The don/doff lifecycle: assume here, release and revoke in `masque.sessions.end`. The only writers of
 session rows.
 
 An assumption is decided (intent, ring, TTL) and then written — session, credential hash, skills and
@@ -7,8 +7,8 @@ Refusals are recorded as events too (`intent_denied`, `ring_refused`, `assume_re
 or revoking a session ends every session chained below it and revokes their credentials; the
 originator of a chain is carried unchanged on every event (like STS's SourceIdentity).
 
-Queries (list, show, whoami, stale sweep) live in `masque.session_queries`; `masque exec` in
-`masque.runner`. This module re-exports the whole lifecycle, so `masque.sessions` stays the one import.
+Queries (list, show, whoami, stale sweep) live in `masque.sessions.queries`; `masque exec` in
+`masque.sessions.runner`. This module re-exports the whole lifecycle, so it stays the one import.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from masque.durations import format_duration, parse_duration, utcnow
 from masque.errors import Refused, UsageError
 from masque.ids import new_id
 from masque.model import Ring
-from masque.session_end import DEFAULT_GRACE, end_actor_sessions, record_score, release, revoke
-from masque.session_events import record_event, record_session_events
-from masque.session_model import (
+from masque.sessions.end import DEFAULT_GRACE, end_actor_sessions, record_score, release, revoke
+from masque.sessions.events import record_event, record_session_events
+from masque.sessions.model import (
     ENDED,
     LIVE,
     Ended,
@@ -240,7 +240,7 @@ def _assume(
     # The turn is held only for the transaction: parse files and import modules before taking it.
     if ready is None:
         registry.prepare(str(ref))
-    turns.prepare("masque.masques.intent", "masque.session_events")
+    turns.prepare("masque.masques.intent", "masque.sessions.events")
     holder_start = _holder_start(pid)
     with turns.transaction() as conn:
         # A registry masque is resolved here: its recorded stages are read on this connection.
