@@ -110,7 +110,7 @@ def copy_to_sqlite(duck_path: Path, sqlite_path: Path) -> float:
     return time.perf_counter() - start
 
 
-# ---- the five reports in SQLite: the same sections as masque.reflection, in plain SQL ----
+# ---- the five reports in SQLite: the same sections as masque.reflection.levels, in plain SQL ----
 
 
 def _scope(level: str, subject: str | None, alias: str = "s") -> tuple[str, list[Any]]:
@@ -301,7 +301,7 @@ def times(env: dict[str, str], sqlite_path: Path, home: Path, runs: int) -> None
 def in_process(home: Path, sqlite_path: Path, runs: int) -> None:
     """The engines alone: the same reports inside this process, without interpreter and CLI start-up."""
     os.environ["MASQUE_HOME"] = str(home)
-    from masque.reflection import Selection, report
+    from masque.reflection.levels import Selection, report
 
     selections = {
         "session": Selection.choose(session=_subject("session")),

@@ -29,7 +29,13 @@ if TYPE_CHECKING:
 
 DEFAULT_GRACE = dt.timedelta(seconds=10)
 # Imported before taking the store's turn, which is then held only for the writes.
-_NEEDS = ("masque.trust.credentials", "masque.trust.rings", "masque.memory", "masque.memory.audit", "masque.scoring")
+_NEEDS = (
+    "masque.trust.credentials",
+    "masque.trust.rings",
+    "masque.memory",
+    "masque.memory.audit",
+    "masque.reflection.scoring",
+)
 
 
 def _chain(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
@@ -204,7 +210,7 @@ def record_score(
     conn: duckdb.DuckDBPyConnection, session_id: str, symbol: str, notes: str | None, actor: str | None
 ) -> None:
     """Append a score row for a session on the caller's connection (scoring owns the semantics)."""
-    from masque.scoring import add_score
+    from masque.reflection.scoring import add_score
 
     add_score(conn, session_id, symbol, notes, actor)
 

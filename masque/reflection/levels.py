@@ -2,12 +2,12 @@
 
 Every level answers the same core questions over its slice of sessions (counts by status, duration
 p50/p95, score distribution and mean, weekly trend, refusals, top intents) and adds what is specific
-to it. A session's score is its newest score row; symbols become numbers through `masque.scoring`.
+to it. A session's score is its newest score row; symbols become numbers through `masque.reflection.scoring`.
 Each report is two grouping-set scans (sessions; score_facts, the derived per-score table that
 spares a million-row join) and a few tiny queries. Weeks start on Monday, in UTC.
 
-Scope and filters live in `masque.reflection_scope`, the level-specific tables in
-`masque.reflection_tables`; this module assembles the report.
+Scope and filters live in `masque.reflection.scope`, the level-specific tables in
+`masque.reflection.tables`; this module assembles the report.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from masque.model import Ring, Score
-from masque.reflection_scope import STATUSES, Filters, Level, Scope, Selection, fetch, round3
-from masque.reflection_tables import details, empty_row
-from masque.scoring import ScoringConfig, scoring_config
+from masque.reflection.scope import STATUSES, Filters, Level, Scope, Selection, fetch, round3
+from masque.reflection.scoring import ScoringConfig, scoring_config
+from masque.reflection.tables import details, empty_row
 
 if TYPE_CHECKING:
     import duckdb
@@ -182,7 +182,7 @@ def report(
     Opens a read-only connection for the duration of the queries.
     """
     from masque import store
-    from masque.scoring import rebuild_score_facts, score_facts_in_step
+    from masque.reflection.scoring import rebuild_score_facts, score_facts_in_step
 
     with store.connect(read_only=True) as conn:
         seen = visible_to(conn, filters or Filters(), acting)

@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from masque.model import Ring, Score
-from masque.reflection_scope import STATUSES, Level, Scope, fetch, round3
+from masque.reflection.scope import STATUSES, Level, Scope, fetch, round3
 
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.scoring import ScoringConfig
+    from masque.reflection.scoring import ScoringConfig
 
 
 def table_row(row: Mapping[str, Any], *keys: str, durations: bool = False) -> dict[str, Any]:
@@ -167,7 +167,7 @@ def _verdict(mean: float | None, expected: float | None, scored: int, rules: Sco
 
 
 def _session_details(conn: duckdb.DuckDBPyConnection, q: Scope) -> dict[str, Any]:
-    from masque.scoring import session_scores
+    from masque.reflection.scoring import session_scores
 
     session_id = q.params["session"]
     row = fetch(

@@ -32,7 +32,7 @@ from masque.model import Level, Ring, Score
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.reflection import Filters
+    from masque.reflection.levels import Filters
     from masque.trust.rings import Acting
     from masque.trust.rings import Selection as ActorSelection
 
@@ -145,7 +145,7 @@ def export_sessions(
     selection: ActorSelection | None = None,
 ) -> ExportResult:
     """Write every session the acting actor sees that matches the filters (with events, scores, skills)."""
-    from masque.transfer_export import export
+    from masque.reflection.export import export
 
     return export(path, fmt, filters, masque, selection)
 
@@ -297,7 +297,7 @@ def _problems_sql() -> str:
     rings = ", ".join(f"'{r.value}'" for r in Ring)
     levels = ", ".join(f"'{lv.value}'" for lv in Level)
     symbols = ", ".join(f"'{s.value}'" for s in Score)
-    from masque.reflection import STATUSES
+    from masque.reflection.levels import STATUSES
 
     statuses = ", ".join(f"'{s}'" for s in STATUSES)
 
@@ -520,7 +520,7 @@ def import_sessions(
             for _, sql in indexes:
                 conn.execute(sql)
             if sessions or scores:
-                from masque.scoring import rebuild_score_facts
+                from masque.reflection.scoring import rebuild_score_facts
 
                 rebuild_score_facts(conn)
             record_event(

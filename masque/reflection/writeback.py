@@ -19,7 +19,7 @@ from typing import Any
 
 from masque.errors import NotFound, UsageError, ValidationFailed
 from masque.model import Score
-from masque.scoring import ScoringConfig, scoring_config
+from masque.reflection.scoring import ScoringConfig, scoring_config
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Export: sessions with their events, scores and claimed skills nested, to Parquet or JSON Lines.
 
-The record shape is defined in `masque.transfer` (and the README (Reflection)); this module builds it.
+The record shape is defined in `masque.reflection.transfer` (and the README (Reflection)); this module builds it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from masque.errors import UsageError
 from masque.model import Ring
-from masque.transfer import (
+from masque.reflection.transfer import (
     EVENT_FIELDS,
     SCORE_FIELDS,
     SESSION_COLUMNS,
@@ -24,7 +24,7 @@ from masque.transfer import (
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.reflection import Filters
+    from masque.reflection.levels import Filters
     from masque.trust.rings import Selection as ActorSelection
 
 
