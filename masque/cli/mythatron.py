@@ -388,7 +388,7 @@ app.command("generate")(generate_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: `mythatron = "masque.mythatron.cli:main"`."""
+    """Console-script entry point: `mythatron = "masque.cli.mythatron:main"`."""
     from masque.cli.output import PROGRAM
 
     PROGRAM["name"] = "mythatron"
