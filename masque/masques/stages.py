@@ -13,13 +13,13 @@ may wear a mask decides its rollout; admins may roll out any mask.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from masque.durations import utcnow
 from masque.errors import Refused, UsageError
 from masque.model import Stage
+from masque.store.events import record_event
 
 if TYPE_CHECKING:
     import duckdb
@@ -82,7 +82,7 @@ def _record(change: StageChange, mask: Mask, selection: Selection | None, verb: 
     selection = selection or rings.selection_from_env()
     refusal: Refused | None = None
     stage_id = new_id("stg_")
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     payload = {"from": change.from_stage.value, "to": change.to_stage.value, "path": str(mask.path)}
     with store.transaction() as conn:
         who: rings.Acting | None = None
@@ -132,12 +132,7 @@ def _record(change: StageChange, mask: Mask, selection: Selection | None, verb: 
 def _event(
     conn: duckdb.DuckDBPyConnection, type_: str, change: StageChange, actor: str | None, payload: dict[str, Any]
 ) -> None:
-    from masque.ids import new_id
-
-    conn.execute(
-        "INSERT INTO events (id, ts, type, masque, version, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [new_id("evt_"), datetime.now(timezone.utc), type_, change.masque, change.version, actor, json.dumps(payload)],
-    )
+    record_event(conn, type_, masque=change.masque, version=change.version, actor=actor, payload=payload)
 
 
 def promote(ref: str, to: str, selection: Selection | None = None) -> StageChange:

@@ -156,7 +156,7 @@ def _write_sidecar(conn: duckdb.DuckDBPyConnection) -> None:
 def _event(
     conn: duckdb.DuckDBPyConnection, type_: str, actor: str | None, key: str, version: str, **payload: Any
 ) -> None:
-    from masque.sessions.events import record_event
+    from masque.store.events import record_event
 
     record_event(
         conn,

@@ -18,15 +18,15 @@ event is recorded in the store, one per degraded mask, in one transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from masque.durations import utcnow
 from masque.errors import NotFound, UsageError, ValidationFailed
 from masque.model import Stage
+from masque.store.events import record_event
 
 DEFAULT_FALLBACK = "generalist"
 FALLBACK_EVENT = "mask_routing_fallback"
@@ -219,18 +219,16 @@ def route(
 
 def _record_fallbacks(mode: str, source: str, degraded: list[Routed]) -> tuple[str, ...]:
     from masque import store
-    from masque.ids import new_id
     from masque.mythatron.catalog import candidate_keys
     from masque.trust import rings
 
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     ids = []
     with store.transaction() as conn:
         # Who routed comes from the one identity check (a key or a token proves it), never a bare name.
         acting = rings.resolve_acting(conn, rings.selection_from_env())
         actor, session = acting.actor.name, acting.session_id
         for slot in degraded:
-            event_id = new_id("evt_")
             payload = {
                 "mode": mode,
                 "source": source,
@@ -239,17 +237,15 @@ def _record_fallbacks(mode: str, source: str, degraded: list[Routed]) -> tuple[s
                 "detail": slot.detail,
                 "fallback": slot.mask,
             }
-            conn.execute(
-                "INSERT INTO events (id, ts, type, session_id, masque, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    event_id,
-                    now,
+            ids.append(
+                record_event(
+                    conn,
                     FALLBACK_EVENT,
-                    session,
-                    candidate_keys(slot.requested)[0],
-                    actor,
-                    json.dumps(payload),
-                ],
+                    session_id=session,
+                    masque=candidate_keys(slot.requested)[0],
+                    actor=actor,
+                    payload=payload,
+                    ts=now,
+                )
             )
-            ids.append(event_id)
     return tuple(ids)

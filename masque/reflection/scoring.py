@@ -7,16 +7,17 @@ history of judgements survives. Symbols aggregate through numeric values that de
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from masque import config
+from masque.durations import utcnow
 from masque.errors import NotFound, UsageError
 from masque.ids import new_id
 from masque.model import DEFAULT_SCORE_VALUES, Level, Score
+from masque.store.events import record_event
 
 if TYPE_CHECKING:
     import duckdb
@@ -157,7 +158,7 @@ def add_score(
             hint="list sessions with `masque sessions`; ids look like ses_01J...",
         )
     masque, version, originator = row
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     score_id = new_id("scr_")
     conn.execute(
         "INSERT INTO scores (id, session_id, symbol, notes, scored_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -165,10 +166,16 @@ def add_score(
     )
     _add_score_fact(conn, score_id, session_id, score.value, now)
     payload = {"score_id": score_id, "symbol": score.value, "notes": notes}
-    conn.execute(
-        "INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator, payload)"
-        " VALUES (?, ?, 'session_scored', ?, ?, ?, ?, ?, ?)",
-        [new_id("evt_"), now, session_id, masque, version, actor, originator, json.dumps(payload)],
+    record_event(
+        conn,
+        "session_scored",
+        session_id=session_id,
+        masque=masque,
+        version=version,
+        actor=actor,
+        originator=originator,
+        payload=payload,
+        ts=now,
     )
     return ScoreRow(score_id, session_id, score, notes, actor, now, scoring_config().value(score.value))
 

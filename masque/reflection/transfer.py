@@ -446,7 +446,7 @@ def _drop_secondary_indexes(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, 
 
 def _admin_or_refuse(conn: duckdb.DuckDBPyConnection, selection: ActorSelection | None, path: Path) -> Acting:
     """The acting actor, if it is an admin; otherwise record `import_refused` and raise (exit 3)."""
-    from masque.sessions.events import record_event
+    from masque.store.events import record_event
     from masque.trust import rings
 
     sel = selection or rings.selection_from_env()
@@ -491,7 +491,7 @@ def import_sessions(
     """
     from masque import store
     from masque.durations import utcnow
-    from masque.sessions.events import record_event
+    from masque.store.events import record_event
 
     path = path.expanduser()
     if not path.is_file():

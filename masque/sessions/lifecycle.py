@@ -26,7 +26,7 @@ from masque.errors import Refused, UsageError
 from masque.ids import new_id
 from masque.model import Ring
 from masque.sessions.end import DEFAULT_GRACE, end_actor_sessions, record_score, release, revoke
-from masque.sessions.events import record_event, record_session_events
+from masque.sessions.events import record_session_events
 from masque.sessions.model import (
     ENDED,
     LIVE,
@@ -43,6 +43,7 @@ from masque.sessions.model import (
     wearable_from_model,
 )
 from masque.store import turns
+from masque.store.events import record_event
 
 __all__ = [
     "DEFAULT_GRACE",

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
 from masque.model import Ring
 from masque.store import turns
+from masque.store.events import record_for_session
 
 if TYPE_CHECKING:
     import duckdb
@@ -257,16 +257,12 @@ class LocalBroker:
             new_expiry = min(wanted, status.max_expires_at)
             if new_expiry > status.expires_at:
                 conn.execute("UPDATE credentials SET expires_at = ? WHERE accessor = ?", [new_expiry, status.accessor])
-                conn.execute(
-                    "INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator,"
-                    " payload) SELECT ?, ?, 'credential_renewed', id, masque, version, actor, originator, ?"
-                    " FROM sessions WHERE id = ?",
-                    [
-                        new_id("evt_"),
-                        now,
-                        json.dumps({"accessor": status.accessor, "expires_at": new_expiry.isoformat()}),
-                        status.session_id,
-                    ],
+                record_for_session(
+                    conn,
+                    "credential_renewed",
+                    status.session_id,
+                    {"accessor": status.accessor, "expires_at": new_expiry.isoformat()},
+                    ts=now,
                 )
             return _replace_expiry(status, max(new_expiry, status.expires_at))
 
@@ -389,16 +385,8 @@ def revoke_accessor(accessor: str, selection: Any = None) -> TokenStatus:
                 "UPDATE credentials SET revoked_at = ?, revoke_reason = 'revoked' WHERE accessor = ?",
                 [utcnow(), accessor],
             )
-            conn.execute(
-                "INSERT INTO events (id, ts, type, session_id, masque, version, actor, originator, payload)"
-                " SELECT ?, ?, 'credential_revoked', id, masque, version, actor, originator, ?"
-                " FROM sessions WHERE id = ?",
-                [
-                    new_id("evt_"),
-                    utcnow(),
-                    json.dumps({"accessor": accessor, "reason": "revoked", "by": who.name}),
-                    row[1],
-                ],
+            record_for_session(
+                conn, "credential_revoked", row[1], {"accessor": accessor, "reason": "revoked", "by": who.name}
             )
         after = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
         return _judge(conn, after or row)

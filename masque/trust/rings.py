@@ -30,6 +30,7 @@ from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
 from masque.model import Ring
 from masque.store import turns
+from masque.store.events import record_event
 
 if TYPE_CHECKING:
     import duckdb
@@ -229,12 +230,7 @@ def _check_name(name: str) -> None:
 
 
 def _event(conn: duckdb.DuckDBPyConnection, type_: str, actor: str, payload: dict[str, Any]) -> None:
-    import json
-
-    conn.execute(
-        "INSERT INTO events (id, ts, type, actor, originator, payload) VALUES (?, ?, ?, ?, ?, ?)",
-        [new_id("evt_"), utcnow(), type_, actor, actor, json.dumps(payload)],
-    )
+    record_event(conn, type_, actor=actor, originator=actor, payload=payload)
 
 
 def existing_key_hash(conn: duckdb.DuckDBPyConnection, name: str) -> str | None:
