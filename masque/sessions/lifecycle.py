@@ -25,6 +25,7 @@ from masque.durations import format_duration, parse_duration, utcnow
 from masque.errors import Refused, UsageError
 from masque.ids import new_id
 from masque.model import Ring
+from masque.sessions.code import resolve_wearable
 from masque.sessions.end import DEFAULT_GRACE, end_actor_sessions, record_score, release, revoke
 from masque.sessions.events import record_session_events
 from masque.sessions.model import (
@@ -39,7 +40,6 @@ from masque.sessions.model import (
     holder_alive,
     load,
     render_prompt,
-    resolve_wearable,
     wearable_from_model,
 )
 from masque.store import turns
@@ -226,10 +226,10 @@ def _assume(
     holder_pid: int | None,
     metadata: dict[str, Any] | None,
 ) -> Session:
-    from masque.api import code_masque_for
     from masque.masques import knowledge as knowledge_mod
     from masque.masques import registry
     from masque.masques.intent_text import escape_undecodable
+    from masque.sessions.code import code_masque_for
     from masque.trust import rings
     from masque.trust.credentials import SESSION_ROLE, broker
 

@@ -243,17 +243,6 @@ def wearable_from_model(resolved: Any) -> Wearable:
     )
 
 
-def resolve_wearable(ref: str) -> Wearable:
-    """Opted-in code masques (MASQUE_CODE_MASQUES) first, then the registry."""
-    from masque import api
-    from masque.masques import registry
-
-    coded = api.code_masque_for(ref)
-    if coded is not None:
-        return coded
-    return wearable_from_model(registry.resolve(ref))
-
-
 def _holder_start(pid: int) -> str | None:
     """The kernel's start time of a process (Linux), to tell a dead holder from a reused PID."""
     try:
