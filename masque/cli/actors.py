@@ -116,9 +116,10 @@ def promote_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Move an actor one ring inward (no ring skipping; only a more trusted ring may)."""
+    from masque.sessions import actors
     from masque.trust import rings
 
-    _moved(*rings.change_ring(name, -1, rings.selection_from_env(as_name, key_file)), json_out)
+    _moved(*actors.change_ring(name, -1, rings.selection_from_env(as_name, key_file)), json_out)
 
 
 @actor_app.command("demote")
@@ -129,9 +130,10 @@ def demote_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Move an actor one ring outward; its live sessions end and their credentials are revoked."""
+    from masque.sessions import actors
     from masque.trust import rings
 
-    _moved(*rings.change_ring(name, 1, rings.selection_from_env(as_name, key_file)), json_out)
+    _moved(*actors.change_ring(name, 1, rings.selection_from_env(as_name, key_file)), json_out)
 
 
 @actor_app.command("disapprove")
@@ -144,9 +146,10 @@ def disapprove_cmd(
 ) -> None:
     """Suspend an actor's qualification (continual approval); its live sessions end."""
     from masque.cli.output import print_json
+    from masque.sessions import actors
     from masque.trust import rings
 
-    actor = rings.disapprove(name, reason, rings.selection_from_env(as_name, key_file))
+    actor = actors.disapprove(name, reason, rings.selection_from_env(as_name, key_file))
     if json_out:
         print_json(actor.to_dict())
     else:

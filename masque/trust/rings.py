@@ -449,60 +449,51 @@ def _require_may_act(who: Actor, target: Actor, action: str, hint: str, new_ring
         raise Refused(f"actor {who.name!r} (ring {who.ring.value}) cannot {action}", reason="ring_refused", hint=hint)
 
 
-def change_ring(name: str, step: int, selection: Selection | None = None) -> tuple[Actor, Actor]:
-    """Promote (step=-1) or demote (step=+1) by exactly one ring. Returns (before, after).
+def move_ring(conn: duckdb.DuckDBPyConnection, who: Actor, name: str, step: int) -> tuple[Actor, Actor, bool]:
+    """Promote (step=-1) or demote (step=+1) `name` by exactly one ring, as `who`, inside the caller's transaction.
 
-    A demotion ends the actor's live sessions and revokes their credentials.
+    Returns (before, after, sessions_must_end): a demotion leaves the actor's live sessions to be ended
+    by the caller in the same transaction (`masque.sessions.actors.change_ring` does).
     """
     verb = "promote" if step < 0 else "demote"
-    with turns.transaction() as conn:
-        who = resolve_acting(conn, selection or selection_from_env()).actor
-        target = _visible_target(conn, who, name)
-        new_rank = target.ring.rank + step
-        if not 0 <= new_rank < len(Ring):
-            edge = "the centre (admin)" if step < 0 else "the outermost ring (outsider)"
-            raise UsageError(f"actor {name!r} is already at {edge}; cannot {verb}")
-        new_ring = list(Ring)[new_rank]
-        _require_may_act(
-            who,
-            target,
-            f"{verb} {name!r} from {target.ring.value} to {new_ring.value}",
-            "only an actor in a more trusted ring than both rings may move an actor; "
-            "founders cannot be moved, and no one moves themselves",
-            new_ring,
-        )
-        conn.execute("UPDATE actors SET ring = ? WHERE name = ?", [new_ring.value, name])
-        _event(conn, f"actor_{verb}d", who.name, {"name": name, "from": target.ring.value, "to": new_ring.value})
-        if step > 0:
-            from masque.sessions import lifecycle as sessions
-
-            sessions.end_actor_sessions(conn, name, reason="demoted", by=who.name)
-        after = get_actor(conn, name)
-    return target, after
+    target = _visible_target(conn, who, name)
+    new_rank = target.ring.rank + step
+    if not 0 <= new_rank < len(Ring):
+        edge = "the centre (admin)" if step < 0 else "the outermost ring (outsider)"
+        raise UsageError(f"actor {name!r} is already at {edge}; cannot {verb}")
+    new_ring = list(Ring)[new_rank]
+    _require_may_act(
+        who,
+        target,
+        f"{verb} {name!r} from {target.ring.value} to {new_ring.value}",
+        "only an actor in a more trusted ring than both rings may move an actor; "
+        "founders cannot be moved, and no one moves themselves",
+        new_ring,
+    )
+    conn.execute("UPDATE actors SET ring = ? WHERE name = ?", [new_ring.value, name])
+    _event(conn, f"actor_{verb}d", who.name, {"name": name, "from": target.ring.value, "to": new_ring.value})
+    return target, get_actor(conn, name), step > 0
 
 
-def disapprove(name: str, reason: str, selection: Selection | None = None) -> Actor:
-    """Record an open disapproval: suspends qualification and ends the actor's live sessions."""
+def record_disapproval(conn: duckdb.DuckDBPyConnection, who: Actor, name: str, reason: str) -> None:
+    """Record an open disapproval of `name` by `who` inside the caller's transaction.
+
+    The caller ends the actor's live sessions in the same transaction (`masque.sessions.actors.disapprove`).
+    """
     if not reason or not reason.strip():
         raise UsageError("a disapproval needs a reason", hint='pass --reason "..."')
-    with turns.transaction() as conn:
-        who = resolve_acting(conn, selection or selection_from_env()).actor
-        target = _visible_target(conn, who, name)
-        _require_may_act(
-            who,
-            target,
-            f"disapprove {name!r} (ring {target.ring.value})",
-            "only a more trusted ring (or an admin) disapproves; founders cannot be disapproved",
-        )
-        conn.execute(
-            "INSERT INTO disapprovals (id, actor, by_actor, reason, created_at) VALUES (?, ?, ?, ?, ?)",
-            [new_id("dis_"), name, who.name, reason.strip(), utcnow()],
-        )
-        _event(conn, "actor_disapproved", who.name, {"name": name, "reason": reason.strip()})
-        from masque.sessions import lifecycle as sessions
-
-        sessions.end_actor_sessions(conn, name, reason="disapproved", by=who.name)
-        return get_actor(conn, name)
+    target = _visible_target(conn, who, name)
+    _require_may_act(
+        who,
+        target,
+        f"disapprove {name!r} (ring {target.ring.value})",
+        "only a more trusted ring (or an admin) disapproves; founders cannot be disapproved",
+    )
+    conn.execute(
+        "INSERT INTO disapprovals (id, actor, by_actor, reason, created_at) VALUES (?, ?, ?, ?, ?)",
+        [new_id("dis_"), name, who.name, reason.strip(), utcnow()],
+    )
+    _event(conn, "actor_disapproved", who.name, {"name": name, "reason": reason.strip()})
 
 
 def approve(name: str, selection: Selection | None = None) -> tuple[Actor, int]:
