@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from masque.masques.diagnostics import Severity
+from masque.masques.dialect import check_mask_file
 from masque.masques.inheritance import InheritanceError, resolve, resolve_file
 from masque.model import Ring
-from masque.mythatron.dialect import check_mask_file
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "masks"

@@ -12,9 +12,9 @@ import pytest
 from masque import store
 from masque.errors import NotFound, Refused, UsageError
 from masque.masques import stages
+from masque.masques.catalog import lookup
 from masque.model import Stage
 from masque.mythatron.blend import blend_profiles
-from masque.mythatron.catalog import lookup
 from masque.mythatron.routing import route
 from masque.trust import rings
 

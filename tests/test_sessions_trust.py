@@ -152,7 +152,7 @@ def test_export_follows_the_ring_rule(invoke: Invoke, tmp_path: Path) -> None:
 
 
 def test_promote_and_retire_need_a_qualified_proven_actor(masks: Path, invoke: Invoke, mt: Invoke) -> None:
-    from masque.mythatron.catalog import lookup
+    from masque.masques.catalog import lookup
 
     init_store(invoke)
     doc = json.loads((masks / "critic.mask.json").read_text(encoding="utf-8"))  # ring player (default)

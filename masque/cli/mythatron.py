@@ -225,7 +225,7 @@ def show_cmd(
 
     path = Path(target)
     if not path.is_file():
-        from masque.mythatron.catalog import lookup
+        from masque.masques.catalog import lookup
 
         path = lookup(target).path
     masque, flat = resolve_file(path)

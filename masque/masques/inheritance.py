@@ -111,7 +111,7 @@ def convert(data: Mapping[str, Any], source: str, target: str) -> dict[str, Any]
         if "lens" in data:
             out["prompt"] = {"persona": data["lens"]}
     else:
-        from masque.mythatron.dialect import render_lens
+        from masque.masques.dialect import render_lens
 
         lens = render_lens(data.get("prompt") or {})
         if lens:
@@ -238,10 +238,10 @@ def resolve_file(path: Path | str) -> tuple[Masque, Resolved]:
     Raises ValidationFailed (via `masque.masques.validate.load_masque`) when the file itself is invalid and
     InheritanceError when its chain is broken.
     """
+    from masque.masques.dialect import masque_from_mask
     from masque.masques.loader import load_file
     from masque.masques.validate import load_masque
     from masque.model import masque_from_data
-    from masque.mythatron.dialect import masque_from_mask
 
     loaded = load_masque(path)  # the file must be valid on its own first
     resolved = resolve(load_file(path).data, path)

@@ -583,7 +583,7 @@ def _recorded_stages(
     """Stage changes recorded by `mythatron mask promote/retire` override the files' `stage` field."""
     if not candidates:
         return {}
-    from masque.mythatron.catalog import recorded_stages
+    from masque.masques.catalog import recorded_stages
 
     return recorded_stages(conn)
 
@@ -660,7 +660,7 @@ def prepare(ref: str) -> None:
         return
     import semver  # noqa: F401  (version ordering)
 
-    from masque.mythatron import catalog  # noqa: F401  (recorded stages)
+    from masque.masques import catalog  # noqa: F401  (recorded stages)
 
     _scan(search_dirs(), want)
 

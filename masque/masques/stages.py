@@ -24,7 +24,7 @@ from masque.store.events import record_event
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.mythatron.catalog import Mask
+    from masque.masques.catalog import Mask
     from masque.trust.rings import Selection
 
 ORDER = (Stage.DRAFT, Stage.BETA, Stage.LIVE)
@@ -140,7 +140,7 @@ def promote(ref: str, to: str, selection: Selection | None = None) -> StageChang
 
     Only an actor qualified for the mask's ring may (see `_record`).
     """
-    from masque.mythatron.catalog import lookup_any
+    from masque.masques.catalog import lookup_any
 
     try:
         target = Stage(to)
@@ -155,7 +155,7 @@ def promote(ref: str, to: str, selection: Selection | None = None) -> StageChang
 
 def retire(ref: str, selection: Selection | None = None) -> StageChange:
     """Soft-delete one version; retiring a retired version changes nothing. Same ring rule as promote."""
-    from masque.mythatron.catalog import lookup_any
+    from masque.masques.catalog import lookup_any
 
     mask = lookup_any(ref)
     if mask.stage is Stage.RETIRED:
@@ -168,8 +168,8 @@ def retire(ref: str, selection: Selection | None = None) -> StageChange:
 def history(ref: str | None = None) -> list[dict[str, object]]:
     """Recorded stage changes, oldest first (all, or one name / name@version)."""
     from masque import config, store
+    from masque.masques.catalog import candidate_keys
     from masque.model import Ref
-    from masque.mythatron.catalog import candidate_keys
 
     if not config.store_path().exists():
         return []

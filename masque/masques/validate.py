@@ -19,7 +19,7 @@ from masque.model import Masque, masque_from_data
 
 MASQUE_SUFFIX = ".masque.yaml"
 # Other file dialects: suffix -> "module:function(path, text) -> (diagnostics, Masque | None)".
-DIALECTS: dict[str, str] = {".mask.json": "masque.mythatron.dialect:check_mask_file"}
+DIALECTS: dict[str, str] = {".mask.json": "masque.masques.dialect:check_mask_file"}
 _GLOB_CHARS = set("*?[")
 
 

@@ -63,7 +63,7 @@ def target_for_session(session_id: str) -> Target:
     warnings: list[str] = []
     path = Path(str(row["source_path"] or ""))
     if not path.is_file():
-        from masque.mythatron.catalog import lookup
+        from masque.masques.catalog import lookup
 
         mask = lookup(f"{row['masque']}@{row['version']}")
         path = mask.path
@@ -99,8 +99,8 @@ def _check_may_use(conn: Any, session_id: str) -> None:
 
 
 def target_for_ref(ref: str) -> Target:
+    from masque.masques.catalog import lookup
     from masque.masques.inheritance import resolve_file
-    from masque.mythatron.catalog import lookup
 
     mask = lookup(ref)
     masque, _ = resolve_file(mask.path)

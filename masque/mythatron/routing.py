@@ -12,7 +12,7 @@
 
 Found at --routes FILE, else `[mythatron] routes` in masque.toml, else ./routes.yaml, else the first
 routes.yaml in a search-path dir. A mask is available when a live, unretired version resolves
-(`masque.mythatron.catalog`); otherwise it degrades to the fallback and a `mask_routing_fallback`
+(`masque.masques.catalog`); otherwise it degrades to the fallback and a `mask_routing_fallback`
 event is recorded in the store, one per degraded mask, in one transaction.
 """
 
@@ -151,8 +151,8 @@ def find_routes(explicit: str | None = None) -> Path:
 
 def _unavailable(name: str, masks: list[Any]) -> tuple[str, str]:
     """(reason, detail) for a mask that did not resolve to a live version."""
+    from masque.masques.catalog import candidate_keys
     from masque.masques.registry import name_key
-    from masque.mythatron.catalog import candidate_keys
 
     keys = candidate_keys(name)
     mine = [m for m in masks if name_key(m.masque.name) in keys]
@@ -169,7 +169,7 @@ def route(
 ) -> Routing:
     """Resolve `mode` to its masks; unavailable masks degrade to the fallback (and are recorded)."""
     from masque.errors import MasqueError
-    from masque.mythatron.catalog import all_masks, lookup
+    from masque.masques.catalog import all_masks, lookup
 
     table = load_routes(find_routes(routes_file))
     if mode not in table.routes and override is None:
@@ -219,7 +219,7 @@ def route(
 
 def _record_fallbacks(mode: str, source: str, degraded: list[Routed]) -> tuple[str, ...]:
     from masque import store
-    from masque.mythatron.catalog import candidate_keys
+    from masque.masques.catalog import candidate_keys
     from masque.trust import rings
 
     now = utcnow()

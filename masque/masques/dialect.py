@@ -11,9 +11,11 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from masque.errors import UsageError
 from masque.masques.diagnostics import Diagnostic, Severity
 from masque.masques.loader import Document, LoadProblem, load_text
 from masque.model import Access, Intent, Masque, Ring, Stage, _freeze
@@ -165,9 +167,6 @@ def check_tests(doc: Document, data: Mapping[str, Any]) -> Iterator[Diagnostic]:
             elif base == "maxLength" and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
                 yield _diag(doc, where, "assertion-value", f"{op} needs a non-negative integer, got {value!r}")
             elif base == "regex" and isinstance(value, str):
-                from masque.errors import UsageError
-                from masque.mythatron.assertions import compile_regex
-
                 try:
                     compile_regex(value)  # the very compiler the test runner matches with
                 except UsageError as exc:
@@ -253,3 +252,14 @@ def check_mask_file(path: str, text: str) -> tuple[list[Diagnostic], Masque | No
     except LoadProblem as problem:
         return [problem.diagnostic], None
     return check_mask_document(doc)
+
+
+@lru_cache(maxsize=256)
+def compile_regex(pattern: str) -> Any:
+    """`pattern` compiled by the `regex` package; UsageError when it does not compile."""
+    import regex
+
+    try:
+        return regex.compile(pattern)
+    except regex.error as exc:
+        raise UsageError(f"regex {pattern!r} does not compile: {exc}") from None
