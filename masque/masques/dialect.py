@@ -18,7 +18,7 @@ from typing import Any
 from masque.errors import UsageError
 from masque.masques.diagnostics import Diagnostic, Severity
 from masque.masques.loader import Document, LoadProblem, load_text
-from masque.model import Access, Intent, Masque, Ring, Stage, _freeze
+from masque.model import Access, Intent, Masque, Ring, Stage, freeze
 
 WARNING = Severity.WARNING
 # Versions that start a history: they need no changelog entry; every later version is a bump.
@@ -88,11 +88,11 @@ def masque_from_mask(data: Mapping[str, Any]) -> Masque:
         context=data.get("context"),
         knowledge=tuple(data.get("knowledge") or ()),
         access=Access(access.get("vault_role"), access.get("ttl", "session")) if access else None,
-        attributes=_freeze(attributes),
+        attributes=freeze(attributes),
         extends=data.get("extends"),
         stage=Stage(data.get("stage", "live")),
         rubric=data.get("rubric"),
-        tests=_freeze(list(data.get("tests") or ())),
+        tests=freeze(list(data.get("tests") or ())),
     )
 
 
