@@ -61,8 +61,6 @@ ALLOWED_PACKAGE_INTERNAL_CYCLES = {
     frozenset({"masque.memory.access", "masque.memory.policy"}),
     # ops.find calls search; search uses ops' shard helpers.
     frozenset({"masque.memory.ops", "masque.memory.search"}),
-    # export writes what transfer reads back; transfer's import validates with export's record shape.
-    frozenset({"masque.reflection.export", "masque.reflection.transfer"}),
 }
 
 

@@ -29,8 +29,9 @@ def export_cmd(
     engines: `SELECT * FROM 'sessions.parquet'` in DuckDB, or `spark.read.parquet(...)`. The record
     shape is in the README (Reflection).
     """
+    from masque.reflection.export import export_sessions
     from masque.reflection.levels import Filters
-    from masque.reflection.transfer import detect_format, export_sessions
+    from masque.reflection.transfer import detect_format
     from masque.trust import rings
 
     result = export_sessions(

@@ -135,7 +135,7 @@ def _export_table(
     return records
 
 
-def export(
+def export_sessions(
     path: Path,
     fmt: Format,
     filters: Filters | None = None,

@@ -32,7 +32,6 @@ from masque.model import Level, Ring, Score
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.reflection.levels import Filters
     from masque.trust.rings import Acting
     from masque.trust.rings import Selection as ActorSelection
 
@@ -135,19 +134,6 @@ class ImportResult:
 
 def _struct_type(fields: dict[str, str]) -> str:
     return "STRUCT(" + ", ".join(f"{k} {v}" for k, v in fields.items()) + ")"
-
-
-def export_sessions(
-    path: Path,
-    fmt: Format,
-    filters: Filters | None = None,
-    masque: str | None = None,
-    selection: ActorSelection | None = None,
-) -> ExportResult:
-    """Write every session the acting actor sees that matches the filters (with events, scores, skills)."""
-    from masque.reflection.export import export
-
-    return export(path, fmt, filters, masque, selection)
 
 
 def sql_path_literal(path: Path) -> str:
@@ -484,7 +470,7 @@ def _admin_or_refuse(conn: duckdb.DuckDBPyConnection, selection: ActorSelection 
 def import_sessions(
     path: Path, fmt: Format | None = None, *, atomic: bool = False, selection: ActorSelection | None = None
 ) -> ImportResult:
-    """Import a file written by `export_sessions` (or any file with the documented shape). Admins only.
+    """Import a file written by `export.export_sessions` (or any file with the documented shape). Admins only.
 
     With `atomic`, any bad record aborts the import and nothing is written (ValidationFailed lists
     the bad lines). Without it, good records are imported and the bad ones come back as problems.
