@@ -55,8 +55,8 @@ ALLOWED_PACKAGE_INTERNAL_CYCLES = {
     frozenset({"masque.masques.dialect", "masque.masques.inheritance", "masque.masques.validate"}),
     # the registry lists masks (catalog) and checks trusted pins; both look names up in the registry.
     frozenset({"masque.masques.catalog", "masque.masques.registry", "masque.masques.trusted"}),
-    # lifecycle -> end/model at module level; model and end reach back lazily for loads and re-exports.
-    frozenset({"masque.sessions.code", "masque.sessions.end", "masque.sessions.lifecycle", "masque.sessions.model"}),
+    # end.release ends a Session; a Session ends itself through release when its `with` block exits.
+    frozenset({"masque.sessions.end", "masque.sessions.model"}),
     # memory policy checks access, and access reads the policy.
     frozenset({"masque.memory.access", "masque.memory.policy"}),
     # ops.find calls search; search uses ops' shard helpers.

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, ClassVar
 from masque import config
 from masque.errors import UsageError
 from masque.model import Access, Intent, Ring, Skill
+from masque.sessions.model import Wearable, wearable_from_model
 
 if TYPE_CHECKING:
     from masque.masques.intent import Decision
     from masque.masques.registry import Resolved
-    from masque.sessions.model import Wearable
 
 __all__ = ["Masque", "ModelMasque", "code_masque_for", "find_code", "load_code_masque", "resolve_wearable"]
 
@@ -88,8 +88,6 @@ class Masque(ABC):
         return Decision(False, "denied", None, empty.normalized, f"denied by {type(self).__name__}.validate_intent")
 
     def to_wearable(self) -> Wearable:
-        from masque.sessions.model import Wearable
-
         access = self.access()
         source = inspect.getsourcefile(type(self))
         digest = hashlib.sha256(Path(source).read_bytes()).hexdigest() if source else None
@@ -140,8 +138,6 @@ class ModelMasque(Masque):
         return list(self.model.skills)
 
     def to_wearable(self) -> Wearable:
-        from masque.sessions.model import wearable_from_model
-
         return wearable_from_model(self.resolved)
 
 
@@ -202,6 +198,4 @@ def resolve_wearable(ref: str) -> Wearable:
     coded = code_masque_for(ref)
     if coded is not None:
         return coded
-    from masque.sessions.model import wearable_from_model
-
     return wearable_from_model(registry.resolve(ref))

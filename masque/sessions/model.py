@@ -129,7 +129,7 @@ class Session:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        from masque.sessions.lifecycle import release
+        from masque.sessions.end import release
         from masque.trust.rings import Selection
 
         # Release with our own token: the holder may always end what it holds, whoever the
