@@ -53,8 +53,8 @@ ALLOWED_PACKAGE_INTERNAL_CYCLES = {
     # validate dispatches `.mask.json` to the dialect, which resolves `extends` (inheritance), which
     # validates each parent file first.
     frozenset({"masque.masques.dialect", "masque.masques.inheritance", "masque.masques.validate"}),
-    # the registry lists masks (catalog) and checks trusted pins; both look names up in the registry.
-    frozenset({"masque.masques.catalog", "masque.masques.registry", "masque.masques.trusted"}),
+    # resolving checks trusted pins; pinning looks up the claimants in the registry.
+    frozenset({"masque.masques.registry", "masque.masques.trusted"}),
     # end.release ends a Session; a Session ends itself through release when its `with` block exits.
     frozenset({"masque.sessions.end", "masque.sessions.model"}),
     # memory policy checks access, and access reads the policy.

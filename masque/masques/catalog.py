@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from masque.errors import NotFound
+from masque.masques.registry import recorded_stages
 from masque.model import Masque, Ref, Stage
 
 if TYPE_CHECKING:
-    import duckdb
+    pass
 
 
 @dataclass(frozen=True)
@@ -41,24 +42,6 @@ def candidate_keys(name: str) -> list[str]:
 
     key = name_key(name.replace("/", "."))
     return [key] if key.startswith("mask.") else [f"mask.{key}", key]
-
-
-def recorded_stages(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str], Stage]:
-    """(key, version) -> newest recorded stage. Empty when no store exists yet (never creates one).
-
-    Reads through `conn` when given (an assume passes its transaction's, saving a store open).
-    """
-    from masque import config, store
-
-    sql = "SELECT masque, version, arg_max(to_stage, id) FROM mask_stages GROUP BY masque, version"
-    if conn is not None:
-        found = conn.execute(sql).fetchall()
-    elif not config.store_path().exists():
-        return {}
-    else:
-        with store.connect(read_only=True) as own:
-            found = own.execute(sql).fetchall()
-    return {(str(k), str(v)): Stage(s) for k, v, s in found}
 
 
 def all_masks(stages: dict[tuple[str, str], Stage] | None = None) -> list[Mask]:

@@ -577,14 +577,30 @@ def _pick(ref: str, want: Ref, active: list[Entry], conn: duckdb.DuckDBPyConnect
     raise _unknown_version(ref, want, active, no_live=bool(matching))
 
 
+def recorded_stages(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str], Stage]:
+    """(key, version) -> newest recorded stage. Empty when no store exists yet (never creates one).
+
+    Reads through `conn` when given (an assume passes its transaction's, saving a store open).
+    """
+    from masque import config, store
+
+    sql = "SELECT masque, version, arg_max(to_stage, id) FROM mask_stages GROUP BY masque, version"
+    if conn is not None:
+        found = conn.execute(sql).fetchall()
+    elif not config.store_path().exists():
+        return {}
+    else:
+        with store.connect(read_only=True) as own:
+            found = own.execute(sql).fetchall()
+    return {(str(k), str(v)): Stage(s) for k, v, s in found}
+
+
 def _recorded_stages(
     candidates: list[Entry], conn: duckdb.DuckDBPyConnection | None = None
 ) -> dict[tuple[str, str], Stage]:
     """Stage changes recorded by `mythatron mask promote/retire` override the files' `stage` field."""
     if not candidates:
         return {}
-    from masque.masques.catalog import recorded_stages
-
     return recorded_stages(conn)
 
 
@@ -659,8 +675,6 @@ def prepare(ref: str) -> None:
     except MasqueError:
         return
     import semver  # noqa: F401  (version ordering)
-
-    from masque.masques import catalog  # noqa: F401  (recorded stages)
 
     _scan(search_dirs(), want)
 
