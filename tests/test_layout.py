@@ -50,9 +50,6 @@ ENTRY = 7  # `python -m masque`, `python -m masque.mythatron`: they start the CL
 ALLOWED_PACKAGE_INTERNAL_CYCLES = {
     # credentials.verify resolves the token's actor through rings; rings.resolve_acting verifies tokens.
     frozenset({"masque.trust.credentials", "masque.trust.rings"}),
-    # validate dispatches `.mask.json` to the dialect, which resolves `extends` (inheritance), which
-    # validates each parent file first.
-    frozenset({"masque.masques.dialect", "masque.masques.inheritance", "masque.masques.validate"}),
     # resolving checks trusted pins; pinning looks up the claimants in the registry.
     frozenset({"masque.masques.registry", "masque.masques.trusted"}),
     # end.release ends a Session; a Session ends itself through release when its `with` block exits.

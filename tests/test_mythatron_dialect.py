@@ -11,7 +11,8 @@ import pytest
 
 from masque.masques.diagnostics import Severity
 from masque.masques.dialect import check_mask_file
-from masque.masques.inheritance import InheritanceError, resolve, resolve_file
+from masque.masques.inheritance import InheritanceError, resolve
+from masque.masques.validate import resolve_file
 from masque.model import Ring
 
 REPO = Path(__file__).resolve().parent.parent

@@ -75,8 +75,7 @@ def new_cmd(
 
 
 def _load_for_tests(paths: list[str]) -> list[tuple[Masque, Path | str]]:
-    from masque.masques.inheritance import resolve_file
-    from masque.masques.validate import discover
+    from masque.masques.validate import discover, resolve_file
 
     files = discover(paths)
     return [(resolve_file(f)[0], str(f)) for f in files]
@@ -185,7 +184,7 @@ def validate_cmd(
     rendered = REPORTER_BY_NAME[fmt.value](report, verbose=verbose)
     suite = None
     if not no_tests:
-        from masque.masques.inheritance import resolve_file
+        from masque.masques.validate import resolve_file
         from masque.mythatron.providers import select
 
         valid = [(resolve_file(r.path)[0], r.path) for r in report.files if r.valid and r.masque is not None]
@@ -220,8 +219,8 @@ def show_cmd(
 ) -> None:
     """Show a mask as written, or with --resolved as flattened through its `extends` chain."""
     from masque.cli.output import print_json
-    from masque.masques.inheritance import resolve_file
     from masque.masques.loader import load_file
+    from masque.masques.validate import resolve_file
 
     path = Path(target)
     if not path.is_file():

@@ -17,6 +17,7 @@ from typing import Any
 
 from masque.errors import UsageError
 from masque.masques.diagnostics import Diagnostic, Severity
+from masque.masques.inheritance import InheritanceError, render_lens, resolve
 from masque.masques.loader import Document, LoadProblem, load_text
 from masque.model import Access, Intent, Masque, Ring, Stage, freeze
 
@@ -52,22 +53,6 @@ def slug_of(mask_id: str) -> str:
 def derived_index(mask_id: str) -> int:
     """A stable index for masks that do not set one (the masque model needs an integer >= 1)."""
     return 1_000_000_000 + zlib.crc32(mask_id.encode("utf-8")) % 1_000_000_000
-
-
-def render_lens(prompt: Mapping[str, Any]) -> str:
-    """Prompt sections -> one system-prompt fragment (the masque lens)."""
-    parts: list[str] = []
-    persona = str(prompt.get("persona") or "").strip()
-    if persona:
-        parts.append(persona)
-    for title, key in (("Constraints", "constraints"), ("Style guidelines", "style_guidelines")):
-        items = [str(i).strip() for i in prompt.get(key) or () if str(i).strip()]
-        if items:
-            parts.append(title + ":\n" + "\n".join(f"- {i}" for i in items))
-    fmt = prompt.get("format")
-    if fmt:
-        parts.append(f"Format: {fmt}")
-    return "\n\n".join(parts)
 
 
 def masque_from_mask(data: Mapping[str, Any]) -> Masque:
@@ -224,7 +209,6 @@ def check_resolved(doc: Document, flat: Mapping[str, Any]) -> Iterator[Diagnosti
 def check_mask_document(doc: Document) -> tuple[list[Diagnostic], Masque | None]:
     """Schema, semantics and inheritance for a parsed mask document."""
     from masque.masques import schema
-    from masque.masques.inheritance import InheritanceError, resolve
 
     errors = schema.check(doc, "mask")
     if errors is not None:

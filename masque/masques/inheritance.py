@@ -101,6 +101,22 @@ def merge(parent: Mapping[str, Any], child: Mapping[str, Any], *, top: bool = Tr
     return out
 
 
+def render_lens(prompt: Mapping[str, Any]) -> str:
+    """Prompt sections -> one system-prompt fragment (the masque lens)."""
+    parts: list[str] = []
+    persona = str(prompt.get("persona") or "").strip()
+    if persona:
+        parts.append(persona)
+    for title, key in (("Constraints", "constraints"), ("Style guidelines", "style_guidelines")):
+        items = [str(i).strip() for i in prompt.get(key) or () if str(i).strip()]
+        if items:
+            parts.append(title + ":\n" + "\n".join(f"- {i}" for i in items))
+    fmt = prompt.get("format")
+    if fmt:
+        parts.append(f"Format: {fmt}")
+    return "\n\n".join(parts)
+
+
 def convert(data: Mapping[str, Any], source: str, target: str) -> dict[str, Any]:
     """Parent data in the child's dialect: only the sections both dialects share carry over."""
     shared = ("ring", "intent", "context", "knowledge", "access", "rubric", "tests", "attributes")
@@ -111,8 +127,6 @@ def convert(data: Mapping[str, Any], source: str, target: str) -> dict[str, Any]
         if "lens" in data:
             out["prompt"] = {"persona": data["lens"]}
     else:
-        from masque.masques.dialect import render_lens
-
         lens = render_lens(data.get("prompt") or {})
         if lens:
             out["lens"] = lens
@@ -230,26 +244,6 @@ def resolve(data: Mapping[str, Any], path: Path | str | None, *, finder: Finder 
         own = {k: v for k, v in data.items() if k in OWN_KEYS}
         flat = {**own, **{k: v for k, v in flat.items() if k not in OWN_KEYS}}
     return Resolved(flat, tuple(chain))
-
-
-def resolve_file(path: Path | str) -> tuple[Masque, Resolved]:
-    """Load a file of either dialect with its ancestors merged in: the flattened model and data.
-
-    Raises ValidationFailed (via `masque.masques.validate.load_masque`) when the file itself is invalid and
-    InheritanceError when its chain is broken.
-    """
-    from masque.masques.dialect import masque_from_mask
-    from masque.masques.loader import load_file
-    from masque.masques.validate import load_masque
-    from masque.model import masque_from_data
-
-    loaded = load_masque(path)  # the file must be valid on its own first
-    resolved = resolve(load_file(path).data, path)
-    if dialect_of(path) == "mask":
-        return masque_from_mask(resolved.data), resolved
-    if loaded.masque.extends is None:
-        return loaded.masque, resolved
-    return masque_from_data(resolved.data), resolved
 
 
 def check_chain(result: FileResult) -> None:

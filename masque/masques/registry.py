@@ -237,7 +237,7 @@ def _load(path: Path) -> _Loaded:
                 # Worn as flattened: the pinned parents' lens, intents and lists merged in.
                 from dataclasses import replace
 
-                from masque.masques.inheritance import resolve_file
+                from masque.masques.validate import resolve_file
 
                 flat = resolve_file(path)[0]
                 result = replace(result, masque=flat, sha256=definition_hash(flat))

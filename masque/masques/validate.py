@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from masque.config import Limits
 from masque.config import limits as current_limits
@@ -16,6 +17,9 @@ from masque.masques.diagnostics import Diagnostic, FileResult, Report, Severity
 from masque.masques.diagnostics import strict as make_strict
 from masque.masques.loader import Document, LoadProblem, decode, load_text
 from masque.model import Masque, masque_from_data
+
+if TYPE_CHECKING:
+    from masque.masques.inheritance import Resolved
 
 MASQUE_SUFFIX = ".masque.yaml"
 # Other file dialects: suffix -> "module:function(path, text) -> (diagnostics, Masque | None)".
@@ -299,3 +303,23 @@ def load_masque(path: Path | str, lim: Limits | None = None) -> LoadedMasque:
     import hashlib  # here, not at the top: OpenSSL's start-up is a cost `masque validate` never needs
 
     return LoadedMasque(result.masque, path, hashlib.sha256(raw).hexdigest(), warnings)
+
+
+def resolve_file(path: Path | str) -> tuple[Masque, Resolved]:
+    """Load a file of either dialect with its ancestors merged in: the flattened model and data.
+
+    Raises ValidationFailed (via `load_masque`) when the file itself is invalid and
+    InheritanceError when its chain is broken.
+    """
+    from masque.masques.dialect import masque_from_mask
+    from masque.masques.inheritance import dialect_of, resolve
+    from masque.masques.loader import load_file
+    from masque.model import masque_from_data
+
+    loaded = load_masque(path)  # the file must be valid on its own first
+    resolved = resolve(load_file(path).data, path)
+    if dialect_of(path) == "mask":
+        return masque_from_mask(resolved.data), resolved
+    if loaded.masque.extends is None:
+        return loaded.masque, resolved
+    return masque_from_data(resolved.data), resolved

@@ -204,7 +204,7 @@ def parse_spec(spec: str) -> tuple[str, float]:
 def blend_profiles(mask_ids: Sequence[str], weights: Sequence[float] | None = None) -> Blend:
     """Seed 000's helper: resolve masks by name or ref and blend them (equal weights when None)."""
     from masque.masques.catalog import all_masks, lookup
-    from masque.masques.inheritance import resolve_file
+    from masque.masques.validate import resolve_file
 
     weights = list(weights) if weights is not None else [1.0] * len(mask_ids)
     if len(mask_ids) != len(weights):

@@ -39,7 +39,7 @@ class Target:
 def target_for_session(session_id: str) -> Target:
     """The masque an active session wears, loaded from the file the session recorded."""
     from masque import config, store
-    from masque.masques.inheritance import resolve_file
+    from masque.masques.validate import resolve_file
 
     if not config.store_path().exists():
         raise NotFound(f"session {session_id} not found: there is no store yet", hint="assume a masque first")
@@ -100,7 +100,7 @@ def _check_may_use(conn: Any, session_id: str) -> None:
 
 def target_for_ref(ref: str) -> Target:
     from masque.masques.catalog import lookup
-    from masque.masques.inheritance import resolve_file
+    from masque.masques.validate import resolve_file
 
     mask = lookup(ref)
     masque, _ = resolve_file(mask.path)
