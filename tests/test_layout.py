@@ -50,8 +50,6 @@ ENTRY = 7  # `python -m masque`, `python -m masque.mythatron`: they start the CL
 ALLOWED_PACKAGE_INTERNAL_CYCLES = {
     # credentials.verify resolves the token's actor through rings; rings.resolve_acting verifies tokens.
     frozenset({"masque.trust.credentials", "masque.trust.rings"}),
-    # resolving checks trusted pins; pinning looks up the claimants in the registry.
-    frozenset({"masque.masques.registry", "masque.masques.trusted"}),
     # end.release ends a Session; a Session ends itself through release when its `with` block exits.
     frozenset({"masque.sessions.end", "masque.sessions.model"}),
     # memory policy checks access, and access reads the policy.

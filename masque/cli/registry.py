@@ -184,10 +184,10 @@ def pin_cmd(
 ) -> None:
     """Admin: trust the file on the search path that claims NAME@VERSION (re-pins; exit 3 for others)."""
     from masque.cli.output import print_json
-    from masque.masques import trusted
+    from masque.masques import pinning
     from masque.trust import rings
 
-    pinned = trusted.pin(ref, file, rings.selection_from_env(as_name, key_file))
+    pinned = pinning.pin(ref, file, rings.selection_from_env(as_name, key_file))
     if json_out:
         print_json(pinned.to_dict())
         return

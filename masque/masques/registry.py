@@ -30,12 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config
 from masque.errors import MasqueError, NotFound, UsageError, ValidationFailed
+from masque.masques import trusted
+from masque.masques.refs import name_key, slot_of, version_key
 from masque.model import Masque, Ref, Stage
 
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.masques.trusted import Pin
+    from masque.masques.trusted import DefinitionRefused, Pin
 
 
 class Source(str, Enum):
@@ -309,30 +311,6 @@ def declared_name_in(text: str) -> str | None:
     return m["dq"] if m["dq"] is not None else m["sq"] if m["sq"] is not None else m["plain"]
 
 
-def slot_of(name: str, version: str) -> tuple[str, str]:
-    """What one definition is keyed by: the name key and the version without semver build metadata
-    (semver makes `1.0.0+evil` equal to `1.0.0`, and an exact pin matches both)."""
-    return name_key(name), version.split("+", 1)[0] if version_key(version)[0] == 1 else version
-
-
-def name_key(name: str) -> str:
-    """How names compare: case-insensitively, with spaces and hyphens equivalent ("Code Smith")."""
-    return name.casefold().replace(" ", "-")
-
-
-# --- version ordering -------------------------------------------------------------------------------
-
-
-def version_key(version: str) -> tuple[int, Any]:
-    """Sort key: semver order; anything that is not semver sorts before every semver version."""
-    import semver
-
-    try:
-        return (1, semver.Version.parse(version))
-    except (ValueError, TypeError):
-        return (0, version)
-
-
 def _version_matches(wanted: str, version: str) -> bool:
     """Exact pin (`1.2.3`, build metadata ignored as semver does) or a prefix (`2`, `2.3`)."""
     if wanted == version:
@@ -499,9 +477,7 @@ def resolve(ref: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> Resol
             exc.hint = f"{exc.hint}; {_UNTRUSTED_NOTE.format(len(untrusted))}"
         raise
     if not chosen.active:
-        from masque.masques.trusted import refusal
-
-        raise refusal(chosen, [e for e in mine if e.slot == chosen.slot], pins)
+        raise _refusal(chosen, [e for e in mine if e.slot == chosen.slot], pins)
     overrides = tuple(e.path for e in mine if e.shadowed_by == chosen.path)
     # A broken file that could be this masque (say, a private override with a typo) must not be
     # passed over silently; nor a file that claims this name@version but is not trusted.
@@ -525,9 +501,37 @@ _UNTRUSTED_NOTE = "{} file(s) with that name lie outside [registry] trusted_root
 
 
 def _pins(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str], Pin]:
-    from masque.masques import trusted
-
     return trusted.pins(conn)
+
+
+def _refusal(chosen: Entry, claims: list[Entry], pins: dict[tuple[str, str], Pin]) -> DefinitionRefused:
+    """The refusal for a name@version whose claimants cannot be trusted, naming every path."""
+    assert chosen.masque is not None and chosen.slot is not None
+    key, version = chosen.masque.key, chosen.masque.version
+    ref = f"{key}@{version}"
+    listed = [e for e in claims if e.status in BLOCKED]
+    files = ", ".join(f"{e.path} (sha256 {str(e.sha256)[:12]})" for e in listed)
+    pin = pins.get(chosen.slot)
+    repin = f"`masque registry pin {ref} --file {listed[0].path}`"
+    if pin is not None:
+        by = f" by {pin.pinned_by}" if pin.pinned_by else ""
+        return trusted.DefinitionRefused(
+            f"{ref}: {files} differs from the trusted definition first registered at {pin.source_path} "
+            f"(sha256 {pin.content_hash[:12]}, pinned{by})",
+            reason="definition_mismatch",
+            hint=f"publish a change under a new `version:`; if the new file is trusted, an admin re-pins: {repin}",
+            key=key,
+            version=version,
+            paths=(pin.source_path, *(str(e.path) for e in listed)),
+        )
+    return trusted.DefinitionRefused(
+        f"{ref} is claimed by {len(listed)} different files and none is trusted yet: {files}",
+        reason="definition_ambiguous",
+        hint=f"remove one or give it a new `version:`, or an admin pins one: {repin}",
+        key=key,
+        version=version,
+        paths=tuple(str(e.path) for e in listed),
+    )
 
 
 def claimants(ref: str) -> list[Entry]:

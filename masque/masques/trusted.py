@@ -3,7 +3,7 @@
 Like SSH's known_hosts: the first *granted* `assume` of a name@version records the content hash and
 path of the file it used (`trusted_definitions`, migration 5). From then on only files with that hash
 are used for it; a different file claiming the same name@version is refused (exit 3,
-`definition_mismatch`) until an admin re-pins it with `masque registry pin` (`pin` below). `check`,
+`definition_mismatch`) until an admin re-pins it with `masque registry pin` (`masque.masques.pinning`). `check`,
 `show` and `list` never register anything.
 
 The content hash is the SHA-256 of the file's bytes (`sha256sum` shows the same), or for a masque
@@ -23,16 +23,13 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from masque import config
-from masque.errors import NotFound, Refused, UsageError
-from masque.model import Ring
+from masque.errors import Refused
+from masque.masques.refs import slot_of
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import duckdb
 
-    from masque.masques.registry import Entry, Resolved
-    from masque.trust.rings import Selection
+    from masque.masques.registry import Resolved
 
 FIRST_USE = "first_use"
 ADMIN = "admin"
@@ -69,41 +66,7 @@ class Pin:
         return asdict(self)
 
 
-def refusal(chosen: Entry, claims: list[Entry], pins: dict[tuple[str, str], Pin]) -> DefinitionRefused:
-    """The refusal for a name@version whose claimants cannot be trusted, naming every path."""
-    assert chosen.masque is not None and chosen.slot is not None
-    key, version = chosen.masque.key, chosen.masque.version
-    ref = f"{key}@{version}"
-    from masque.masques.registry import BLOCKED
-
-    listed = [e for e in claims if e.status in BLOCKED]
-    files = ", ".join(f"{e.path} (sha256 {str(e.sha256)[:12]})" for e in listed)
-    pin = pins.get(chosen.slot)
-    repin = f"`masque registry pin {ref} --file {listed[0].path}`"
-    if pin is not None:
-        by = f" by {pin.pinned_by}" if pin.pinned_by else ""
-        return DefinitionRefused(
-            f"{ref}: {files} differs from the trusted definition first registered at {pin.source_path} "
-            f"(sha256 {pin.content_hash[:12]}, pinned{by})",
-            reason="definition_mismatch",
-            hint=f"publish a change under a new `version:`; if the new file is trusted, an admin re-pins: {repin}",
-            key=key,
-            version=version,
-            paths=(pin.source_path, *(str(e.path) for e in listed)),
-        )
-    return DefinitionRefused(
-        f"{ref} is claimed by {len(listed)} different files and none is trusted yet: {files}",
-        reason="definition_ambiguous",
-        hint=f"remove one or give it a new `version:`, or an admin pins one: {repin}",
-        key=key,
-        version=version,
-        paths=tuple(str(e.path) for e in listed),
-    )
-
-
 def _index(found: list[Pin]) -> dict[tuple[str, str], Pin]:
-    from masque.masques.registry import slot_of
-
     return {slot_of(p.masque, p.version): p for p in found}
 
 
@@ -142,7 +105,7 @@ def pins(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str],
     return _index(from_store(conn) if conn is not None else from_sidecar())
 
 
-def _write_sidecar(conn: duckdb.DuckDBPyConnection) -> None:
+def write_sidecar(conn: duckdb.DuckDBPyConnection) -> None:
     """Rewrite the JSON copy from the store, atomically (called under the store's turn)."""
     path = config.pins_path()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -153,7 +116,7 @@ def _write_sidecar(conn: duckdb.DuckDBPyConnection) -> None:
     os.replace(tmp, path)
 
 
-def _event(
+def record_pin_event(
     conn: duckdb.DuckDBPyConnection, type_: str, actor: str | None, key: str, version: str, **payload: Any
 ) -> None:
     from masque.store.events import record_event
@@ -181,83 +144,7 @@ def register(conn: duckdb.DuckDBPyConnection, resolved: Resolved, *, actor: str)
         " VALUES (?, ?, ?, ?, ?, ?)",
         [resolved.masque.key, resolved.masque.version, resolved.sha256, str(resolved.path), actor, FIRST_USE],
     )
-    _write_sidecar(conn)
-
-
-def pin(ref: str, file: Path | None = None, selection: Selection | None = None) -> Pin:
-    """Admin verb: (re-)pin name@version to the file on the search path that claims it (or `file`).
-
-    Refused (exit 3, recorded as `definition_pin_refused`) unless the acting actor qualifies for the
-    admin ring. Without `file` the claimants must agree on one content.
-    """
-    from masque.masques import registry
-    from masque.store import turns
-    from masque.trust import rings
-
-    claims = registry.claimants(ref)
-    if not claims:
-        raise NotFound(f"{ref}: no file on the search path claims this name@version", hint="`masque list` shows them")
-    if file is not None:
-        real = file.resolve()
-        chosen = [e for e in claims if e.path.resolve() == real]
-        if not chosen:
-            listed = ", ".join(str(e.path) for e in claims)
-            raise UsageError(f"{file} is not a file claiming {ref} on the search path; claimants: {listed}")
-    else:
-        chosen = claims
-        if len({e.sha256 for e in claims}) > 1:
-            listed = ", ".join(f"{e.path} (sha256 {str(e.sha256)[:12]})" for e in claims)
-            raise UsageError(f"{ref} is claimed by different files: {listed}", hint="say which with --file PATH")
-    entry = chosen[0]
-    assert entry.masque is not None and entry.sha256 is not None
-    key, version = entry.masque.key, entry.masque.version
-    refusal: Refused | None = None
-    with turns.transaction() as conn:
-        who = rings.resolve_acting(conn, selection or rings.selection_from_env())
-        try:
-            rings.check_qualified(who.actor, Ring.ADMIN, f"pinning {key}@{version}")
-        except Refused as exc:
-            refusal = exc
-            _event(
-                conn,
-                "definition_pin_refused",
-                who.actor.name,
-                key,
-                version,
-                reason=exc.reason,
-                message=str(exc),
-                content_hash=entry.sha256,
-                source_path=str(entry.path),
-                actor_ring=who.actor.ring.value,
-            )
-        if refusal is None:
-            previous = pins(conn).get(registry.slot_of(key, version))
-            if previous is not None:  # one row per definition, however its version was spelled
-                conn.execute(
-                    "DELETE FROM trusted_definitions WHERE masque = ? AND version = ?",
-                    [previous.masque, previous.version],
-                )
-            conn.execute(
-                "INSERT INTO trusted_definitions (masque, version, content_hash, source_path, pinned_by, via)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [key, version, entry.sha256, str(entry.path), who.actor.name, ADMIN],
-            )
-            _event(
-                conn,
-                "definition_pinned",
-                who.actor.name,
-                key,
-                version,
-                content_hash=entry.sha256,
-                source_path=str(entry.path),
-                via=ADMIN,
-                previous=previous.to_dict() if previous else None,
-            )
-            _write_sidecar(conn)
-            done = pins(conn)[registry.slot_of(key, version)]
-    if refusal is not None:
-        raise refusal
-    return done
+    write_sidecar(conn)
 
 
 def list_pins() -> list[Pin]:
