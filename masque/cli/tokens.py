@@ -80,9 +80,9 @@ def lookup_cmd(
 ) -> None:
     """Look a credential up by accessor (no secret needed). Exit 0 when valid, 3 otherwise."""
     from masque.errors import ExitCode
-    from masque.trust.credentials import broker
+    from masque.trust import accessors
 
-    status = broker().lookup(accessor)
+    status = accessors.lookup(accessor)
     _print_status(status, json_out)
     if not status.valid:
         raise typer.Exit(int(ExitCode.REFUSED))
@@ -93,7 +93,7 @@ def revoke_cmd(
     accessor: str = typer.Argument(..., help="Accessor id (acc_...) of the credential to revoke."),
 ) -> None:
     """Revoke one credential by accessor; the session stays open (use `masque revoke` to end it)."""
-    from masque.trust import credentials
+    from masque.trust import accessors
 
-    status = credentials.revoke_accessor(accessor)
+    status = accessors.revoke_accessor(accessor)
     typer.echo(f"revoked {status.accessor} (session {status.session_id})", err=True)

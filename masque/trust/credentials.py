@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from masque import config
 from masque.durations import as_utc, format_duration, utcnow
-from masque.errors import NotFound, Refused, UsageError
+from masque.errors import Refused, UsageError
 from masque.ids import new_id
 from masque.model import Ring
 from masque.store import turns
 from masque.store.events import record_for_session
+from masque.trust.actors import check_qualified, find_actor
 
 if TYPE_CHECKING:
     import duckdb
@@ -114,8 +115,6 @@ class CredentialBroker(Protocol):
 
     def verify(self, token: str, *, conn: duckdb.DuckDBPyConnection | None = None) -> TokenStatus: ...
 
-    def lookup(self, accessor: str, selection: Any = None) -> TokenStatus: ...
-
     def renew(self, token: str, increment: dt.timedelta | None = None) -> TokenStatus: ...
 
     def revoke_sessions(
@@ -162,7 +161,7 @@ def _maybe(conn: duckdb.DuckDBPyConnection | None) -> Iterator[duckdb.DuckDBPyCo
             yield own
 
 
-_LOOKUP_SQL = """
+LOOKUP_SQL = """
 SELECT c.accessor, c.session_id, c.role, c.actor, c.issued_at, c.expires_at, c.max_expires_at,
        c.revoked_at, c.revoke_reason, s.status, s.masque, s.version, s.masque_ring,
        json_extract_string(s.metadata, '$.revoke_deadline') AS deadline, s.content_hash, s.source_path
@@ -212,24 +211,10 @@ class LocalBroker:
             secret = _secret(c, create=False)
             row = None
             if secret is not None:
-                row = c.execute(_LOOKUP_SQL + " WHERE c.token_hash = ?", [hash_token(secret, token.strip())]).fetchone()
+                row = c.execute(LOOKUP_SQL + " WHERE c.token_hash = ?", [hash_token(secret, token.strip())]).fetchone()
             if row is None:
                 return TokenStatus(False, "unknown", "unknown token (never minted by this store)")
-            return _judge(c, row)
-
-    def lookup(self, accessor: str, selection: Any = None) -> TokenStatus:
-        """Judge a credential by accessor, for the acting actor: one of a ring it cannot see is not found."""
-        from masque.trust import rings
-
-        with turns.connect() as conn:
-            who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
-            row = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
-            ring = conn.execute("SELECT actor_ring FROM sessions WHERE id = ?", [row[1]]).fetchone() if row else None
-            if row is None or ring is None or not rings.sees(who, ring[0]):
-                raise NotFound(
-                    f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors"
-                )
-            return _judge(conn, row)
+            return judge(c, row)
 
     def renew(self, token: str, increment: dt.timedelta | None = None) -> TokenStatus:
         """Extend a valid credential by `increment` (default: its original lifetime), within its maximum.
@@ -287,9 +272,8 @@ def _replace_expiry(status: TokenStatus, expires_at: dt.datetime) -> TokenStatus
     return replace(status, expires_at=expires_at, message=f"valid until {expires_at.isoformat()}")
 
 
-def _judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus:
-    from masque.trust import rings
-
+def judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus:
+    """The status of one credential row (a `LOOKUP_SQL` row): valid, expired, revoked, or its actor unqualified."""
     (
         accessor,
         session_id,
@@ -334,11 +318,11 @@ def _judge(conn: duckdb.DuckDBPyConnection, row: tuple[Any, ...]) -> TokenStatus
         return TokenStatus(False, "revoked", f"its session {session_id} was revoked (grace period over)", **base)
     if expires is not None and now >= expires:
         return TokenStatus(False, "expired", f"expired at {expires.isoformat()}", **base)
-    holder = rings.find_actor(conn, actor)
+    holder = find_actor(conn, actor)
     if holder is None:
         return TokenStatus(False, "not_qualified", f"its actor {actor!r} no longer exists", **base)
     try:
-        rings.check_qualified(holder, Ring(masque_ring), f"wearing {masque}@{version}")
+        check_qualified(holder, Ring(masque_ring), f"wearing {masque}@{version}")
     except Refused as exc:
         return TokenStatus(False, "not_qualified", str(exc), **base)
     guest_cap = dt.timedelta(seconds=config.limits().guest_ttl_seconds)
@@ -358,35 +342,3 @@ def broker() -> CredentialBroker:
             hint='only "local" ships with Masque; remove the setting',
         )
     return LocalBroker()
-
-
-def revoke_accessor(accessor: str, selection: Any = None) -> TokenStatus:
-    """Revoke one credential by accessor (its actor, a more trusted ring, or an admin may)."""
-    from masque.trust import rings
-
-    with turns.transaction() as conn:
-        row = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
-        if row is None:
-            raise NotFound(f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors")
-        who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
-        owner = rings.find_actor(conn, row[3])
-        if not (who.name == row[3] or who.ring is Ring.ADMIN or (owner is not None and who.ring.outranks(owner.ring))):
-            if owner is None or not rings.sees(who, owner.ring):  # a more trusted ring's credential: unknown
-                raise NotFound(
-                    f"no credential with accessor {accessor}", hint="`masque sessions --json` lists accessors"
-                )
-            raise Refused(
-                f"actor {who.name!r} (ring {who.ring.value}) cannot revoke {accessor} of actor {row[3]!r}",
-                reason="ring_refused",
-                hint="a credential is revoked by its actor, a more trusted ring, or an admin",
-            )
-        if row[7] is None:
-            conn.execute(
-                "UPDATE credentials SET revoked_at = ?, revoke_reason = 'revoked' WHERE accessor = ?",
-                [utcnow(), accessor],
-            )
-            record_for_session(
-                conn, "credential_revoked", row[1], {"accessor": accessor, "reason": "revoked", "by": who.name}
-            )
-        after = conn.execute(_LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
-        return _judge(conn, after or row)
