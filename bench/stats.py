@@ -454,7 +454,7 @@ def times(env: dict[str, str], sqlite_path: Path, subjects: dict[str, str | None
 def in_process(home: Path, sqlite_path: Path, subjects: dict[str, str | None], runs: int) -> dict[str, float]:
     """The engines alone: the same reports inside this process, without interpreter and CLI start-up."""
     os.environ["MASQUE_HOME"] = str(home)
-    from masque.reflection import Selection, report
+    from masque.reflection.levels import Selection, report
 
     selections = {
         "session": Selection.choose(session=subjects["session"]),

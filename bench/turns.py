@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 PROBE = """
 import fcntl, json, sys, time
-from masque import turns
+from masque.store import turns
 real_flock, held, log = fcntl.flock, {}, []
 def flock(fd, op):
     done = real_flock(fd, op)

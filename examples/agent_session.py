@@ -11,7 +11,7 @@ import masque
 from masque import memory
 from masque.errors import Refused
 from masque.model import Access, Ring
-from masque.rings import Selection
+from masque.trust.rings import Selection
 
 
 class Homelab(masque.Masque):

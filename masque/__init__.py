@@ -21,8 +21,8 @@ _LAZY = {
     "revoke": "masque.api",
     "check": "masque.api",
     "verify": "masque.api",
-    "validate_paths": "masque.validate",
-    "load_masque": "masque.validate",
+    "validate_paths": "masque.masques.validate",
+    "load_masque": "masque.masques.validate",
 }
 
 __all__ = ["__version__", *_LAZY]

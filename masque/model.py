@@ -182,12 +182,12 @@ class FrozenMap(dict[Any, Any]):
         return hash(tuple(sorted(self.items(), key=repr)))
 
 
-def _freeze(value: Any) -> Any:
+def freeze(value: Any) -> Any:
     """Deep-copy plain YAML data into immutable containers (tuples and read-only mappings)."""
     if isinstance(value, dict):
-        return FrozenMap({k: _freeze(v) for k, v in value.items()})
+        return FrozenMap({k: freeze(v) for k, v in value.items()})
     if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
+        return tuple(freeze(v) for v in value)
     return value
 
 
@@ -207,7 +207,7 @@ def masque_from_data(data: Mapping[str, Any]) -> Masque:
         knowledge=tuple(data.get("knowledge") or ()),
         access=Access(access.get("vault_role"), access.get("ttl", "session")) if access is not None else None,
         skills=tuple(Skill(s["uri"], Level(s["level"])) for s in data.get("skills") or ()),
-        attributes=_freeze(dict(data.get("attributes") or {})),
+        attributes=freeze(dict(data.get("attributes") or {})),
         performance=(
             Performance(
                 Score(perf["score"]) if perf.get("score") else None,
@@ -221,5 +221,5 @@ def masque_from_data(data: Mapping[str, Any]) -> Masque:
         extends=data.get("extends"),
         stage=Stage(data.get("stage", "live")),
         rubric=data.get("rubric"),
-        tests=_freeze(list(data.get("tests") or ())),
+        tests=freeze(list(data.get("tests") or ())),
     )

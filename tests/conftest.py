@@ -46,8 +46,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
-    from masque import schema
     from masque.cli import output
+    from masque.masques import schema
 
     schema.fast_validator.cache_clear()
     output.reset_consoles()
@@ -97,8 +97,8 @@ def run_masque() -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture
 def mt() -> Callable[..., Any]:
     """Run the `mythatron` CLI in-process, like `invoke` does for `masque`."""
+    from masque.cli.mythatron import app
     from masque.cli.output import reset_consoles
-    from masque.mythatron.cli import app
 
     def _invoke(args: list[str], **kwargs: Any) -> Any:
         reset_consoles()

@@ -154,7 +154,7 @@ class Auditor(Greeter):
     name = "Auditor"
 
     def validate_intent(self, intent: str) -> bool:
-        from masque.session_queries import list_sessions
+        from masque.sessions.queries import list_sessions
 
         return not any(s.masque == "auditor" for s in list_sessions(active=True))
 

@@ -96,12 +96,12 @@ def test_masque_error_becomes_message_and_exit_code(invoke: Callable[..., Any]) 
 def test_unexpected_error_writes_crash_log_without_traceback(
     invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, isolated_env: Path
 ) -> None:
-    import masque.validate
+    import masque.masques.validate
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("kaboom msq_SECRETTOKEN")
 
-    monkeypatch.setattr(masque.validate, "validate_files", boom)
+    monkeypatch.setattr(masque.masques.validate, "validate_files", boom)
     (Path.cwd() / "personas").mkdir()
     (Path.cwd() / "personas" / "x.masque.yaml").write_text("name: x\n")
     result = invoke(["validate"])
@@ -116,7 +116,7 @@ def test_unexpected_error_writes_crash_log_without_traceback(
 def test_the_crash_log_never_holds_a_token_or_an_actor_key(
     invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, isolated_env: Path
 ) -> None:
-    import masque.validate
+    import masque.masques.validate
 
     token, key = "msq_" + "T0k3n-_" * 5, "msqk_" + "K3y_-" * 8
 
@@ -126,7 +126,7 @@ def test_the_crash_log_never_holds_a_token_or_an_actor_key(
         except KeyError as cause:
             raise RuntimeError(f"kaboom {token}") from cause
 
-    monkeypatch.setattr(masque.validate, "validate_files", boom)
+    monkeypatch.setattr(masque.masques.validate, "validate_files", boom)
     (Path.cwd() / "personas").mkdir()
     (Path.cwd() / "personas" / "x.masque.yaml").write_text("name: x\n")
     result = invoke(["validate"])
@@ -140,12 +140,12 @@ def test_the_crash_log_never_holds_a_token_or_an_actor_key(
 
 
 def test_debug_shows_the_traceback(invoke: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    import masque.validate
+    import masque.masques.validate
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(masque.validate, "validate_files", boom)
+    monkeypatch.setattr(masque.masques.validate, "validate_files", boom)
     (Path.cwd() / "personas").mkdir()
     (Path.cwd() / "personas" / "x.masque.yaml").write_text("name: x\n")
     with pytest.raises(RuntimeError, match="kaboom"):

@@ -28,7 +28,7 @@ HANG = 900
 CYCLES = textwrap.dedent(
     """
     import sys
-    from masque import sessions
+    from masque.sessions import lifecycle as sessions
     n = int(sys.argv[1])
     for i in range(n):
         s = sessions.assume("tool", f"work on item {i}")
@@ -41,7 +41,7 @@ CYCLES = textwrap.dedent(
 READER = textwrap.dedent(
     """
     import sys, threading
-    from masque.session_queries import list_sessions
+    from masque.sessions.queries import list_sessions
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     reads = 0
@@ -55,7 +55,7 @@ READER = textwrap.dedent(
 # Assumes forever, printing each session id once its transaction committed.
 ASSUMER = textwrap.dedent(
     """
-    from masque import sessions
+    from masque.sessions import lifecycle as sessions
     while True:
         s = sessions.assume("tool", "work on the kill test")
         print(s.session_id, flush=True)
@@ -67,7 +67,7 @@ ASSUMER = textwrap.dedent(
 TURN_PROBE = textwrap.dedent(
     """
     import fcntl, json, sys, time
-    from masque import turns
+    from masque.store import turns
     real_flock, held, log = fcntl.flock, {}, []
     def flock(fd, op):
         done = real_flock(fd, op)

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_sessions_support import add_actor, assume_json, events, init_store, store_rows, write_masques
 
-from masque import credentials, store
+from masque import store
 from masque.errors import Refused
 from masque.model import Ring
+from masque.trust import credentials
 
 Invoke = Callable[..., Any]
 
@@ -145,7 +146,7 @@ def test_guest_token_stops_verifying_after_the_guest_cap(invoke: Invoke) -> None
 
 def test_no_credential_when_the_session_cannot_be_written(invoke: Invoke) -> None:
     """The session, its events and the credential commit together: a failing write mints nothing."""
-    from masque import sessions
+    from masque.sessions import lifecycle as sessions
 
     with store.transaction() as conn:  # events becomes read-only: the event insert will fail
         conn.execute("DROP INDEX events_type")
@@ -181,8 +182,8 @@ _TTLS = {"session": None, "PT30M": 1800, "PT2H": 7200, "PT20H": 72000}
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_ttl_rules_as_a_property(ring: Ring, masque_ttl: str, chained: bool, minutes: int | None) -> None:
     """Allowed = min(12h, guest 1h, chained 1h, the masque's ttl); longer requests are refused, never cut."""
-    from masque import sessions
-    from masque.rings import Acting, ActingVia, Actor
+    from masque.sessions import lifecycle as sessions
+    from masque.trust.rings import Acting, ActingVia, Actor
 
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     wearable = sessions.Wearable("m", "M", "1.0.0", Ring.OUTSIDER, lambda _: None, "lens", ttl=masque_ttl)  # type: ignore[arg-type,return-value]

@@ -36,7 +36,7 @@ def all_commands() -> list[tuple[str, Any]]:
     import typer.main
 
     from masque.cli.app import app
-    from masque.mythatron.cli import app as mythatron_app
+    from masque.cli.mythatron import app as mythatron_app
 
     return [
         *_commands(typer.main.get_command(app), ["masque"]),

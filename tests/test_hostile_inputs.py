@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from masque import schema
-from masque.loader import Document
+from masque.masques import schema
+from masque.masques.loader import Document
 
 CASES = Path(__file__).parent / "cases"
 PERSONAS = Path(__file__).resolve().parent.parent / "personas"
@@ -266,7 +266,7 @@ def test_a_backtracking_mask_test_regex_fails_the_suite_instead_of_hanging(tmp_p
 
 
 def test_the_loader_refuses_a_fifo_as_a_parent_or_route_file(tmp_path: Path) -> None:
-    from masque.loader import LoadProblem, load_file
+    from masque.masques.loader import LoadProblem, load_file
 
     os.mkfifo(tmp_path / "parent.mask.json")
     with pytest.raises(LoadProblem) as caught:

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from test_sessions_support import assume_json, events, store_rows
 
 from masque.errors import ExitCode, Refused
-from masque.intent import Decision, Policy, decide, normalize, require
-from masque.intent_text import BLANKS, boundary_problem, is_default_ignorable, readings, skeleton_globs
+from masque.masques.intent import Decision, Policy, decide, normalize, require
+from masque.masques.intent_text import BLANKS, boundary_problem, is_default_ignorable, readings, skeleton_globs
 from masque.model import Intent, Masque, Ring
 
 SEED = Intent(allowed=("implement *", "test *"), denied=("rush *", "delete production *"))
@@ -283,7 +283,7 @@ def test_policy_match_is_the_bare_matcher() -> None:
 def test_per_glob_fallback_decides_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     # Python 3.10's fnmatch.translate adds capturing groups, so the combined regex cannot name the
     # deciding glob and a regex per glob is used instead; force that path and compare.
-    import masque.intent as intent_module
+    import masque.masques.intent as intent_module
 
     monkeypatch.setattr(intent_module, "_policy_regex", lambda globs: None)
     policy = Policy(Intent(allowed=("implement *", "*"), denied=("* production *", "rush *")), 1000)
@@ -631,7 +631,7 @@ def test_a_stored_intent_never_forges_rows_of_masque_sessions(invoke: Any) -> No
 
 
 def test_the_rendered_prompt_never_gains_a_section_from_the_intent() -> None:
-    from masque.session_model import render_prompt, wearable_from_model
+    from masque.sessions.model import render_prompt, wearable_from_model
 
     class _Resolved:  # what registry.resolve returns, as far as wearable_from_model reads it
         masque = _masque()
@@ -650,7 +650,7 @@ def test_the_rendered_prompt_never_gains_a_section_from_the_intent() -> None:
 
 def _readings_by_definition(text: str) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """`readings` without its shortcuts: every reading computed the long way."""
-    from masque import intent_text as t
+    from masque.masques import intent_text as t
 
     normal = t._fixed_point(text)
     broken = t._fixed_point(text, " ")
@@ -699,7 +699,7 @@ def test_a_code_masque_cannot_let_a_multi_line_intent_through() -> None:
 
 
 def test_one_line_escapes_only_what_breaks_a_line_or_reorders_it() -> None:
-    from masque.intent_text import one_line
+    from masque.masques.intent_text import one_line
 
     assert one_line("implement the naïve résumé parser, 日本語") == "implement the naïve résumé parser, 日本語"
     assert one_line("a\nb\r\tc\u2028d\u202ee\x1b") == "a\\nb\\r\\tc\\u2028d\\u202ee\\x1b"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from masque import knowledge
 from masque.errors import ExitCode, Refused, UsageError
+from masque.masques import knowledge
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from masque.config import Limits
-from masque.loader import LoadProblem, load_file, load_text
+from masque.masques.loader import LoadProblem, load_file, load_text
 
 LIMITS = Limits()
 
@@ -89,7 +89,7 @@ class _NewLibyaml:
 
 @pytest.mark.parametrize("max_depth", [64, 5000])
 def test_the_parsers_own_depth_limit_is_too_deep_too(max_depth: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from masque import loader
+    from masque.masques import loader
 
     monkeypatch.setattr(loader, "_Parser", _NewLibyaml)
     depth = 2000

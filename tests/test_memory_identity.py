@@ -23,8 +23,8 @@ Invoke = Callable[..., Any]
 @pytest.fixture
 def keys(tmp_path: Path) -> dict[str, list[str]]:
     """The store with root, pat and gus; returns each non-founder's `--as NAME --key-file F` options."""
-    from masque import rings
     from masque.model import Ring
+    from masque.trust import rings
 
     rings.init("root")
     out: dict[str, list[str]] = {}

@@ -18,8 +18,8 @@ Invoke = Callable[..., Any]
 @pytest.fixture
 def actors(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """An initialised store with the founder `root` (admin) and a player `pat`; returns pat's key."""
-    from masque import rings
     from masque.model import Ring
+    from masque.trust import rings
 
     rings.init("root")
     pat = rings.add_actor("pat", Ring.PLAYER, rings.Selection())
@@ -30,7 +30,8 @@ _TOKENS: dict[str, str] = {}
 
 
 def _don(ref: str, intent: str, actor: str | None = None, key: str | None = None) -> str:
-    from masque import rings, sessions
+    from masque.sessions import lifecycle as sessions
+    from masque.trust import rings
 
     selection = rings.Selection(name=actor, key=key) if actor else rings.Selection()
     worn = sessions.assume(ref, intent, selection=selection)
@@ -144,7 +145,7 @@ def test_an_admin_session_reads_any_shard(
 def test_an_ended_session_cannot_use_memory(
     invoke: Invoke, actors: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from masque import sessions
+    from masque.sessions import lifecycle as sessions
 
     sid = _don("codesmith", "implement the lexer", "pat", actors["pat"])
     sessions.release(sid)

@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from masque.diagnostics import Severity
+from masque.masques.diagnostics import Severity
+from masque.masques.dialect import check_mask_file
+from masque.masques.inheritance import InheritanceError, resolve
+from masque.masques.validate import resolve_file
 from masque.model import Ring
-from masque.mythatron.dialect import check_mask_file
-from masque.mythatron.inherit import InheritanceError, resolve, resolve_file
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "masks"
@@ -203,7 +204,7 @@ def test_masque_assume_works_on_a_mask_json(masks: Path, invoke: Invoke) -> None
 
 
 def test_every_schema_property_is_described(invoke: Invoke) -> None:
-    from masque.schema import load_schema
+    from masque.masques.schema import load_schema
 
     def walk(node: Any, where: str) -> None:
         if isinstance(node, dict):

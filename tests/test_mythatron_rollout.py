@@ -9,13 +9,14 @@ from typing import Any
 
 import pytest
 
-from masque import rings, store
+from masque import store
 from masque.errors import NotFound, Refused, UsageError
+from masque.masques import stages
+from masque.masques.catalog import lookup
 from masque.model import Stage
-from masque.mythatron import stages
 from masque.mythatron.blend import blend_profiles
-from masque.mythatron.catalog import lookup
 from masque.mythatron.routing import route
+from masque.trust import rings
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "masks"

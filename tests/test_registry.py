@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from masque import registry, trusted
 from masque.errors import ExitCode, NotFound, UsageError, ValidationFailed
-from masque.loader import LoadProblem, load_text
+from masque.masques import registry, trusted
+from masque.masques.loader import LoadProblem, load_text
 
 
 def write_masque(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from masque import registry
 from masque.errors import NotFound
+from masque.masques import registry
 
 
 def masque_text(name: str, index: int, version: str, extra: str = "") -> str:
@@ -27,7 +27,7 @@ def lib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_retired_version_is_skipped_by_bare_name_but_loadable_by_exact_version(lib: Path) -> None:
-    from masque.mythatron.stages import retire
+    from masque.masques.stages import retire
 
     (lib / "critic.masque.yaml").write_text(masque_text("Critic", 1, "1.0.0"))
     (lib / "critic-2.masque.yaml").write_text(masque_text("Critic", 2, "2.0.0"))

@@ -17,9 +17,9 @@ from test_cli_root import imported_heavy
 from test_registry import write_masque
 from test_sessions_support import add_actor, assume_json, events, init_store, store_rows
 
-from masque import registry
 from masque.errors import ExitCode
-from masque.trusted import DefinitionRefused
+from masque.masques import registry
+from masque.masques.trusted import DefinitionRefused
 
 Invoke = Callable[..., Any]
 INTENT = "implement the parser"

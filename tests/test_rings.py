@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from test_sessions_support import add_actor, assume_json, events, init_store, store_rows, write_masques
 
-from masque import rings
 from masque.model import Ring
+from masque.trust import rings
 
 Invoke = Callable[..., Any]
 

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from masque import schema
-from masque.loader import load_file
+from masque.masques import schema
+from masque.masques.loader import load_file
 
 BASE = load_file(Path(__file__).parent.parent / "personas" / "codesmith.masque.yaml").data
 

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from masque import store
 from masque.errors import NotFound, UsageError
 from masque.model import Score
-from masque.scoring import add_score, parse_symbol, scoring_config
-from masque.writeback import updated_text
+from masque.reflection.scoring import add_score, parse_symbol, scoring_config
+from masque.reflection.writeback import updated_text
 
 PERSONAS = Path(__file__).resolve().parent.parent / "personas"
 T0 = datetime(2026, 2, 2, 9, 0, tzinfo=timezone.utc)
@@ -216,7 +216,7 @@ def test_parse_symbol_accepts_symbols_and_names(text: str) -> None:
 
 @given(st.text(min_size=1, max_size=5).filter(lambda t: t.strip() not in {s.value for s in Score}))
 def test_parse_symbol_rejects_everything_else(text: str) -> None:
-    from masque.scoring import SYMBOL_NAMES
+    from masque.reflection.scoring import SYMBOL_NAMES
 
     if text.strip().casefold() in SYMBOL_NAMES:
         return

@@ -225,7 +225,8 @@ def test_sessions_are_visible_to_their_ring_and_above(invoke: Invoke) -> None:
 
 
 def test_stale_sweep_releases_dead_holders_and_expired_sessions(invoke: Invoke) -> None:
-    from masque import sessions, store
+    from masque import store
+    from masque.sessions import lifecycle as sessions
 
     dead = subprocess.Popen(["true"])
     dead.wait()

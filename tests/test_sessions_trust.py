@@ -152,7 +152,7 @@ def test_export_follows_the_ring_rule(invoke: Invoke, tmp_path: Path) -> None:
 
 
 def test_promote_and_retire_need_a_qualified_proven_actor(masks: Path, invoke: Invoke, mt: Invoke) -> None:
-    from masque.mythatron.catalog import lookup
+    from masque.masques.catalog import lookup
 
     init_store(invoke)
     doc = json.loads((masks / "critic.mask.json").read_text(encoding="utf-8"))  # ring player (default)
@@ -231,7 +231,8 @@ def _dead_pid() -> int:
 
 
 def test_a_stale_sweep_ends_only_sessions_the_caller_may_end(invoke: Invoke) -> None:
-    from masque import rings, sessions
+    from masque.sessions import lifecycle as sessions
+    from masque.trust import rings
 
     init_store(invoke)
     key = add_actor(invoke, "gwen", "guest")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from masque.config import Limits
-from masque.validate import check_file, validate_paths
+from masque.masques.validate import check_file, validate_paths
 
 CASES = Path(__file__).parent / "cases"
 EXPECTED: dict[str, dict[str, Any]] = json.loads((CASES / "invalid" / "expected.json").read_text())
@@ -191,7 +191,7 @@ def test_hostile_files_in_one_directory(tmp_path: Path) -> None:
 
 
 def test_every_schema_property_has_a_description() -> None:
-    from masque.schema import load_schema
+    from masque.masques.schema import load_schema
 
     missing: list[str] = []
 
@@ -234,7 +234,7 @@ def test_a_directory_named_like_a_masque_is_unreadable(tmp_path: Path) -> None:
 
 
 def test_every_documented_code_is_produced_by_a_test_case() -> None:
-    from masque.diagnostics import DIAGNOSTIC_CODES
+    from masque.masques.diagnostics import DIAGNOSTIC_CODES
 
     produced = {case["code"] for case in EXPECTED.values()}
     produced |= {"intent-duplicate", "knowledge-duplicate", "skill-duplicate", "unreadable", "file-name"}

@@ -34,8 +34,8 @@ def init_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Create the store and its founder (admin). Prints the founder's key once: keep it."""
-    from masque import rings
     from masque.cli.output import print_json
+    from masque.trust import rings
 
     result = rings.init(founder)
     if json_out:
@@ -71,8 +71,8 @@ def add_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Add an actor. Its key is printed once (stored only hashed): `--json` prints {name, ring, key}."""
-    from masque import rings
     from masque.cli.output import print_json
+    from masque.trust import rings
 
     new = rings.add_actor(name, _ring(ring), rings.selection_from_env(as_name, key_file))  # type: ignore[arg-type]
     if json_out:
@@ -85,8 +85,8 @@ def add_cmd(
 @actor_app.command("list")
 def list_cmd(as_name: str | None = _AS, key_file: Path | None = _KEY_FILE, json_out: bool = _JSON) -> None:
     """Actors you can see: your own ring and below."""
-    from masque import rings
     from masque.cli.output import print_json
+    from masque.trust import rings
 
     who, actors = rings.list_actors(rings.selection_from_env(as_name, key_file))
     if json_out:
@@ -116,9 +116,10 @@ def promote_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Move an actor one ring inward (no ring skipping; only a more trusted ring may)."""
-    from masque import rings
+    from masque.sessions import actors
+    from masque.trust import rings
 
-    _moved(*rings.change_ring(name, -1, rings.selection_from_env(as_name, key_file)), json_out)
+    _moved(*actors.change_ring(name, -1, rings.selection_from_env(as_name, key_file)), json_out)
 
 
 @actor_app.command("demote")
@@ -129,9 +130,10 @@ def demote_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Move an actor one ring outward; its live sessions end and their credentials are revoked."""
-    from masque import rings
+    from masque.sessions import actors
+    from masque.trust import rings
 
-    _moved(*rings.change_ring(name, 1, rings.selection_from_env(as_name, key_file)), json_out)
+    _moved(*actors.change_ring(name, 1, rings.selection_from_env(as_name, key_file)), json_out)
 
 
 @actor_app.command("disapprove")
@@ -143,10 +145,11 @@ def disapprove_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Suspend an actor's qualification (continual approval); its live sessions end."""
-    from masque import rings
     from masque.cli.output import print_json
+    from masque.sessions import actors
+    from masque.trust import rings
 
-    actor = rings.disapprove(name, reason, rings.selection_from_env(as_name, key_file))
+    actor = actors.disapprove(name, reason, rings.selection_from_env(as_name, key_file))
     if json_out:
         print_json(actor.to_dict())
     else:
@@ -161,8 +164,8 @@ def approve_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Lift open disapprovals made by your ring or below (a more trusted ring's stays)."""
-    from masque import rings
     from masque.cli.output import print_json
+    from masque.trust import rings
 
     actor, lifted = rings.approve(name, rings.selection_from_env(as_name, key_file))
     if json_out:

@@ -28,7 +28,7 @@ _KEY_FILE = typer.Option(None, "--key-file", help="File holding that actor's key
 
 def _sel(as_name: str | None, key_file: Path | None) -> Any:
     """Who is calling: --as/--key-file, else MASQUE_ACTOR(+_KEY) or MASQUE_TOKEN, else the founder."""
-    from masque import rings
+    from masque.trust import rings
 
     return rings.selection_from_env(as_name, key_file)
 

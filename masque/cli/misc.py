@@ -39,6 +39,6 @@ def schema_cmd(
     which: str = typer.Option("masque", "--which", help="masque or mask (the MythaTron JSON dialect)."),
 ) -> None:
     """Print the JSON Schema for masque files (for editors and SchemaStore)."""
-    from masque import schema
+    from masque.masques import schema
 
     typer.echo(schema.schema_text(which, fmt), nl=False)

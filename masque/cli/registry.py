@@ -10,9 +10,9 @@ import typer
 from masque.cli.app import app
 
 if TYPE_CHECKING:
-    from masque.knowledge import Pointer
+    from masque.masques.knowledge import Pointer
+    from masque.masques.registry import Entry, Resolved
     from masque.model import Masque
-    from masque.registry import Entry, Resolved
 
 
 @app.command("list")
@@ -25,8 +25,8 @@ def list_cmd(
     Of identical copies of a name@version your own wins; files that differ from its pinned definition,
     disagree while unpinned, or lie outside [registry] trusted_roots are listed but not used.
     """
-    from masque import registry
     from masque.cli.output import print_json, print_warning
+    from masque.masques import registry
 
     entries = registry.available()
     if json_out:
@@ -67,8 +67,8 @@ def show_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Show the masque a ref resolves to, the file it came from and the file's SHA-256."""
-    from masque import knowledge, registry
     from masque.cli.output import print_json, print_warning
+    from masque.masques import knowledge, registry
 
     resolved = registry.resolve(ref)
     pointers = knowledge.resolve(resolved.masque.knowledge)
@@ -124,10 +124,10 @@ def check_cmd(
 
     Denied patterns win; otherwise an allowed pattern must match the whole (normalised) intent.
     """
-    from masque import registry
     from masque.cli.output import print_json, print_warning
-    from masque.intent import Policy
-    from masque.intent_text import escape_undecodable
+    from masque.masques import registry
+    from masque.masques.intent import Policy
+    from masque.masques.intent_text import escape_undecodable
 
     resolved = registry.resolve(ref)
     decision = Policy.compile(resolved.masque.intent).decide(intent)
@@ -161,8 +161,8 @@ def pins_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """List pinned definitions: name@version, content SHA-256, file, who pinned it and how."""
-    from masque import trusted
     from masque.cli.output import print_json
+    from masque.masques import trusted
 
     found = trusted.list_pins()
     if json_out:
@@ -183,10 +183,11 @@ def pin_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Admin: trust the file on the search path that claims NAME@VERSION (re-pins; exit 3 for others)."""
-    from masque import rings, trusted
     from masque.cli.output import print_json
+    from masque.masques import pinning
+    from masque.trust import rings
 
-    pinned = trusted.pin(ref, file, rings.selection_from_env(as_name, key_file))
+    pinned = pinning.pin(ref, file, rings.selection_from_env(as_name, key_file))
     if json_out:
         print_json(pinned.to_dict())
         return

@@ -14,7 +14,7 @@ from masque.cli.app import app
 from masque.errors import NotFound
 
 if TYPE_CHECKING:
-    from masque.sessions import Session
+    from masque.sessions.lifecycle import Session
 
 _AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
 _KEY_FILE = typer.Option(None, "--key-file", help="File holding the actor key `masque actor add` printed.")
@@ -75,7 +75,8 @@ def assume_cmd(
     eval "$(masque assume codesmith --intent 'implement the parser')" exports MASQUE_SESSION_ID,
     MASQUE_TOKEN and friends. Refusals exit 3 and are recorded.
     """
-    from masque import rings, sessions
+    from masque.sessions import lifecycle as sessions
+    from masque.trust import rings
 
     fmt = _choose_format(fmt)
     selection = rings.selection_from_env(as_name, key_file)
@@ -117,7 +118,7 @@ def _render_assumed(s: Session, fmt: str) -> None:
         from rich.markup import escape
         from rich.panel import Panel
 
-        from masque.intent_text import one_line
+        from masque.masques.intent_text import one_line
 
         body = (
             f"[bold]session[/] {s.session_id}\n[bold]actor[/]   {escape(s.actor)} ({s.actor_ring})\n"
@@ -136,8 +137,8 @@ def release_cmd(
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, or env (prints `unset ...`)."),
 ) -> None:
     """Doff a session: end it, expire its credentials (and those chained below it), record the outcome."""
-    from masque import sessions
     from masque.cli.output import print_json
+    from masque.sessions import lifecycle as sessions
 
     if fmt not in _FORMATS:
         from masque.errors import UsageError
@@ -187,7 +188,8 @@ def exec_cmd(
     The command gets MASQUE_PARENT_SESSION_ID, MASQUE_CREDENTIAL, MASQUE_SYSTEM_PROMPT_FILE (0600), ...
     SIGINT, SIGTERM and SIGHUP are forwarded to it.
     """
-    from masque import rings, runner
+    from masque.sessions import runner
+    from masque.trust import rings
 
     selection = rings.selection_from_env(as_name, key_file)
     _, code = runner.run(ref, intent, command, selection=selection, ttl=ttl, strict_knowledge=strict_knowledge)
@@ -198,7 +200,7 @@ def exec_cmd(
 def whoami_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Who is acting, and which masque this shell wears (if any)."""
     from masque.cli.output import print_json
-    from masque.session_queries import whoami
+    from masque.sessions.queries import whoami
 
     me = whoami()
     if json_out:
@@ -214,7 +216,7 @@ def whoami_cmd(json_out: bool = typer.Option(False, "--json", help="Print as JSO
         return
     s = me.session
     typer.echo(f"masque  {s.ref}  session {s.session_id} ({s.status})")
-    from masque.intent_text import one_line
+    from masque.masques.intent_text import one_line
 
     typer.echo(f"intent  {one_line(s.intent)}")
     if me.token is not None:
@@ -233,9 +235,9 @@ def revoke_cmd(
     Graceful by default: mark it revoking, send an exec'd command SIGTERM, wait up to --grace for it
     to finish, then kill the credentials. --now kills them at once.
     """
-    from masque import sessions
     from masque.cli.output import print_json
     from masque.durations import parse_duration
+    from masque.sessions import lifecycle as sessions
 
     ended = sessions.revoke(session_id, now=now, grace=parse_duration(grace) if not now else sessions.DEFAULT_GRACE)
     s = ended.session
@@ -282,7 +284,7 @@ def sessions_cmd(
     if ctx.invoked_subcommand is not None:
         return
     from masque.cli.output import print_json
-    from masque.session_queries import list_sessions, sweep_stale
+    from masque.sessions.queries import list_sessions, sweep_stale
 
     if stale:
         swept = sweep_stale()
@@ -301,7 +303,7 @@ def sessions_cmd(
         typer.echo("no sessions" + (" active" if active else ""), err=True)
         return
     rows = [("SESSION", "MASQUE", "ACTOR", "STATUS", "STARTED", "ACCESSOR", "INTENT")]
-    from masque.intent_text import one_line
+    from masque.masques.intent_text import one_line
 
     # one_line: a stored intent (imported, or older than the boundary check) never adds a row.
     rows += [
@@ -320,8 +322,8 @@ def sessions_show_cmd(
 ) -> None:
     """One session: its events, credentials (accessors, never tokens), scores and chained sessions."""
     from masque.cli.output import print_json
-    from masque.intent_text import one_line
-    from masque.session_queries import show
+    from masque.masques.intent_text import one_line
+    from masque.sessions.queries import show
 
     detail = show(session_id)
     if json_out:

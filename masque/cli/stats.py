@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from masque.reflection import Report
+    from masque.reflection.levels import Report
 
 _SPARKS = "▁▂▃▄▅▆▇█"
 _SYMBOL_NAMES = {"+": "additive", "-": "negative", "/": "dividing", "*": "multiplicative", "e": "exponential"}
@@ -48,8 +48,8 @@ def stats_cmd(
     Counts only sessions of actors in your ring and the less trusted ones (all for an admin).
     Exit codes: 0 ok, 2 bad options, 3 a ring more trusted than yours, 4 unknown masque, skill or session.
     """
-    from masque.reflection import Filters, Selection, report
-    from masque.rings import selection_from_env
+    from masque.reflection.levels import Filters, Selection, report
+    from masque.trust.rings import selection_from_env
 
     fmt = "json" if json_out else fmt.lower()
     if fmt not in _FORMATS:
@@ -276,7 +276,7 @@ def _level_tables(data: Mapping[str, Any]) -> Iterator[Table | Text]:
         else:
             from rich.text import Text
 
-            from masque.scoring import scoring_config
+            from masque.reflection.scoring import scoring_config
 
             yield Text(
                 f"top and bottom masques: none yet (a masque is ranked once it has "
@@ -334,7 +334,7 @@ def score_cmd(
                 "--write-back REF takes no session, symbol or --notes",
                 hint="score first, then run `masque score --write-back REF` on its own",
             )
-        from masque.writeback import write_back as do_write_back
+        from masque.reflection.writeback import write_back as do_write_back
 
         result = do_write_back(write_back)
         if json_out:
@@ -364,7 +364,7 @@ def score_cmd(
             "give a SESSION_ID and a SYMBOL, or --write-back REF",
             hint="e.g. masque score ses_01J... + --notes 'solid work'",
         )
-    from masque.scoring import score_session
+    from masque.reflection.scoring import score_session
 
     row = score_session(session_id, symbol, notes)
     if json_out:

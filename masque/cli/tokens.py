@@ -9,7 +9,7 @@ import typer
 from masque.cli.app import app
 
 if TYPE_CHECKING:
-    from masque.credentials import TokenStatus
+    from masque.trust.credentials import TokenStatus
 
 token_app = typer.Typer(name="token", help="Verify, renew, look up and revoke credentials.", no_args_is_help=True)
 app.add_typer(token_app)
@@ -50,8 +50,8 @@ def verify_cmd(
 ) -> None:
     """Exit 0 when the token is valid now; 3 when unknown, expired, revoked or its actor no longer
     qualifies."""
-    from masque.credentials import broker
     from masque.errors import ExitCode
+    from masque.trust.credentials import broker
 
     status = broker().verify(_token_or_env(token))
     _print_status(status, json_out)
@@ -66,8 +66,8 @@ def renew_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Extend a valid credential, never past its maximum (a longer --ttl exits 3)."""
-    from masque.credentials import broker
     from masque.durations import parse_duration
+    from masque.trust.credentials import broker
 
     status = broker().renew(_token_or_env(token), parse_duration(ttl) if ttl else None)
     _print_status(status, json_out)
@@ -79,10 +79,10 @@ def lookup_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
     """Look a credential up by accessor (no secret needed). Exit 0 when valid, 3 otherwise."""
-    from masque.credentials import broker
     from masque.errors import ExitCode
+    from masque.trust import accessors
 
-    status = broker().lookup(accessor)
+    status = accessors.lookup(accessor)
     _print_status(status, json_out)
     if not status.valid:
         raise typer.Exit(int(ExitCode.REFUSED))
@@ -93,7 +93,7 @@ def revoke_cmd(
     accessor: str = typer.Argument(..., help="Accessor id (acc_...) of the credential to revoke."),
 ) -> None:
     """Revoke one credential by accessor; the session stays open (use `masque revoke` to end it)."""
-    from masque import credentials
+    from masque.trust import accessors
 
-    status = credentials.revoke_accessor(accessor)
+    status = accessors.revoke_accessor(accessor)
     typer.echo(f"revoked {status.accessor} (session {status.session_id})", err=True)

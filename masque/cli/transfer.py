@@ -29,9 +29,10 @@ def export_cmd(
     engines: `SELECT * FROM 'sessions.parquet'` in DuckDB, or `spark.read.parquet(...)`. The record
     shape is in the README (Reflection).
     """
-    from masque import rings
-    from masque.reflection import Filters
-    from masque.transfer import detect_format, export_sessions
+    from masque.reflection.export import export_sessions
+    from masque.reflection.levels import Filters
+    from masque.reflection.transfer import detect_format
+    from masque.trust import rings
 
     result = export_sessions(
         path,
@@ -73,8 +74,8 @@ def import_cmd(
     (JSON Lines) or row (Parquet). Without --atomic the good records are imported and the command
     exits 1; with --atomic nothing is imported (exit 1). Others are refused (exit 3, recorded).
     """
-    from masque import rings
-    from masque.transfer import detect_format, import_sessions
+    from masque.reflection.transfer import detect_format, import_sessions
+    from masque.trust import rings
 
     result = import_sessions(
         path, detect_format(path, fmt), atomic=atomic, selection=rings.selection_from_env(as_name, key_file)

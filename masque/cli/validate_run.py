@@ -28,9 +28,9 @@ def _colour(line: str) -> str:
 
 def run_validate(paths: Sequence[str], *, strict: bool, fmt: str, verbose: bool) -> int:
     """Validate, print the report on stdout, return the exit code (0 valid, 1 errors)."""
-    from masque.diagnostics import REPORTER_BY_NAME
     from masque.errors import UsageError
-    from masque.validate import discover, validate_files
+    from masque.masques.diagnostics import REPORTER_BY_NAME
+    from masque.masques.validate import discover, validate_files
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")

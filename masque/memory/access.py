@@ -1,6 +1,6 @@
 """Who calls a memory verb, and the ring rule every memory verb applies.
 
-The caller is whoever `masque.rings.resolve_acting` proves (the one identity check): an actor by its
+The caller is whoever `masque.trust.rings.resolve_acting` proves (the one identity check): an actor by its
 key, a session by its `MASQUE_TOKEN`, else the founder. A bare `MASQUE_SESSION_ID` proves nothing:
 naming a session the caller did not prove is refused, never taken on trust.
 
@@ -27,13 +27,13 @@ if TYPE_CHECKING:
 
     from masque.memory.policy import Caller
     from masque.model import Masque
-    from masque.rings import Selection
+    from masque.trust.rings import Selection
 
 
 def caller(conn: duckdb.DuckDBPyConnection, selection: Selection | None = None) -> Caller:
     """The proven caller: a token-proven session (with its masque), else a key-proven actor or the founder."""
-    from masque import rings
     from masque.memory.policy import Caller
+    from masque.trust import rings
 
     sel = selection or rings.selection_from_env()
     acting = rings.resolve_acting(conn, sel)
@@ -80,8 +80,8 @@ def _proof(via: str) -> str:
 
 def masque_files() -> dict[str, list[Masque]]:
     """Every valid masque on the search path by name key (shadowed copies included)."""
-    from masque import registry
     from masque.errors import MasqueError
+    from masque.masques import registry
 
     found: dict[str, list[Masque]] = {}
     try:
@@ -116,7 +116,7 @@ def unknown_masque(key: str, files: Mapping[str, Sequence[Masque]]) -> NotFound:
 
 
 def qualifies(who: Caller, ring: Ring) -> bool:
-    from masque import rings
+    from masque.trust import rings
 
     if who.who is None:
         return who.ring is None or rings.qualifies(Ring(who.ring), ring)
@@ -129,7 +129,7 @@ def qualifies(who: Caller, ring: Ring) -> bool:
 
 def check(who: Caller, key: str, ring: Ring, action: str) -> None:
     """Refuse (exit 3) unless the caller's actor qualifies for the ring of `key`'s shard."""
-    from masque import rings
+    from masque.trust import rings
 
     if who.who is not None:
         rings.check_qualified(who.who, ring, f"memory {action} on the shard of masque {key!r} ({ring.value} ring)")
@@ -137,7 +137,7 @@ def check(who: Caller, key: str, ring: Ring, action: str) -> None:
 
 def visible_actors(conn: duckdb.DuckDBPyConnection, who: Caller) -> set[str] | None:
     """Names of the actors `who` may see (its own ring and below); None: every one (an admin)."""
-    from masque import rings
+    from masque.trust import rings
 
     viewer = who.who
     if viewer is None or viewer.ring is Ring.ADMIN:

@@ -14,7 +14,7 @@ from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access, Mode
 
 if TYPE_CHECKING:
-    from masque.rings import Selection
+    from masque.trust.rings import Selection
 
 
 def set_mode(masque: str | None, mode: Mode, *, selection: Selection | None = None) -> policy.ShardSettings:

@@ -28,7 +28,7 @@ from masque.model import Ring
 if TYPE_CHECKING:
     import numpy as np
 
-    from masque.rings import Selection
+    from masque.trust.rings import Selection
 
 BATCH_ROWS = 2000  # rows per LanceDB commit: the unit a kill -9 can lose, never split
 

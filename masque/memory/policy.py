@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.model import Masque
-    from masque.rings import Actor, Selection
+    from masque.trust.rings import Actor, Selection
 
 
 class Mode(str, Enum):
@@ -212,7 +212,7 @@ def set_opt_out(masque: str, actor: str, *, out: bool) -> bool:
 def _masque_attributes(masque: str, version: str | None, caller: Caller, found: Sequence[Masque]) -> Mapping[str, Any]:
     """`attributes` of the masque file: the session's own file, else the newest of `found` (or the exact version)."""
     if caller.masque == masque and caller.source_path and Path(caller.source_path).is_file():
-        from masque.loader import LoadProblem, load_file
+        from masque.masques.loader import LoadProblem, load_file
 
         try:
             data = load_file(caller.source_path).data
@@ -220,7 +220,7 @@ def _masque_attributes(masque: str, version: str | None, caller: Caller, found: 
             data = None
         attrs = data.get("attributes") if isinstance(data, dict) else None
         return attrs if isinstance(attrs, dict) else {}
-    from masque import registry
+    from masque.masques import registry
 
     exact = [m for m in found if m.version == version]
     candidates = exact or list(found)

@@ -21,7 +21,7 @@ from masque.memory.policy import Access
 from masque.memory.shards import Memory, Shard
 
 if TYPE_CHECKING:
-    from masque.rings import Selection
+    from masque.trust.rings import Selection
 
 RRF_K = 60  # the constant from Cormack et al.; damps the weight of the very top ranks
 DEFAULT_INDEX_THRESHOLD = 20_000

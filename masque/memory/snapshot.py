@@ -20,7 +20,7 @@ from masque.memory import ops, policy
 from masque.memory.policy import Mode
 
 if TYPE_CHECKING:
-    from masque.rings import Selection
+    from masque.trust.rings import Selection
 
 EXTRACT_LINES = 5
 MAX_LINE_CHARS = 240

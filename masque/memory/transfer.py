@@ -17,7 +17,7 @@ from masque.memory.policy import Caller
 from masque.memory.shards import Memory
 
 if TYPE_CHECKING:
-    from masque.rings import Selection
+    from masque.trust.rings import Selection
 
 
 def export(

@@ -1,5 +1,5 @@
 """`python -m masque.mythatron`: the `mythatron` console script."""
 
-from masque.mythatron.cli import main
+from masque.cli.mythatron import main
 
 main()

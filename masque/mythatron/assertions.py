@@ -13,10 +13,10 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from functools import lru_cache
 from typing import Any
 
 from masque.errors import UsageError
+from masque.masques.dialect import compile_regex
 
 
 class Op(str, Enum):
@@ -101,17 +101,6 @@ REGEX_TIMEOUT_SECONDS = 2.0
 
 class _GaveUp(Exception):
     """A matcher hit its deadline; the message says which pattern and what to do."""
-
-
-@lru_cache(maxsize=256)
-def compile_regex(pattern: str) -> Any:
-    """`pattern` compiled by the `regex` package; UsageError when it does not compile."""
-    import regex
-
-    try:
-        return regex.compile(pattern)
-    except regex.error as exc:
-        raise UsageError(f"regex {pattern!r} does not compile: {exc}") from None
 
 
 def _search(pattern: str, output: str) -> Any:

@@ -123,7 +123,7 @@ def _union(lists: Sequence[Sequence[str]]) -> tuple[str, ...]:
 
 
 def _labels(masque: Masque) -> set[str]:
-    from masque.mythatron.dialect import slug_of
+    from masque.masques.dialect import slug_of
 
     tones = {str(t).casefold() for t in masque.attributes.get("tone") or ()}
     return tones | {slug_of(masque.name).casefold()}
@@ -181,7 +181,7 @@ def blend_masques(
     fmt_choice = max(votes, key=lambda f: (votes[f], -first_seen[f])) if votes else None
     tone = _union([[str(t) for t in m.attributes.get("tone") or ()] for m, _ in ranked])
     flags = find_flags([m for m, _ in ranked], incompatible_pairs() if pairs is None else pairs)
-    from masque.mythatron.dialect import render_lens
+    from masque.masques.dialect import render_lens
 
     instructions = render_lens(
         {"persona": persona, "constraints": constraints, "style_guidelines": style, "format": fmt_choice}
@@ -203,8 +203,8 @@ def parse_spec(spec: str) -> tuple[str, float]:
 
 def blend_profiles(mask_ids: Sequence[str], weights: Sequence[float] | None = None) -> Blend:
     """Seed 000's helper: resolve masks by name or ref and blend them (equal weights when None)."""
-    from masque.mythatron.catalog import all_masks, lookup
-    from masque.mythatron.inherit import resolve_file
+    from masque.masques.catalog import all_masks, lookup
+    from masque.masques.validate import resolve_file
 
     weights = list(weights) if weights is not None else [1.0] * len(mask_ids)
     if len(mask_ids) != len(weights):

@@ -39,7 +39,7 @@ class Target:
 def target_for_session(session_id: str) -> Target:
     """The masque an active session wears, loaded from the file the session recorded."""
     from masque import config, store
-    from masque.mythatron.inherit import resolve_file
+    from masque.masques.validate import resolve_file
 
     if not config.store_path().exists():
         raise NotFound(f"session {session_id} not found: there is no store yet", hint="assume a masque first")
@@ -63,7 +63,7 @@ def target_for_session(session_id: str) -> Target:
     warnings: list[str] = []
     path = Path(str(row["source_path"] or ""))
     if not path.is_file():
-        from masque.mythatron.catalog import lookup
+        from masque.masques.catalog import lookup
 
         mask = lookup(f"{row['masque']}@{row['version']}")
         path = mask.path
@@ -80,9 +80,9 @@ def target_for_session(session_id: str) -> Target:
 def _check_may_use(conn: Any, session_id: str) -> None:
     """A session id alone proves nothing: generate under it as its token's holder, its own actor (by key or
     as the founder), or a more trusted ring. A session the caller may not even see is "not found"."""
-    from masque import rings
-    from masque.session_end import may_end
-    from masque.session_model import load
+    from masque.sessions.end import may_end
+    from masque.sessions.model import load
+    from masque.trust import rings
 
     who = rings.resolve_acting(conn, rings.selection_from_env())
     session = load(conn, session_id)
@@ -99,8 +99,8 @@ def _check_may_use(conn: Any, session_id: str) -> None:
 
 
 def target_for_ref(ref: str) -> Target:
-    from masque.mythatron.catalog import lookup
-    from masque.mythatron.inherit import resolve_file
+    from masque.masques.catalog import lookup
+    from masque.masques.validate import resolve_file
 
     mask = lookup(ref)
     masque, _ = resolve_file(mask.path)

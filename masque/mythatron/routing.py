@@ -12,21 +12,21 @@
 
 Found at --routes FILE, else `[mythatron] routes` in masque.toml, else ./routes.yaml, else the first
 routes.yaml in a search-path dir. A mask is available when a live, unretired version resolves
-(`masque.mythatron.catalog`); otherwise it degrades to the fallback and a `mask_routing_fallback`
+(`masque.masques.catalog`); otherwise it degrades to the fallback and a `mask_routing_fallback`
 event is recorded in the store, one per degraded mask, in one transaction.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from masque.durations import utcnow
 from masque.errors import NotFound, UsageError, ValidationFailed
 from masque.model import Stage
+from masque.store.events import record_event
 
 DEFAULT_FALLBACK = "generalist"
 FALLBACK_EVENT = "mask_routing_fallback"
@@ -95,7 +95,7 @@ def _names(path: Path, doc: Any, where: tuple[str | int, ...], value: Any) -> tu
 
 def load_routes(path: Path | str) -> RouteTable:
     """Parse and check a routes file; problems raise ValidationFailed at file:line:col."""
-    from masque.loader import LoadProblem, load_file
+    from masque.masques.loader import LoadProblem, load_file
 
     path = Path(path)
     try:
@@ -151,8 +151,8 @@ def find_routes(explicit: str | None = None) -> Path:
 
 def _unavailable(name: str, masks: list[Any]) -> tuple[str, str]:
     """(reason, detail) for a mask that did not resolve to a live version."""
-    from masque.mythatron.catalog import candidate_keys
-    from masque.registry import name_key
+    from masque.masques.catalog import candidate_keys
+    from masque.masques.registry import name_key
 
     keys = candidate_keys(name)
     mine = [m for m in masks if name_key(m.masque.name) in keys]
@@ -169,7 +169,7 @@ def route(
 ) -> Routing:
     """Resolve `mode` to its masks; unavailable masks degrade to the fallback (and are recorded)."""
     from masque.errors import MasqueError
-    from masque.mythatron.catalog import all_masks, lookup
+    from masque.masques.catalog import all_masks, lookup
 
     table = load_routes(find_routes(routes_file))
     if mode not in table.routes and override is None:
@@ -218,18 +218,17 @@ def route(
 
 
 def _record_fallbacks(mode: str, source: str, degraded: list[Routed]) -> tuple[str, ...]:
-    from masque import rings, store
-    from masque.ids import new_id
-    from masque.mythatron.catalog import candidate_keys
+    from masque import store
+    from masque.masques.catalog import candidate_keys
+    from masque.trust import rings
 
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     ids = []
     with store.transaction() as conn:
         # Who routed comes from the one identity check (a key or a token proves it), never a bare name.
         acting = rings.resolve_acting(conn, rings.selection_from_env())
         actor, session = acting.actor.name, acting.session_id
         for slot in degraded:
-            event_id = new_id("evt_")
             payload = {
                 "mode": mode,
                 "source": source,
@@ -238,17 +237,15 @@ def _record_fallbacks(mode: str, source: str, degraded: list[Routed]) -> tuple[s
                 "detail": slot.detail,
                 "fallback": slot.mask,
             }
-            conn.execute(
-                "INSERT INTO events (id, ts, type, session_id, masque, actor, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    event_id,
-                    now,
+            ids.append(
+                record_event(
+                    conn,
                     FALLBACK_EVENT,
-                    session,
-                    candidate_keys(slot.requested)[0],
-                    actor,
-                    json.dumps(payload),
-                ],
+                    session_id=session,
+                    masque=candidate_keys(slot.requested)[0],
+                    actor=actor,
+                    payload=payload,
+                    ts=now,
+                )
             )
-            ids.append(event_id)
     return tuple(ids)

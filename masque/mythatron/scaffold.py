@@ -110,7 +110,7 @@ def mask_document(name: str, domains: Sequence[str], tones: Sequence[str]) -> di
 
 def masque_document(name: str, domains: Sequence[str], tones: Sequence[str]) -> dict[str, Any]:
     """The same persona in the masque YAML dialect (lens instead of prompt sections)."""
-    from masque.mythatron.dialect import render_lens
+    from masque.masques.dialect import render_lens
 
     mask = mask_document(name, domains, tones)
     return {

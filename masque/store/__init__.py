@@ -1,0 +1,208 @@
+"""The DuckDB store: lock-aware short-lived connections and forward-only numbered migrations.
+
+DuckDB locks its file for the whole process, readers included, so every operation opens a connection,
+holds it for milliseconds and closes it. A lock conflict is retried with jittered backoff up to a
+deadline, then reported naming the process that holds the lock.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from masque import config
+from masque.errors import StoreBusy, StoreError
+
+if TYPE_CHECKING:
+    import duckdb
+
+_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
+_migrated: set[tuple[str, int]] = set()  # (path, inode) already brought up to date by this process
+_packaged: list[tuple[int, str, str]] = []  # migrations() read once per process
+
+
+def prepare() -> None:
+    """Import DuckDB and read the packaged migrations now, before any lock is taken.
+
+    A cold `import duckdb` takes ~0.1 s on an idle machine and several times that under load; done
+    while holding the store's turn (`masque.store.turns`), it made every other process wait for it.
+    """
+    import sysconfig  # noqa: F401  (DuckDB imports these on its first TIMESTAMPTZ value)
+    import zoneinfo  # noqa: F401
+
+    import duckdb  # noqa: F401
+
+    migrations()
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every packaged migration, in order."""
+    if _packaged:
+        return list(_packaged)
+    found = []
+    for entry in resources.files("masque.store").joinpath("migrations").iterdir():
+        match = re.match(r"^(\d{4})_(\w+)\.sql$", entry.name)
+        if match:
+            found.append((int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(found) + 1)):  # pragma: no cover - a packaging mistake; tests catch it
+        raise StoreError(f"migrations must be numbered 1..n without gaps or repeats, found {versions}")
+    _packaged[:] = found
+    return list(found)
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return "Could not set lock" in str(exc) or "Conflicting lock" in str(exc)
+
+
+def _unfinished(path: Path, exc: Exception) -> bool:
+    """True when the store file exists but its header was never written, so it holds no data.
+
+    Either another process is creating it this very moment (retry), or a creation died half way,
+    say under kill -9 (then the empty husk is removed, so the retry creates the store afresh).
+    """
+    if "not a valid DuckDB database file" not in str(exc):
+        return False
+    try:
+        info = path.stat()
+        head = path.read_bytes()[:16] if info.st_size < _HEADER_BYTES else b""
+    except OSError:
+        return True  # gone again: the retry creates it
+    # Only an empty file, or DuckDB's own partial header, counts: anything else is reported, never deleted.
+    if info.st_size >= _HEADER_BYTES or (head.strip(b"\0") and head[8:12] != b"DUCK"):
+        return False
+    if time.time() - info.st_mtime > _CREATION_GRACE:
+        for husk in (path, path.with_name(path.name + ".wal")):
+            husk.unlink(missing_ok=True)
+    return True
+
+
+_HEADER_BYTES = 3 * 4096  # DuckDB's main header plus its two database headers
+_CREATION_GRACE = 2.0  # seconds; creating a store writes its headers within milliseconds
+
+
+def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    import duckdb
+
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    while True:
+        try:
+            # Only a read-write connection can create the file (after an unfinished one was removed).
+            return duckdb.connect(str(path), read_only=read_only and path.exists())
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            # Removed (an unfinished husk) between exists() and connect: the retry creates it.
+            vanished = read_only and "database does not exist" in str(exc)
+            # Another thread of this process has it open read-write (or read-only): wait as for a lock.
+            same_process = "different configuration than existing connections" in str(exc)
+            if not (vanished or same_process or _is_lock_error(exc) or _unfinished(path, exc)):
+                raise StoreError(
+                    f"cannot open the store {path}: {str(exc).splitlines()[0]}",
+                    hint="check permissions and disk space; `masque path` shows where the store lives",
+                ) from None
+            if time.monotonic() >= deadline:
+                match = _LOCK_RE.search(str(exc))
+                holder = f"PID {match['pid']} ({match['holder']})" if match else "another process"
+                raise StoreBusy(
+                    f"the store {path} is locked by {holder} for more than {timeout:g}s",
+                    hint="wait for that process to finish, or raise [limits] lock_timeout in masque.toml",
+                ) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.1)
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"the store {path} is damaged or not a DuckDB file: {str(exc).splitlines()[0]}",
+                hint="move it aside and run `masque init`; restore sessions with `masque sessions import`",
+            ) from None
+
+
+def _current_version(conn: duckdb.DuckDBPyConnection) -> int:
+    import duckdb
+
+    # Asking for the table directly costs ~1 ms; information_schema costs ~12 ms on every command.
+    try:
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    except duckdb.CatalogException:  # a brand-new store: no migration has run yet
+        return 0
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply pending migrations, each with its record in one transaction. Returns versions applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )
+    done = _current_version(conn)
+    known = migrations()
+    if done > len(known):
+        raise StoreError(
+            f"the store was written by a newer masque (schema version {done}; this one knows {len(known)})",
+            hint="upgrade masque (pip install -U masque), or point MASQUE_HOME at another store",
+        )
+    applied = []
+    for version, name, sql in known:
+        if version <= done:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(sql)
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
+
+
+@contextmanager
+def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for one operation; the store is created and migrated on first use."""
+    path = path or config.store_path()
+    timeout = config.limits().lock_timeout
+    if not path.exists():
+        read_only = False
+        config.ensure_home() if path.parent == config.home() else path.parent.mkdir(parents=True, exist_ok=True)
+    key = (str(path), path.stat().st_ino if path.exists() else 0)
+    conn = _open(path, read_only, timeout)
+    try:
+        if key not in _migrated:
+            latest = migrations()[-1][0]
+            if _current_version(conn) != latest:
+                if read_only:
+                    conn.close()
+                    conn = _open(path, False, timeout)
+                migrate(conn)
+            path.chmod(0o600)
+            _migrated.add((str(path), path.stat().st_ino))
+        yield conn
+    finally:
+        conn.close()
+
+
+@contextmanager
+def transaction(*, path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection inside BEGIN/COMMIT; rolled back if the block raises."""
+    with connect(path=path) as conn:
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def rows(conn: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    """Run a query and return rows as dicts."""
+    cur = conn.execute(sql, params) if params is not None else conn.execute(sql)
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
