@@ -42,7 +42,7 @@ def _walk(cmd: Any, ctx: Any) -> Iterator[tuple[Any, Any]]:
 def commands() -> list[tuple[str, str, str]]:
     """(command path, one-line summary, full --help text) for `masque` and `mythatron`, groups included."""
     from masque.cli.app import app
-    from masque.mythatron.cli import app as mythatron_app
+    from masque.cli.mythatron import app as mythatron_app
 
     out = []
     for name, typer_app in (("masque", app), ("mythatron", mythatron_app)):

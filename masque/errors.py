@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Documented process exit codes (README, "Exit codes")."""
+    """Documented process exit codes (docs/configuration.md, "Exit codes")."""
 
     OK = 0
     FAILED = 1  # validation found errors, or a check/test failed

@@ -27,7 +27,7 @@ def export_cmd(
 
     Only the sessions you see (your ring and below). Parquet files are also the hand-off to other
     engines: `SELECT * FROM 'sessions.parquet'` in DuckDB, or `spark.read.parquet(...)`. The record
-    shape is in the README (Reflection).
+    shape is in docs/reflection.md.
     """
     from masque.reflection.export import export_sessions
     from masque.reflection.levels import Filters

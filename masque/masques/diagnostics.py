@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-# Every code `masque validate` can emit (documented in the README; tests produce each one).
+# Every code `masque validate` can emit (documented in docs/masques.md; tests produce each one).
 DIAGNOSTIC_CODES: dict[str, str] = {
     "unreadable": "the file cannot be read",
     "file-too-large": "over [limits] max_file_bytes (default 1 MiB)",

@@ -1,6 +1,6 @@
 """`extends` for both file dialects: find the pinned parent, merge, detect cycles.
 
-Merge rules (documented in the README (MythaTron)): lists merge (parent items first, then the child's new
+Merge rules (documented in docs/mythatron.md): lists merge (parent items first, then the child's new
 items; items with the same identity key - `name` for tests, `input` for examples, `uri` for skills -
 are replaced by the child's), mappings merge key by key, scalars override. Identity fields (`id`,
 `name`, `index`, `version`, `extends`, `stage`, `changelog`, `$schema`) always belong to the child.

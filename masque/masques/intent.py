@@ -1,6 +1,6 @@
 """Intent policy: a masque's allowed/denied globs compiled once, and decisions that explain themselves.
 
-Semantics (Cedar-style, documented in the README (Registry)):
+Semantics (Cedar-style, documented in docs/registry.md):
 - an intent that is not one line of valid text (undecodable bytes, line breaks, control characters)
   is refused before anything else (`invalid_utf8`, `invalid`);
 - both the intent and every pattern are normalised the same way (`normalize`, in masque.masques.intent_text);

@@ -1,6 +1,6 @@
 """Intent text: the boundary check, the normal form policies match, and the readings a denial also checks.
 
-The rule (README, "The intent policy"):
+The rule (docs/registry.md, "The intent policy"):
 
 1. **Boundary.** An intent is one line of valid text. Lone surrogates (what Python makes of undecodable
    bytes in argv, `surrogateescape`) refuse it as `invalid_utf8`; C0/C1 controls (tab, CR, LF, NEL, ...)

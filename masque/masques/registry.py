@@ -713,7 +713,7 @@ def to_plain(value: Any) -> Any:
 
 
 def resolved_to_dict(resolved: Resolved) -> dict[str, Any]:
-    """The JSON shape of `masque show --json` (documented in the README (Registry))."""
+    """The JSON shape of `masque show --json` (documented in docs/registry.md)."""
     return {
         "ref": resolved.ref,
         "path": str(resolved.path),

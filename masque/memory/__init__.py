@@ -1,4 +1,4 @@
-"""Per-masque memory shards in embedded LanceDB (see the README (Memory)).
+"""Per-masque memory shards in embedded LanceDB (see docs/memory.md).
 
 The Python API mirrors `masque memory ...`; names are resolved lazily so that importing this package
 costs nothing: lancedb, pyarrow and numpy load only when a shard is actually touched.

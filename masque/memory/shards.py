@@ -256,7 +256,7 @@ class Shard:
         and in every older version (time travel). So: rewrite the live rows into a fresh fragment
         (the old fragments, deleted rows and all, drop out), rebuild the full-text index, drop the
         vector index (it holds their vectors; `search.erase` rebuilds it), and remove every older
-        version with its files. Costs a rewrite of the shard (README, Memory/Retention); a reader
+        version with its files. Costs a rewrite of the shard (docs/memory.md, "Retention"); a reader
         still on an older version at that instant fails and can retry.
         """
         with self.guard():

@@ -81,7 +81,7 @@ class Routing:
 def _bad(path: Path, doc: Any, where: tuple[str | int, ...], message: str) -> ValidationFailed:
     line, col = doc.position(where)
     return ValidationFailed(
-        f"{path}:{line}:{col}: {message}", hint="see the README (MythaTron, routing) for the routes.yaml format"
+        f"{path}:{line}:{col}: {message}", hint="see docs/mythatron.md (routing) for the routes.yaml format"
     )
 
 

@@ -1,6 +1,6 @@
 """Export: sessions with their events, scores and claimed skills nested, to Parquet or JSON Lines.
 
-The record shape is defined in `masque.reflection.transfer` (and the README (Reflection)); this module builds it.
+The record shape is defined in `masque.reflection.transfer` (and docs/reflection.md); this module builds it.
 """
 
 from __future__ import annotations

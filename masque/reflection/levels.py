@@ -34,7 +34,7 @@ REFUSALS = ("intent_denied", "ring_refused")
 
 @dataclass(frozen=True)
 class Report:
-    """One level's reflection. `to_json()` is the stable documented shape (the README (Reflection))."""
+    """One level's reflection. `to_json()` is the stable documented shape (docs/reflection.md)."""
 
     level: Level
     subject: str | None

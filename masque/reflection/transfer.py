@@ -2,14 +2,14 @@
 
 One record per session, with the session's events, scores and the skills its masque version claims
 nested inside it; events that belong to no session (refusals before a session existed) travel as
-records of kind `event`. The shape is documented in the README (Reflection) and is the same in both formats
+records of kind `event`. The shape is documented in docs/reflection.md and is the same in both formats
 (Parquet keeps native timestamps and JSON columns; JSON Lines writes RFC 3339 strings and objects).
 
 Import stages the file in DuckDB, checks every record in one SQL pass (so a bad row is reported with
 its line), then inserts what is new: ids already in the store are skipped, so importing the same file
 twice adds nothing.
 
-Trust (README, "Threat model"): import is an admin verb (others are refused and recorded as
+Trust (docs/sessions.md, "Threat model"): import is an admin verb (others are refused and recorded as
 `import_refused`). An imported record is the other store's history, never a credential here: a
 session whose id is already in this store is skipped with everything nested in it (never
 overwritten, never scored, never ended by a file); a session that was live elsewhere arrives ended
@@ -153,7 +153,7 @@ def _stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
     if missing:
         raise ValidationFailed(
             f"{path}: missing column(s) {', '.join(missing)}",
-            hint="see the record shape in the README (Reflection) (`masque sessions export` writes it)",
+            hint="see the record shape in docs/reflection.md (`masque sessions export` writes it)",
         )
     cols = ["file_row_number + 1 AS line", "kind"]
     for name, kind in SESSION_COLUMNS.items():

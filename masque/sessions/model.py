@@ -95,7 +95,7 @@ class Session:
         return f"{self.masque}@{self.version}"
 
     def to_dict(self, *, with_token: bool = False) -> dict[str, Any]:
-        """The JSON shape (the README (Sessions)). The token is included only when asked, for `assume`."""
+        """The JSON shape (docs/sessions.md). The token is included only when asked, for `assume`."""
         out: dict[str, Any] = {
             "session_id": self.session_id,
             "masque": self.masque,

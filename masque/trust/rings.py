@@ -5,7 +5,7 @@ Rings are current qualification, not membership: every assume and every token ve
 time, moved only by an actor in a more trusted ring. An open disapproval from a more trusted ring
 (or from an admin) suspends qualification until lifted. An actor sees its own ring and below.
 
-Who is acting (see the README (Sessions), "Threat model"): an explicit actor with its key
+Who is acting (see docs/sessions.md, "Threat model"): an explicit actor with its key
 (`--as NAME --key-file F`, or `MASQUE_ACTOR` + `MASQUE_ACTOR_KEY`); else, inside a masque context,
 the actor of that session (`MASQUE_TOKEN` proves it; an `exec` child's `MASQUE_PARENT_SESSION_ID`
 counts only with that session's token in `MASQUE_CREDENTIAL`, and only ever narrows); else the
