@@ -29,44 +29,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-_HOMES = (
-    "masque.masques",
-    "masque.masques.intent",
-    "masque.masques.intent_text",
-    "masque.masques.model",
-    "masque.masques.registry",
-    "masque.intent",
-    "masque.intent_text",
-    "masque.model",
-    "masque.registry",
-)
-
-
-def _public(name: str) -> Any:
-    """`name` from wherever this tree keeps it: the modules are being regrouped into sub-packages."""
-    import importlib
-
-    for module in _HOMES:
-        try:
-            found = getattr(importlib.import_module(module), name, None)
-        except ImportError:
-            continue
-        if found is not None:
-            return found
-    raise ImportError(f"masque has no {name} in any module this bench knows")
-
-
-Policy = _public("Policy")
-Intent = _public("Intent")
-normalize = _public("normalize")
-boundary_problem = _public("boundary_problem")
-readings = _public("readings")
-skeleton_globs = _public("skeleton_globs")
+from masque.masques.intent import Policy, normalize
+from masque.masques.intent_text import boundary_problem, readings, skeleton_globs
+from masque.masques.registry import available
+from masque.model import Intent
 
 VERBS = ["implement", "test", "deploy", "debug", "review", "delete", "refactor", "explain", "upgrade", "rush"]
 OBJECTS = ["the parser", "production database", "monitoring stack", "login flow", "backups", "docs", "ci"]
@@ -78,7 +48,7 @@ def shipped_policies() -> list[Intent]:
     import os
 
     os.environ.setdefault("MASQUE_PATH", str(Path(__file__).resolve().parent.parent / "personas"))
-    return [e.masque.intent for e in _public("available")() if e.masque is not None and e.active]
+    return [e.masque.intent for e in available() if e.masque is not None and e.active]
 
 
 def synthetic_policy(rng: random.Random, size: int) -> Intent:
