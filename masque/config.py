@@ -226,6 +226,11 @@ def actor_from_env() -> tuple[str | None, str | None]:
     return _env("MASQUE_ACTOR"), _env("MASQUE_ACTOR_KEY")
 
 
+def environment() -> dict[str, str]:
+    """A copy of the whole environment, for a child process that inherits it (`masque exec`)."""
+    return dict(os.environ)
+
+
 def env_value(name: str) -> str | None:
     """Read one environment variable for modules that must not touch os.environ themselves."""
     return _env(name)

@@ -262,3 +262,15 @@ def test_one_event_writer() -> None:
     )
     # reflection/transfer.py imports exported events as they were (their ids and times), not new ones.
     assert writers == ["masque/reflection/transfer.py", "masque/store/events.py"]
+
+
+def test_only_config_reads_the_environment() -> None:
+    """One place reads environment variables (`masque.config`), so every setting has one home."""
+    readers = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "config.py" or path.parent != PACKAGE
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb")
+    ]
+    assert readers == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from masque import __version__
-from masque.errors import ExitCode, MasqueError
+from masque.cli.failures import exit_code_for, set_debug
 
 # Command modules register themselves on `app` (or on a group below) when imported.
 COMMAND_MODULES = [
@@ -29,38 +28,21 @@ COMMAND_MODULES = [
     "masque.cli.transfer",
 ]
 
-_state = {"debug": False}
-
-
-def debug_enabled() -> bool:
-    return _state["debug"] or os.environ.get("MASQUE_DEBUG", "") not in ("", "0")
-
 
 @contextlib.contextmanager
 def errors_to_exit() -> Iterator[None]:
-    """Turns MasqueError (and anything unexpected) into one message and a typer.Exit with the exit code."""
+    """Typer's side of the one error handler (`masque.cli.failures`): its exit code as a typer.Exit."""
     try:
         yield
-    except MasqueError as exc:
-        if debug_enabled():
-            raise
-        from masque.cli.output import print_error
-
-        print_error(str(exc), exc.hint)
-        raise typer.Exit(int(exc.exit_code)) from None
-    except KeyboardInterrupt:
-        from masque.cli.output import print_error
-
-        print_error("interrupted")
-        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except (typer.Exit, typer.Abort, BrokenPipeError):
         raise
-    except Exception as exc:
-        if debug_enabled() or _is_click_exception(exc):
+    except (Exception, KeyboardInterrupt) as exc:
+        if _is_click_exception(exc):
             raise
-        from masque.cli.crash import report_crash
-
-        raise typer.Exit(report_crash(exc)) from None
+        code = exit_code_for(exc)
+        if code is None:
+            raise
+        raise typer.Exit(code) from None
 
 
 class MasqueGroup(TyperGroup):
@@ -126,7 +108,7 @@ def add_root_options(typer_app: typer.Typer, program: str) -> None:
         ),
         debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
     ) -> None:
-        _state["debug"] = debug
+        set_debug(debug)
 
     typer_app.callback()(root)
 

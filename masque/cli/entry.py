@@ -9,7 +9,6 @@ the same thing and exit with the same code.
 
 from __future__ import annotations
 
-import os
 import sys
 
 _FLAGS = {"--strict": "strict", "-v": "verbose", "--verbose": "verbose"}
@@ -48,8 +47,6 @@ def _fast_validate(args: list[str]) -> int | None:
     options = parse_fast_validate(args)
     if options is None:
         return None
-    from masque.errors import MasqueError
-
     try:
         from masque.cli.validate_run import run_validate
 
@@ -59,19 +56,13 @@ def _fast_validate(args: list[str]) -> int | None:
             fmt=str(options["fmt"]),
             verbose=bool(options["verbose"]),
         )
-    except MasqueError as exc:
-        from masque.cli.output import print_error
+    except (Exception, KeyboardInterrupt) as exc:
+        from masque.cli.failures import exit_code_for
 
-        print_error(str(exc), exc.hint)
-        return int(exc.exit_code)
-    except KeyboardInterrupt:
-        return 130
-    except Exception as exc:
-        if os.environ.get("MASQUE_DEBUG", "") not in ("", "0"):
+        code = exit_code_for(exc)
+        if code is None:
             raise
-        from masque.cli.crash import report_crash
-
-        return report_crash(exc)
+        return code
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
+
+from masque import config
 
 FORMATS = ("text", "json", "github")
 _COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m"}
@@ -12,11 +13,11 @@ _COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m"}
 
 def _show_progress(n_files: int) -> bool:
     """Only for people: a terminal on stderr, not CI, and enough files to wait for."""
-    return n_files >= 50 and sys.stderr.isatty() and not os.environ.get("CI")
+    return n_files >= 50 and sys.stderr.isatty() and not config.env_value("CI")
 
 
 def _colour(line: str) -> str:
-    if not sys.stdout.isatty() or os.environ.get("NO_COLOR"):
+    if not sys.stdout.isatty() or config.env_value("NO_COLOR"):
         return line
     for word, code in _COLOURS.items():
         marker = f": {word}["

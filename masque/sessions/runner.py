@@ -122,7 +122,7 @@ def run(
     try:
         write_prompt(session, prompt)
         try:
-            child.append(subprocess.Popen(list(argv), env=child_env(os.environ, session, prompt)))
+            child.append(subprocess.Popen(list(argv), env=child_env(config.environment(), session, prompt)))
         except (FileNotFoundError, PermissionError) as exc:
             code = 127 if isinstance(exc, FileNotFoundError) else 126
             raise NotFound(
