@@ -82,6 +82,11 @@ def pins_path() -> Path:
     return home() / "trusted-definitions.json"
 
 
+def stages_path() -> Path:
+    """Read-only copy of the newest recorded rollout stage per name@version, for `check`/`list`."""
+    return home() / "stages.json"
+
+
 def cache_dir() -> Path:
     """Regenerable files (compiled validators): `$XDG_CACHE_HOME/masque`, else `~/.cache/masque`."""
     xdg = _env("XDG_CACHE_HOME")

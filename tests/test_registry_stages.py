@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +52,16 @@ def test_extends_is_flattened_when_resolved(lib: Path) -> None:
     assert worn.context == "Parent context.\n"
     assert worn.knowledge == ("mcp://repo/source", "mcp://repo/issues")
     assert worn.lens == "Child 1.0.0 lens.\n"
+
+
+def test_check_reads_recorded_stages_without_importing_duckdb(masks: Path, invoke: Any, mt: Any) -> None:
+    """A bare ref needs the recorded stages; the store keeps a copy so `masque check` stays DuckDB-free."""
+    from tests.test_cli_root import imported_heavy
+
+    assert invoke(["init"]).exit_code == 0  # a store exists, no stage recorded yet
+    intent = ["--intent", "critique my opening"]
+    assert imported_heavy("check", "mask.critic", *intent, heavy=("duckdb",)) == []
+    assert mt(["mask", "retire", "critic@1.0.0"]).exit_code == 0
+    assert imported_heavy("check", "mask.critic", *intent, heavy=("duckdb",)) == []
+    retired = invoke(["check", "mask.critic", *intent])
+    assert retired.exit_code == 4 and "no live version" in retired.stderr  # the copy carries the retirement

@@ -589,18 +589,23 @@ def _pick(ref: str, want: Ref, active: list[Entry], conn: duckdb.DuckDBPyConnect
 def recorded_stages(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str], Stage]:
     """(key, version) -> newest recorded stage. Empty when no store exists yet (never creates one).
 
-    Reads through `conn` when given (an assume passes its transaction's, saving a store open).
+    Reads through `conn` when given (an assume passes its transaction's, saving a store open), else
+    from the copy the store keeps beside itself (`store.write_stages_copy`), else from the store.
     """
     from masque import config, store
 
-    sql = "SELECT masque, version, arg_max(to_stage, id) FROM mask_stages GROUP BY masque, version"
+    found: list[Any]
     if conn is not None:
-        found = conn.execute(sql).fetchall()
+        found = conn.execute(store.STAGES_SQL).fetchall()
     elif not config.store_path().exists():
         return {}
     else:
-        with store.connect(read_only=True) as own:
-            found = own.execute(sql).fetchall()
+        copied = store.read_stages_copy()  # no DuckDB import for `check` and `list`
+        if copied is not None:
+            found = list(copied)
+        else:
+            with store.connect(read_only=True) as own:
+                found = own.execute(store.STAGES_SQL).fetchall()
     return {(str(k), str(v)): Stage(s) for k, v, s in found}
 
 

@@ -122,6 +122,7 @@ def _record(change: StageChange, mask: Mask, selection: Selection | None, verb: 
                 ],
             )
             _event(conn, "mask_stage_changed", change, actor, {**payload, "sha256": mask.sha256})
+            store.write_stages_copy(conn)
     if refusal is not None:
         raise refusal
     if not change.changed:

@@ -134,6 +134,39 @@ def _current_version(conn: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
+STAGES_SQL = "SELECT masque, version, arg_max(to_stage, id) FROM mask_stages GROUP BY masque, version"
+
+
+def write_stages_copy(conn: duckdb.DuckDBPyConnection) -> None:
+    """Rewrite `config.stages_path()` from `mask_stages`, atomically, inside the writing transaction.
+
+    Resolving a bare ref needs the recorded rollout stages; with this copy `masque check` and `list`
+    read them without importing DuckDB. It is written wherever stages change (and at every migration),
+    so a store whose copy is missing is read directly instead.
+    """
+    import json
+    import os
+
+    rows = [[str(k), str(v), str(s)] for k, v, s in conn.execute(STAGES_SQL).fetchall()]
+    path = config.stages_path()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"stages": rows}, fh)
+    os.replace(tmp, path)
+
+
+def read_stages_copy() -> list[tuple[str, str, str]] | None:
+    """The copied stages, or None when there is no readable copy (the caller reads the store)."""
+    import json
+
+    try:
+        data = json.loads(config.stages_path().read_text(encoding="utf-8"))
+        return [(str(k), str(v), str(s)) for k, v, s in data["stages"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
     """Apply pending migrations, each with its record in one transaction. Returns versions applied."""
     conn.execute(
@@ -160,6 +193,8 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
             conn.execute("ROLLBACK")
             raise
         applied.append(version)
+    if applied:  # a new or upgraded store: start (or catch up) the stages copy
+        write_stages_copy(conn)
     return applied
 
 
