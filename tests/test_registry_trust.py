@@ -297,3 +297,12 @@ def test_list_marks_unpinned_conflicts(invoke: Invoke, trusted: Path, evil: Path
         str(evil / "codesmith.masque.yaml"): ("conflict", False),
         str(trusted / "codesmith.masque.yaml"): ("conflict", False),
     }
+
+
+def test_pins_name_who_pinned_only_to_those_who_may_see_them(invoke: Invoke, trusted: Path) -> None:
+    pin_by_first_assume(invoke, trusted)  # pinned by the founder, an admin
+    key = add_actor(invoke, "gwen", "guest")
+    (seen,) = json.loads(invoke(["registry", "pins", "--json"]).stdout)["pins"]
+    (hidden,) = json.loads(invoke(["registry", "pins", "--json"], env=as_actor("gwen", key, trusted)).stdout)["pins"]
+    assert seen["pinned_by"] is not None and hidden["pinned_by"] is None
+    assert hidden["content_hash"] == seen["content_hash"]  # masques are public; their pins too

@@ -158,13 +158,16 @@ app.add_typer(registry_app)
 
 @registry_app.command("pins")
 def pins_cmd(
+    as_name: str | None = typer.Option(None, "--as", help="Act as this actor (needs --key-file)."),
+    key_file: Path | None = typer.Option(None, "--key-file", help="File holding that actor's key."),
     json_out: bool = typer.Option(False, "--json", help="Print as JSON."),
 ) -> None:
-    """List pinned definitions: name@version, content SHA-256, file, who pinned it and how."""
+    """List pinned definitions: name@version, content SHA-256, file, who pinned it (if you may see them) and how."""
     from masque.cli.output import print_json
     from masque.masques import trusted
+    from masque.trust import rings
 
-    found = trusted.list_pins()
+    found = trusted.list_pins(rings.selection_from_env(as_name, key_file))
     if json_out:
         print_json({"pins": [p.to_dict() for p in found]})
         return

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from masque.masques.registry import Resolved
+    from masque.trust.rings import Selection
 
 FIRST_USE = "first_use"
 ADMIN = "admin"
@@ -181,11 +182,22 @@ def carry_over(
     return True
 
 
-def list_pins() -> list[Pin]:
-    """Every pinned definition, from the store (none when there is no store yet; never creates one)."""
+def list_pins(selection: Selection | None = None) -> list[Pin]:
+    """Every pinned definition, from the store (none when there is no store yet; never creates one).
+
+    Masques are public, their pins too; who pinned one is shown only to a caller who may see that actor.
+    """
+    from dataclasses import replace
+
     from masque.store import turns
+    from masque.trust import rings
 
     if not config.store_path().exists():
         return []
     with turns.connect() as conn:
-        return from_store(conn)
+        viewer = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
+        found = from_store(conn)
+        seen = {
+            name for name, ring in conn.execute("SELECT name, ring FROM actors").fetchall() if rings.sees(viewer, ring)
+        }
+    return [p if p.pinned_by is None or p.pinned_by in seen else replace(p, pinned_by=None) for p in found]
