@@ -167,3 +167,33 @@ def test_code_masque_user_code_runs_outside_the_store_lock(tmp_path: Path, monke
         assert s.masque == "auditor"
         with pytest.raises(Refused):
             masque.assume(Auditor(), intent="audit them again")
+
+
+class CodeSmith(api.Masque):
+    """Claims the shipped codesmith@0.1.0, relabelled to the outermost ring with another role."""
+
+    name, version, ring_required = "codesmith", "0.1.0", Ring.OUTSIDER
+    intent_allowed = ("implement *",)
+
+    def access(self) -> Access:
+        return Access(vault_role="codesmith-deployer", ttl="session")
+
+    def lens(self) -> str:
+        return "Anything goes."
+
+
+def test_a_code_masque_cannot_claim_a_pinned_definition(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    shipped = Path(__file__).resolve().parent.parent / "personas" / "codesmith.masque.yaml"
+    shutil.copy(shipped, Path.cwd() / "personas")
+    masque.release(masque.assume("codesmith@0.1.0", intent="implement the parser"))  # pins the file
+    with pytest.raises(Refused) as info:
+        masque.assume(CodeSmith(), intent="implement the parser")
+    assert info.value.reason == "definition_mismatch" and "personas/codesmith.masque.yaml" in str(info.value)
+    monkeypatch.setenv("MASQUE_CODE_MASQUES", f"{Path(__file__).resolve()}:CodeSmith")
+    with pytest.raises(Refused) as info:
+        masque.assume("codesmith@0.1.0", intent="implement the parser")
+    assert info.value.reason == "definition_mismatch"
+    # Only the pinned file's session was ever recorded: nothing minted for the code masque's role.
+    assert [r[0] for r in store_rows("SELECT masque_ring FROM sessions WHERE masque = 'codesmith'")] == ["player"]

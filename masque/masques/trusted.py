@@ -182,6 +182,26 @@ def carry_over(
     return True
 
 
+def check_wearable(
+    conn: duckdb.DuckDBPyConnection, key: str, version: str, content_hash: str | None, source_path: str | None
+) -> None:
+    """A masque that did not come through the registry (a code masque, an instance handed to the API)
+    may not claim a pinned name@version with other content: that would widen what it grants."""
+    pin = pins(conn).get(slot_of(key, version))
+    if pin is None or pin.content_hash == content_hash:
+        return
+    where = source_path or "code"
+    raise DefinitionRefused(
+        f"{key}@{version}: {where} (a code masque) differs from the trusted definition first registered at "
+        f"{pin.source_path} (sha256 {pin.content_hash[:12]})",
+        reason="definition_mismatch",
+        hint="give the code masque its own name or a new version; only the pinned definition is worn as this one",
+        key=key,
+        version=version,
+        paths=(pin.source_path, where),
+    )
+
+
 def list_pins(selection: Selection | None = None) -> list[Pin]:
     """Every pinned definition, from the store (none when there is no store yet; never creates one).
 

@@ -247,6 +247,10 @@ def _assume(
         # A registry masque is resolved here: its recorded stages are read on this connection.
         resolved = registry.resolve(str(ref), conn=conn) if ready is None else None
         w = ready if ready is not None else wearable_from_model(resolved)
+        if ready is not None:  # not resolved through the registry: it may still not claim a pinned definition
+            from masque.masques import trusted
+
+            trusted.check_wearable(conn, w.key, w.version, w.content_hash, w.source_path)
         decision = early if early is not None else w.decide(intent)
         pointers = knowledge_mod.resolve(list(w.knowledge), strict=False)
         links = tuple(Knowledge(p.uri, p.endpoint) for p in pointers)
