@@ -11,9 +11,10 @@ Layers, lowest first; a module may import its own layer and any layer below, nev
     trust       masque/trust/      actors, rings, credentials (no masque files: only base + store)
     masques     masque/masques/    the masque file: loader, schema, validate, registry, intent,
                                    inheritance, dialect, catalog, stages, trusted definitions
-    features    masque/{sessions,reflection,memory,mythatron}/
+    features    masque/{sessions,reflection,memory,mythatron,teams,bus}/
     api         masque/api.py
-    cli         masque/cli/, and the `python -m` entry points (`__main__` modules)
+    surfaces    masque/{mcp,serve,cli}/ (serve mounts mcp; cli starts both), and the `python -m` entry
+                points (`__main__` modules)
 
 Trust sits below the masque file because the registry's trusted definitions and rollout stages ask
 the acting actor's ring, while rings know nothing of masque files.
@@ -39,7 +40,11 @@ LAYERS = {
     "masque.reflection": 4,
     "masque.memory": 4,
     "masque.mythatron": 4,
+    "masque.teams": 4,
+    "masque.bus": 4,
     "masque.api": 5,
+    "masque.mcp": 6,
+    "masque.serve": 6,
     "masque.cli": 6,
 }
 ENTRY = 7  # `python -m masque`, `python -m masque.mythatron`: they start the CLI

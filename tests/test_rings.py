@@ -219,3 +219,18 @@ def test_a_bad_key_at_assume_is_refused_and_recorded(invoke: Invoke) -> None:
     assert event["actor"] == "alice" and event["payload"]["reason"] == "actor_key_invalid"
     assert event["payload"]["actor_verified"] is False
     assert store_rows("SELECT count(*) FROM sessions") == [(0,)]
+
+
+def test_a_bearer_is_an_actor_key_or_a_token_and_nothing_is_refused(invoke: Invoke) -> None:
+    """Served surfaces (MCP over HTTP, `masque serve`) have no founder fallback."""
+    from masque.errors import Refused
+
+    init_store(invoke)
+    key = add_actor(invoke, "gina", "guest")
+    sel = rings.bearer_selection(f"Bearer {key}")
+    assert (sel.name, sel.key) == ("gina", key)
+    assert rings.acting(sel).actor.name == "gina"
+    for bad in (None, "", "Bearer ", "msqk_not-a-key-of-anyone", "msq_" + "x" * 40):
+        with pytest.raises(Refused) as refused:
+            rings.acting(rings.bearer_selection(bad))
+        assert refused.value.reason in {"unauthenticated", "actor_key_invalid", "token_invalid"}

@@ -294,6 +294,36 @@ def resolve_acting(conn: duckdb.DuckDBPyConnection, selection: Selection) -> Act
     return Acting(founder_actor, ActingVia.FOUNDER)
 
 
+def bearer_selection(bearer: str | None) -> Selection:
+    """What an HTTP caller presented (`Authorization: Bearer ...`), as a Selection for `resolve_acting`.
+
+    A served surface (`masque mcp --http`, `masque serve`) has no founder fallback: nothing presented is
+    refused. A bearer is an actor key (`msqk_...`, its actor found by the key's hash) or a session token
+    (`msq_...`); nothing from the server's own environment is added. The Selection is then checked by
+    `resolve_acting` like any other, so every verb proves identity the same way.
+    """
+    value = (bearer or "").strip()
+    if value.lower().startswith("bearer "):
+        value = value[7:].strip()
+    if not value:
+        raise Refused(
+            "no credential was presented",
+            reason="unauthenticated",
+            hint="send `Authorization: Bearer <actor key or session token>`",
+        )
+    if value.startswith(KEY_PREFIX):
+        with turns.connect() as conn:
+            row = conn.execute("SELECT name FROM actors WHERE key_hash = ?", [hash_key(value)]).fetchone()
+        if row is None:
+            raise Refused(
+                "the actor key presented is not valid",
+                reason="actor_key_invalid",
+                hint="use the key `masque actor add` printed, or ask a higher ring for a new actor",
+            )
+        return Selection(name=str(row[0]), key=value)
+    return Selection(token=value)
+
+
 def acting(selection: Selection | None = None) -> Acting:
     """Resolve the acting actor in its own short read."""
     with turns.connect() as conn:
