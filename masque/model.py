@@ -112,6 +112,30 @@ class Performance:
 
 
 @dataclass(frozen=True)
+class Collaboration:
+    """How a masque works in a team and on the collaboration bus (the `collaboration` block)."""
+
+    role: str | None = None  # formation role in a team, unless `team spawn --role` overrides it
+    capabilities: frozenset[str] = frozenset()  # the flags set true, e.g. can_provide_feedback
+    subscribes: tuple[str, ...] = ()  # bus topic patterns, `member.kind` globs
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+
+def collaboration_from_data(data: Mapping[str, Any] | None) -> Collaboration | None:
+    """The schema-valid `collaboration` block (or a mask's `capabilities` flags) as the model."""
+    if not data:
+        return None
+    flags = data.get("capabilities") or {}
+    return Collaboration(
+        role=data.get("role"),
+        capabilities=frozenset(name for name, on in flags.items() if on),
+        subscribes=tuple(data.get("subscribes") or ()),
+    )
+
+
+@dataclass(frozen=True)
 class Masque:
     """A validated masque definition (either file dialect)."""
 
@@ -131,6 +155,7 @@ class Masque:
     stage: Stage = Stage.LIVE
     rubric: str | None = None
     tests: tuple[Mapping[str, Any], ...] = ()
+    collaboration: Collaboration | None = None
 
     @property
     def ref(self) -> str:
@@ -222,4 +247,5 @@ def masque_from_data(data: Mapping[str, Any]) -> Masque:
         stage=Stage(data.get("stage", "live")),
         rubric=data.get("rubric"),
         tests=freeze(list(data.get("tests") or ())),
+        collaboration=collaboration_from_data(data.get("collaboration")),
     )

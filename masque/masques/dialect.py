@@ -19,7 +19,7 @@ from masque.errors import UsageError
 from masque.masques.diagnostics import Diagnostic, Severity
 from masque.masques.inheritance import InheritanceError, render_lens, resolve
 from masque.masques.loader import Document, LoadProblem, load_text
-from masque.model import Access, Intent, Masque, Ring, Stage, freeze
+from masque.model import Access, Intent, Masque, Ring, Stage, collaboration_from_data, freeze
 
 WARNING = Severity.WARNING
 # Versions that start a history: they need no changelog entry; every later version is a bump.
@@ -78,6 +78,9 @@ def masque_from_mask(data: Mapping[str, Any]) -> Masque:
         stage=Stage(data.get("stage", "live")),
         rubric=data.get("rubric"),
         tests=freeze(list(data.get("tests") or ())),
+        collaboration=collaboration_from_data({"capabilities": data["capabilities"]})
+        if data.get("capabilities")
+        else None,
     )
 
 

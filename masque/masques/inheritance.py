@@ -120,6 +120,7 @@ def render_lens(prompt: Mapping[str, Any]) -> str:
 def convert(data: Mapping[str, Any], source: str, target: str) -> dict[str, Any]:
     """Parent data in the child's dialect: only the sections both dialects share carry over."""
     shared = ("ring", "intent", "context", "knowledge", "access", "rubric", "tests", "attributes")
+    # `collaboration` (masque files) and `capabilities` (masks) differ in shape: neither carries over.
     if source == target:
         return dict(data)
     out = {k: data[k] for k in shared if k in data}
