@@ -25,6 +25,7 @@ SMALLEST = {
     "forget": ["--rows", "200", "--repeat", "1"],
     "memory": ["--n", "300", "--queries", "3"],
     "startup": ["--runs", "1"],
+    "partitioned": ["--sessions", "2000", "--files", "8", "--runs", "1"],
 }
 
 

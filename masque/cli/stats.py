@@ -38,6 +38,12 @@ def stats_cmd(
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv (long format for spreadsheets)."),
     as_name: str | None = typer.Option(None, "--as", help="Look as this actor (needs --key-file)."),
     key_file: Path | None = typer.Option(None, "--key-file", help="File holding that actor's key."),
+    from_files: list[str] | None = typer.Option(
+        None,
+        "--from",
+        metavar="GLOB",
+        help="Reflect on exported Parquet files instead of the store, e.g. 'exports/**/*.parquet' (repeatable).",
+    ),
 ) -> None:
     """Reflect on sessions: the system, a masque, a skill, a ring or one session.
 
@@ -46,7 +52,10 @@ def stats_cmd(
     table of masque.toml says otherwise), a weekly trend, refusals and top intents,
     plus per-version, claimed-versus-observed, ring and top/bottom tables.
     Counts only sessions of actors in your ring and the less trusted ones (all for an admin).
-    Exit codes: 0 ok, 2 bad options, 3 a ring more trusted than yours, 4 unknown masque, skill or session.
+    With --from, the report covers the given `sessions export` files (e.g. every machine's
+    partitioned export) instead of the store: what their exporters could see.
+    Exit codes: 0 ok, 1 unreadable files, 2 bad options, 3 a ring more trusted than yours,
+    4 unknown masque, skill or session (or no file matches --from).
     """
     from masque.reflection.levels import Filters, Selection, report
     from masque.trust.rings import selection_from_env
@@ -55,8 +64,15 @@ def stats_cmd(
     if fmt not in _FORMATS:
         raise UsageError(f"unknown format {fmt!r}", hint="use table, json or csv")
     selection = Selection.choose(masque=ref, skill=skill, ring=ring, session=session)
-    acting = selection_from_env(as_name, key_file)
-    result = report(selection, Filters.parse(since, until, actor), top=top, acting=acting)
+    if from_files:
+        if as_name is not None or key_file is not None:
+            raise UsageError("--from reads files, not the store: --as/--key-file do not apply", hint="drop them")
+        from masque.reflection.partitioned import report_from_files
+
+        result = report_from_files(list(from_files), selection, Filters.parse(since, until, actor), top=top)
+    else:
+        acting = selection_from_env(as_name, key_file)
+        result = report(selection, Filters.parse(since, until, actor), top=top, acting=acting)
     if fmt == "json":
         from masque.cli.output import print_json
 

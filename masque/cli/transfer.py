@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from masque.cli.sessions import _AS, _KEY_FILE, sessions_app
+from masque.errors import UsageError
 
 _SHOWN = 50  # bad records listed on stderr; --json lists every one
 
 
 @sessions_app.command("export")
 def export_cmd(
-    path: Path = typer.Argument(..., help="File to write: .parquet or .jsonl."),
+    path: Path = typer.Argument(..., help="File to write: .parquet or .jsonl (a directory with --partition)."),
+    partition: bool = typer.Option(
+        False,
+        "--partition",
+        help="Write Hive-partitioned Parquet under PATH: machine=NAME/date=YYYY-MM-DD/*.parquet.",
+    ),
+    machine: str | None = typer.Option(
+        None, "--machine", help="Machine name for --partition (default: this host's short name)."
+    ),
     fmt: str | None = typer.Option(None, "--format", "-f", help="parquet or jsonl (default: from the extension)."),
     since: str | None = typer.Option(None, "--since", help="Sessions started from: a date or a duration ago (30d)."),
     until: str | None = typer.Option(None, "--until", help="Sessions started before: a date or a duration ago."),
@@ -28,11 +38,21 @@ def export_cmd(
     Only the sessions you see (your ring and below). Parquet files are also the hand-off to other
     engines: `SELECT * FROM 'sessions.parquet'` in DuckDB, or `spark.read.parquet(...)`. The record
     shape is in docs/reflection.md.
+
+    With --partition, every machine exports into one shared tree and replaces only its own
+    machine=NAME subtree (atomically), so re-exporting never duplicates a session; then
+    `masque stats --from 'PATH/**/*.parquet'` reflects on all of them.
     """
-    from masque.reflection.export import export_sessions
     from masque.reflection.levels import Filters
-    from masque.reflection.transfer import detect_format
     from masque.trust import rings
+
+    if partition:
+        _export_partitioned(path, machine, Filters.parse(since, until, actor), masque, as_name, key_file, json_out)
+        return
+    if machine is not None:
+        raise UsageError("--machine goes with --partition", hint="add --partition, or drop --machine")
+    from masque.reflection.export import export_sessions
+    from masque.reflection.transfer import detect_format
 
     result = export_sessions(
         path,
@@ -56,6 +76,37 @@ def export_cmd(
         return
     typer.echo(
         f"exported {result.sessions} session(s), {result.events} event(s), {result.scores} score(s) to {result.path}"
+    )
+
+
+def _export_partitioned(
+    path: Path,
+    machine: str | None,
+    filters: Any,
+    masque: str | None,
+    as_name: str | None,
+    key_file: Path | None,
+    json_out: bool,
+) -> None:
+    from masque.reflection.partitioned import describe, export_partitioned
+    from masque.trust import rings
+
+    if path.suffix.lower() in (".parquet", ".pq", ".jsonl", ".ndjson", ".json"):
+        raise UsageError(
+            f"--partition writes a directory tree, not the file {path}",
+            hint="give a directory, e.g. `masque sessions export --partition exports/`",
+        )
+    result = export_partitioned(
+        path, machine=machine, filters=filters, masque=masque, selection=rings.selection_from_env(as_name, key_file)
+    )
+    if json_out:
+        from masque.cli.output import print_json
+
+        print_json(describe(result))
+        return
+    typer.echo(
+        f"exported {result.sessions} session(s), {result.events} event(s), {result.scores} score(s)"
+        f" in {result.files} file(s) to {result.directory}"
     )
 
 

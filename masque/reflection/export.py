@@ -5,7 +5,9 @@ The record shape is defined in `masque.reflection.transfer` (and docs/reflection
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,17 +137,18 @@ def _export_table(
     return records
 
 
-def export_sessions(
-    path: Path,
+@contextlib.contextmanager
+def selected_records(
     fmt: Format,
     filters: Filters | None = None,
     masque: str | None = None,
     selection: ActorSelection | None = None,
-) -> ExportResult:
-    """Write every session matching the filters (with events, scores and skills) to `path`.
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, tuple[int, int, int]]]:
+    """A read-only store connection with `_export` registered: the records the acting actor may export.
 
-    Only what the acting actor sees (its own ring and below; an admin sees all): sessions worn by
-    actors of those rings, and sessionless events whose actor is in one of them.
+    Yields the connection and (sessions, events, scores) counts. Only what the acting actor sees (its
+    own ring and below; an admin sees all): sessions worn by actors of those rings, and sessionless
+    events whose actor is in one of them.
     """
     from masque import store
     from masque.trust import rings
@@ -168,11 +171,6 @@ def export_sessions(
         params["masque"] = masque.casefold()
         where.append("s.masque = $masque")
         event_where.append("e.masque = $masque")
-    path = path.expanduser()
-    if path.is_dir():
-        raise UsageError(f"{path} is a directory", hint="give a file name such as sessions.parquet")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    options = "FORMAT parquet, COMPRESSION zstd" if fmt is Format.PARQUET else "FORMAT json"
     with store.connect(read_only=True) as conn:
         who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
         if who.ring is not Ring.ADMIN:
@@ -187,6 +185,31 @@ def export_sessions(
             "SELECT count(*) FILTER (WHERE kind = 'session'), coalesce(sum(len(events)), 0),"
             " coalesce(sum(len(scores)), 0) FROM _export"
         ).fetchone()
+        assert counts is not None
+        yield conn, (int(counts[0]), int(counts[1]), int(counts[2]))
+
+
+def export_sessions(
+    path: Path,
+    fmt: Format,
+    filters: Filters | None = None,
+    masque: str | None = None,
+    selection: ActorSelection | None = None,
+) -> ExportResult:
+    """Write every session matching the filters (with events, scores and skills) to `path`.
+
+    Only what the acting actor sees (its own ring and below; an admin sees all): sessions worn by
+    actors of those rings, and sessionless events whose actor is in one of them.
+    """
+    path = path.expanduser()
+    if path.is_dir():
+        raise UsageError(
+            f"{path} is a directory",
+            hint="give a file name such as sessions.parquet, or --partition to write a partitioned tree there",
+        )
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    options = "FORMAT parquet, COMPRESSION zstd" if fmt is Format.PARQUET else "FORMAT json"
+    with selected_records(fmt, filters, masque, selection) as (conn, counts):
         try:
             conn.execute(f"COPY _export TO '{sql_path_literal(tmp)}' ({options})")
             os.replace(tmp, path)
@@ -194,5 +217,4 @@ def export_sessions(
             raise UsageError(f"cannot write {path}: {exc.strerror}") from None
         finally:
             tmp.unlink(missing_ok=True)
-    assert counts is not None
-    return ExportResult(path, fmt, int(counts[0]), int(counts[1]), int(counts[2]))
+    return ExportResult(path, fmt, *counts)

@@ -248,7 +248,10 @@ def build_report(conn: duckdb.DuckDBPyConnection, selection: Selection, filters:
     refusals = {t: 0 for t in REFUSALS}
     for row in fetch(
         conn,
-        f"SELECT type, count(*) AS n FROM events e WHERE type IN {REFUSALS!r} AND {q.event_filter()} GROUP BY type",
+        # Refusals are recorded before any session exists (session_id IS NULL); saying so lets
+        # `stats --from` skip the sessions' own nested events.
+        f"SELECT type, count(*) AS n FROM events e WHERE type IN {REFUSALS!r} AND e.session_id IS NULL"
+        f" AND {q.event_filter()} GROUP BY type",
         q.params,
     ):
         refusals[row["type"]] = int(row["n"])
