@@ -126,9 +126,7 @@ def _test(doc: Document, test: dict[str, Any], at: tuple[str | int, ...]) -> lis
     namespace, _, rest = field.partition(".")
     if namespace == "time" and rest not in TIME_FIELDS:
         return [
-            doc.diagnostic(
-                (*at, "field"), "unknown-time-field", f"{field!r}: time fields are {', '.join(TIME_FIELDS)}"
-            )
+            doc.diagnostic((*at, "field"), "unknown-time-field", f"{field!r}: time fields are {', '.join(TIME_FIELDS)}")
         ]
     if op in OPS_WITHOUT_VALUE:
         if "value" in test:
