@@ -54,7 +54,7 @@ def check_mapper_document(doc: Document) -> list[Diagnostic]:
 def load_mapper(path: str, text: str) -> tuple[dict[str, Any], list[Diagnostic]]:
     """The mapper document and its warnings; ValidationFailed naming the first error's file:line:col."""
     diags, _ = check_mapper_file(path, text)
-    errors = [d for d in diags if d.severity is Severity.ERROR]
+    errors = sorted((d for d in diags if d.severity is Severity.ERROR), key=lambda d: (d.line or 0, d.col or 0))
     if errors:
         first = errors[0]
         where = f"{first.path}:{first.line}:{first.col}" if first.line else first.path
