@@ -217,8 +217,20 @@ def test_time_and_context_decide_which_rules_match(invoke: Invoke, store: str) -
     invoke(["observe", "tool", "--kind", "focus", "--data", '{"level": 4}'])
     evening = invoke(["map", "--mapper", "focus", "--masque", "tool", "--at", "2026-12-01T18:00:00Z", "--json"])
     assert [s["rule"] for s in json.loads(evening.stdout)["suggestions"]] == []
-    chat = invoke(["map", "--mapper", "focus", "--masque", "tool", "--at", "2026-12-01T18:00:00Z",
-                   "--context", '{"channel": "chat"}', "--json"])  # fmt: skip
+    chat = invoke(
+        [
+            "map",
+            "--mapper",
+            "focus",
+            "--masque",
+            "tool",
+            "--at",
+            "2026-12-01T18:00:00Z",
+            "--context",
+            '{"channel": "chat"}',
+            "--json",
+        ]
+    )
     assert [s["rule"] for s in json.loads(chat.stdout)["suggestions"]] == ["batch-interruptions"]
 
 

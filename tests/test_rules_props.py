@@ -124,7 +124,7 @@ def test_generated_conditions_are_accepted_by_the_schema(group: dict[str, Any]) 
                 "actions": [{"generate_suggestion": {"type": "t", "template": "x"}}],
                 "weight": 1,
             }
-        ],  # fmt: skip
+        ],
     }
     diags = check_mapper_document(load_text("gen.mapper.yaml", json.dumps(doc)))
     assert [d for d in diags if d.severity.value == "error"] == []
@@ -149,10 +149,14 @@ def test_templates_cannot_reach_attributes_or_call_anything() -> None:
 @given(st.lists(st.floats(0.01, 10), min_size=1, max_size=6))
 def test_suggestions_come_highest_weight_first_and_zero_weight_rules_are_off(weights: list[float]) -> None:
     rules = [
-        {"id": f"r{i}", "conditions": {"all": []}, "weight": w,
-         "actions": [{"generate_suggestion": {"type": "t", "template": f"s{i}"}}]}
+        {
+            "id": f"r{i}",
+            "conditions": {"all": []},
+            "weight": w,
+            "actions": [{"generate_suggestion": {"type": "t", "template": f"s{i}"}}],
+        }
         for i, w in enumerate([*weights, 0.0])
-    ]  # fmt: skip
+    ]
     found = evaluate({"rules": rules}, Facts())
     assert [m.weight for m in found] == sorted(weights, reverse=True)
     assert f"s{len(weights)}" not in {m.text for m in found}
