@@ -119,7 +119,7 @@ def write_version(
             f"INSERT INTO mappers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [mapper_id, version, json.dumps(doc), str(doc["metadata"]["version"]), reason, actor, created],
         )
-    except duckdb.ConstraintException:  # another connection inserted it first
+    except (duckdb.ConstraintException, duckdb.TransactionException):  # another connection inserted it first
         raise _conflict(mapper_id, expected, version) from None
     record_event(
         conn,
