@@ -84,8 +84,7 @@ def test_observe_checks_its_input_and_its_subject(invoke: Invoke, store: str) ->
     nobody = invoke(["observe", "tool", "--kind", "focus", "--data", "{}", "--actor-subject", "ghost"])
     assert nobody.exit_code == ExitCode.NOT_FOUND
     add_actor(invoke, "pat", "player")
-    about = observe(invoke, "tool", "focus", '{"level": 2}', env=None) | {}
-    assert about["actor_subject"] is None
+    assert observe(invoke, "tool", "focus", '{"level": 2}')["actor_subject"] is None
     subject = invoke(["observe", "tool", "--kind", "focus", "--data", "{}", "--actor-subject", "pat", "--json"])
     assert json.loads(subject.stdout)["actor_subject"] == "pat"
 

@@ -110,6 +110,12 @@ def test_a_schema_error_points_at_its_field(invoke: Invoke, tmp_path: Path) -> N
     assert f"{path}:3:3: error[schema-pattern] $.metadata.version" in result.stdout
 
 
+def test_the_mapper_schema_is_printed_for_editors(invoke: Invoke) -> None:
+    result = invoke(["schema", "--which", "mapper", "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["title"] == "Mapper"
+
+
 def test_validate_of_mapper_files_stays_on_the_fast_path(run_masque: Any) -> None:
     code = (
         "import sys; from masque.cli.validate_run import run_validate;"
