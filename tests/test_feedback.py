@@ -330,3 +330,33 @@ def test_profile_summary_by_the_llm_through_the_real_openai_client(
     assert failed.exit_code == ExitCode.FAILED and "127.0.0.1" in failed.output
     kept = json.loads(invoke(["profile", "tool", "--json"]).stdout)
     assert kept["summary"] == "Tool is a focused morning worker."  # a failed rebuild leaves the last one
+
+
+@pytest.mark.slow
+def test_concurrent_feedback_processes_lose_no_update(invoke: Invoke, store: str, tmp_path: Path) -> None:
+    """Four `masque feedback` processes at once: every feedback is applied exactly once."""
+    import os
+    import subprocess
+    import sys
+
+    eager = tmp_path / "eager.mapper.yaml"
+    eager.write_text(EXAMPLE.read_text().replace("min_feedback_count: 2", "min_feedback_count: 1"))
+    assert invoke(["mapper", "put", eager]).exit_code == 0
+    observe(invoke, "tool", "focus", '{"level": 4}')
+    sug = first_suggestion(invoke)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "masque", "feedback", sug, "+", "--json"],
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outs]
+    weights = json.loads(invoke(["mapper", "show", "focus", "--json"]).stdout)["weights"]
+    assert weights["deep-work-morning"] == 3.0  # 2.0 + 4 x 0.25: no update lost, none counted twice
+    applied = store_rows("SELECT count(*), count(applied_in) FROM feedback")
+    assert applied == [(4, 4)]
