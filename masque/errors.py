@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     REFUSED = 3  # intent denied, ring not qualified, token expired or revoked
     NOT_FOUND = 4  # masque, session, actor or memory not found
     STORE = 5  # store busy (locked) or damaged
+    CONFLICT = 6  # another writer updated the document first (optimistic lock); re-read and retry
     INTERRUPTED = 130
 
 
@@ -59,3 +60,14 @@ class StoreError(MasqueError):
 
 class StoreBusy(StoreError):
     pass
+
+
+class Conflict(MasqueError):
+    """An update named a version that is no longer current: another writer got there first (HTTP 409)."""
+
+    exit_code = ExitCode.CONFLICT
+
+    def __init__(self, message: str, *, expected: int, current: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "re-read the document and apply your change again")
+        self.expected = expected
+        self.current = current

@@ -36,7 +36,7 @@ def path_cmd(
 @app.command("schema")
 def schema_cmd(
     fmt: str = typer.Option("yaml", "--format", "-f", help="yaml (as shipped) or json."),
-    which: str = typer.Option("masque", "--which", help="masque or mask (the MythaTron JSON dialect)."),
+    which: str = typer.Option("masque", "--which", help="masque, mask (the MythaTron JSON dialect) or mapper."),
 ) -> None:
     """Print the JSON Schema for masque files (for editors and SchemaStore)."""
     from masque.masques import schema

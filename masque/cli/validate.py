@@ -25,7 +25,7 @@ def validate_cmd(
     fmt: OutputFormat = typer.Option(OutputFormat.text, "--format", "-f", help="Output: text, json or github."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List valid files and every anyOf/oneOf error."),
 ) -> None:
-    """Check *.masque.yaml files against the schema and the semantic rules.
+    """Check *.masque.yaml (and *.mask.json, *.mapper.yaml) files against their schema and semantic rules.
 
     Exit 0 when every file is valid, 1 when any has errors, 2 on usage errors.
     """

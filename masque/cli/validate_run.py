@@ -39,7 +39,7 @@ def run_validate(paths: Sequence[str], *, strict: bool, fmt: str, verbose: bool)
     if not files:
         raise UsageError(
             f"no masque files found under {', '.join(paths or ['personas'])}",
-            hint="masque files end in .masque.yaml",
+            hint="masque files end in .masque.yaml (or .mask.json); mapper files in .mapper.yaml",
         )
     if _show_progress(len(files)):
         from rich.progress import Progress

@@ -20,7 +20,7 @@ from masque.errors import NotFound, UsageError
 from masque.masques.diagnostics import Diagnostic, json_path
 from masque.masques.loader import Document
 
-SCHEMA_FILES = {"masque": "masque.schema.yaml", "mask": "mask.schema.json"}
+SCHEMA_FILES = {"masque": "masque.schema.yaml", "mask": "mask.schema.json", "mapper": "mapper.schema.yaml"}
 
 
 def schema_path(which: str = "masque") -> Path:

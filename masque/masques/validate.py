@@ -24,11 +24,19 @@ if TYPE_CHECKING:
 MASQUE_SUFFIX = ".masque.yaml"
 # Other file dialects: suffix -> "module:function(path, text) -> (diagnostics, Masque | None)".
 DIALECTS: dict[str, str] = {".mask.json": "masque.masques.dialect:check_mask_file"}
+# Files `masque validate` checks that are not masques (the registry never scans them), same hook shape.
+CHECKED_FILES: dict[str, str] = {".mapper.yaml": "masque.masques.mapper_file:check_mapper_file"}
 _GLOB_CHARS = set("*?[")
 
 
 def suffixes() -> tuple[str, ...]:
+    """Masque file suffixes (what the registry scans)."""
     return (MASQUE_SUFFIX, *DIALECTS)
+
+
+def checked_suffixes() -> tuple[str, ...]:
+    """Every suffix `masque validate` finds in a directory: masque files and the other checked files."""
+    return (*suffixes(), *CHECKED_FILES)
 
 
 def _gitignore_spec(directory: Path) -> object | None:
@@ -59,7 +67,7 @@ def _walk(root: Path) -> Iterable[Path]:
 
         dirnames[:] = sorted(d for d in dirnames if d != ".git" and not ignored(here / d, True))
         for name in sorted(filenames):
-            if name.endswith(suffixes()) and not ignored(here / name, False):
+            if name.endswith(checked_suffixes()) and not ignored(here / name, False):
                 yield here / name
 
 
@@ -101,7 +109,8 @@ def check_document(doc: Document, lim: Limits) -> tuple[list[Diagnostic], Masque
 
 
 def _dialect(path: str) -> Callable[[str, str], tuple[list[Diagnostic], Masque | None]] | None:
-    for suffix, target in DIALECTS.items():
+    """The checker for a dialect or other checked file (by suffix); None for `*.masque.yaml`."""
+    for suffix, target in (*DIALECTS.items(), *CHECKED_FILES.items()):
         if path.endswith(suffix):
             module, func = target.split(":")
             return getattr(importlib.import_module(module), func)
