@@ -204,6 +204,32 @@ def test_stdio_subprocess(invoke: Callable[..., Any], tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_stdio_inside_a_session_starts_bare_and_narrows(invoke: Callable[..., Any]) -> None:
+    """Started from a shell that wears a masque: that session's actor acts, the connection wears nothing,
+    and what it dons is chained below the shell's session (never the founder, never wider)."""
+    from test_sessions_support import assume_json
+
+    init_store(invoke)
+    key = add_actor(invoke, "ola", "outsider")
+    outer = assume_json(invoke, "open", "--intent", "answer it", env={"MASQUE_ACTOR": "ola", "MASQUE_ACTOR_KEY": key})
+    shell = {"MASQUE_TOKEN": outer["token"], "MASQUE_SESSION_ID": outer["session_id"]}
+
+    async def main() -> dict[str, Any]:
+        async with Client(stdio_params(env=shell)) as client:
+            me = await call(client, "whoami")
+            assert (me["actor"], me["via"], me["session"]) == ("ola", "session", None)
+            worn = await call(client, "don", ref="open", intent="answer more")
+            assert (await call(client, "remember", text="kept"))["stored"]
+            await call(client, "doff")
+            return worn
+
+    worn = anyio.run(main)
+    assert store_rows("SELECT actor, parent_id FROM sessions WHERE id = ?", [worn["session_id"]]) == [
+        ("ola", outer["session_id"])
+    ]
+
+
+@pytest.mark.slow
 def test_stdio_bad_key_refused_before_serving(run_masque: Callable[..., Any], tmp_path: Path) -> None:
     key_file = tmp_path / "k"
     key_file.write_text("msqk_not_a_key")

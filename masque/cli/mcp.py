@@ -53,6 +53,10 @@ def mcp_cmd(
     if ctx.invoked_subcommand is not None:
         return
     _require_sdk()
+    from masque import config
+
+    # A connection starts bare: the shell's session id would otherwise count as a claim in memory verbs.
+    config.drop_session_claim()
     if http:
         if as_name or key_file:
             raise UsageError(
