@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -290,3 +292,56 @@ def test_install_codex_keeps_comments(invoke: Callable[..., Any]) -> None:
     assert text.startswith('# mine\nmodel = "o3"\n') and 'command = "docs"  # keep' in text
     assert "[mcp_servers.masque]" in text
     assert invoke(["mcp", "install", "--client", "codex", "--scope", "project", "--write"]).exit_code == 2
+
+
+def _stdio_server_wearing(ref: str, intent: str) -> tuple[subprocess.Popen[str], str]:
+    """A `masque mcp` process spoken to over raw JSON-RPC, wearing `ref`; returns it and the session id."""
+    params = stdio_params()
+    proc = subprocess.Popen(
+        [params.command, *params.args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, **(params.env or {})},
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+
+    def send(message: dict[str, Any]) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps(message) + "\n")
+        proc.stdin.flush()
+
+    hello = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    send({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello})
+    assert json.loads(proc.stdout.readline())["id"] == 1
+    send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    don = {"name": "don", "arguments": {"ref": ref, "intent": intent}}
+    send({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": don})
+    answer = json.loads(proc.stdout.readline())
+    return proc, answer["result"]["structuredContent"]["session_id"]
+
+
+@pytest.mark.slow
+def test_stdio_stopped_by_sigterm_abandons_its_session() -> None:
+    proc, sid = _stdio_server_wearing("open", "answer it")
+    assert session_row(sid)["status"] == "active"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert session_row(sid)["status"] == "abandoned"
+    for stream in (proc.stdin, proc.stdout):
+        assert stream is not None
+        stream.close()
+
+
+@pytest.mark.slow
+def test_stdio_killed_leaves_a_session_the_stale_sweep_abandons(invoke: Callable[..., Any]) -> None:
+    proc, sid = _stdio_server_wearing("open", "answer it")
+    proc.kill()
+    proc.wait(timeout=60)
+    for stream in (proc.stdin, proc.stdout):
+        assert stream is not None
+        stream.close()
+    assert session_row(sid)["status"] == "active", "nothing could run in a process killed with -9"
+    swept = invoke(["sessions", "--stale", "--json"])
+    assert [s["session_id"] for s in json.loads(swept.stdout)] == [sid]
+    assert session_row(sid)["status"] == "abandoned"

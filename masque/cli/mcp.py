@@ -75,11 +75,24 @@ def _serve_stdio(as_name: str | None, key_file: Path | None) -> None:
     selection = rings.selection_from_env(as_name, key_file)
     rings.acting(selection)  # a bad key or token is refused now (exit 3), before any client connects
     server = build_server(lambda ctx: selection, transport="stdio")
+    connection = server.masque_tools.shared  # type: ignore[attr-defined]
+    import os
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        # The stdin reader sits in a thread no cancellation reaches: end the session here, then exit.
+        try:
+            connection.abandon()
+        finally:
+            os._exit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     try:
         server.run("stdio")
     finally:
-        # stdin closed (or the server was stopped) without doff: end what the client still wears.
-        server.masque_tools.shared.abandon()  # type: ignore[attr-defined]
+        # stdin closed (or Ctrl-C) without doff: end what the client still wears.
+        connection.abandon()
 
 
 def _serve_http(host: str, port: int, allow_remote: bool) -> None:

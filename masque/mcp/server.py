@@ -160,7 +160,8 @@ def build_server(
     """The Masque MCP server for one transport: "stdio" (the process is the one connection) or "http" /
     "memory" (one worn session per MCP session). Each of `extensions` is called with the tool registry,
     to add tools with `MasqueTools.tool` (e.g. the teams' `team_spawn`, the bus's `bus_post`)."""
-    server = MCPServer("masque", instructions=INSTRUCTIONS, version=__version__)
+    # WARNING: the SDK's INFO lines (one per request) would bury the server's own messages on stderr.
+    server = MCPServer("masque", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
     tools = MasqueTools(server, selection_for, transport=transport, shared=transport == "stdio")
     register_tools(tools)
     for extend in extensions:
