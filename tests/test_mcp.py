@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 from mcp_support import call, connect, memory_server, refused, session_row, stdio_params, token_valid
 from test_cli_root import imported_heavy
 from test_sessions_support import add_actor, events, init_store, store_rows, write_masques
@@ -82,6 +83,8 @@ def test_don_remember_recall_doff() -> None:
             done = await call(client, "doff", score="+", notes="solid")
             assert done["status"] == "ended" and done["revoked"]
             assert (await refused(client, "recall", query="x"))["exit_code"] == 2, "nothing worn any more"
+            with pytest.raises(MCPError, match="not_found"):
+                await client.read_resource("masque://nosuch")
             rescored = await call(client, "score", symbol="*")
             assert rescored["session_id"] == worn["session_id"]
             report = await call(client, "stats", masque="tool")
@@ -170,6 +173,18 @@ def test_connections_keep_their_own_sessions_and_closing_abandons() -> None:
         row = session_row(worn[name]["session_id"])
         assert (row["status"], row["end_reason"]) == ("abandoned", "connection_closed")
         assert not token_valid(worn[name]["token"]), "its credential is revoked"
+
+
+def test_a_session_revoked_from_outside_frees_the_connection(invoke: Callable[..., Any]) -> None:
+    async def main() -> None:
+        async with connect(memory_server()) as client:
+            worn = await call(client, "don", ref="tool", intent="implement it")
+            assert invoke(["revoke", worn["session_id"], "--now"]).exit_code == 0
+            assert (await call(client, "whoami"))["session"]["status"] == "revoked"
+            again = await call(client, "don", ref="open", intent="answer it")
+            assert again["session_id"] != worn["session_id"]
+
+    anyio.run(main)
 
 
 def test_stateless_requests_cannot_wear() -> None:

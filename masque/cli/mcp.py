@@ -69,13 +69,14 @@ def mcp_cmd(
 
 
 def _serve_stdio(as_name: str | None, key_file: Path | None) -> None:
-    from masque.mcp.server import build_server
+    from masque.mcp.server import build_server, tools_of
     from masque.trust import rings
 
     selection = rings.selection_from_env(as_name, key_file)
     rings.acting(selection)  # a bad key or token is refused now (exit 3), before any client connects
     server = build_server(lambda ctx: selection, transport="stdio")
-    connection = server.masque_tools.shared  # type: ignore[attr-defined]
+    connection = tools_of(server).shared
+    assert connection is not None  # stdio: the process is the one connection
     import os
     import signal
 

@@ -84,8 +84,13 @@ class BearerGuard:
                 await _refuse(send, 403, bound)
                 return
 
+        ending = scope.get("method") == "DELETE" and session is not None
+
         async def remember_owner(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.start" and ending and message["status"] < 300:
+                with self._lock:
+                    self._owners.pop(str(session), None)  # the client ended its MCP session
+            elif message["type"] == "http.response.start":
                 for key, value in message.get("headers", []):
                     if key.decode("latin-1").lower() == "mcp-session-id":
                         with self._lock:

@@ -25,6 +25,7 @@ import inspect
 import json
 import threading
 import typing
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -168,8 +169,16 @@ def build_server(
         extend(tools)
     register_resources(server)
     register_prompts(server)
-    server.masque_tools = tools  # type: ignore[attr-defined]  # for the CLI to abandon stdio's session at exit
+    _REGISTRIES[server] = tools
     return server
+
+
+_REGISTRIES: weakref.WeakKeyDictionary[MCPServer, MasqueTools] = weakref.WeakKeyDictionary()
+
+
+def tools_of(server: MCPServer) -> MasqueTools:
+    """The tool registry `build_server` made for `server` (the CLI ends stdio's shared connection with it)."""
+    return _REGISTRIES[server]
 
 
 def register_tools(tools: MasqueTools) -> None:

@@ -86,6 +86,8 @@ def don(
     """`masque assume`, held by this connection: one session at a time, its token kept server-side."""
     from masque.sessions import lifecycle as sessions
 
+    if conn.worn is not None and not _still_held(conn):
+        conn.worn = None  # revoked or expired from outside: it no longer blocks a new one
     if conn.worn is not None:
         raise Refused(
             f"this connection already wears {conn.worn.ref} (session {conn.worn.session_id})",
@@ -112,6 +114,21 @@ def don(
         knowledge=[{"uri": k.uri, "endpoint": k.endpoint} for k in s.knowledge],
         token=s.token if return_token else None,
     )
+
+
+def _still_held(conn: Connection) -> bool:
+    """Whether the worn session's credential still verifies; if not, its session is ended (abandoned)."""
+    from masque import api
+
+    if conn.worn is None or conn.worn.token is None or api.verify(conn.worn.token).valid:
+        return True
+    from masque.errors import MasqueError
+
+    try:
+        conn.abandon()  # a no-op for a session already ended; ends one whose credential merely expired
+    except MasqueError:
+        conn.worn = None
+    return False
 
 
 def _lens_and_context(ref: str) -> tuple[str, str | None]:
@@ -151,7 +168,8 @@ def whoami(conn: Connection, selection: Selection) -> results.WhoAmI:
     who = rings.acting(selection)
     session = None
     if conn.worn is not None:
-        session = show(conn.worn.session_id, selection=conn.worn_selection()).session.to_dict()
+        # As the caller (who may see its own sessions): the worn token may have been revoked meanwhile.
+        session = show(conn.worn.session_id, selection=selection).session.to_dict()
     return results.WhoAmI(
         actor=who.actor.name,
         ring=who.actor.ring.value,
