@@ -175,6 +175,24 @@ def test_connections_keep_their_own_sessions_and_closing_abandons() -> None:
         assert not token_valid(worn[name]["token"]), "its credential is revoked"
 
 
+def test_racing_dons_on_one_connection_wear_one_masque() -> None:
+    outcomes: list[bool] = []
+
+    async def main() -> None:
+        async with connect(memory_server()) as client:
+
+            async def don(ref: str, intent: str) -> None:
+                outcomes.append((await client.call_tool("don", {"ref": ref, "intent": intent})).is_error)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(don, "tool", "implement it")
+                tg.start_soon(don, "open", "answer it")
+
+    anyio.run(main)
+    assert sorted(outcomes) == [False, True]
+    assert store_rows("SELECT status FROM sessions") == [("abandoned",)], "one session, ended when the client left"
+
+
 def test_a_session_revoked_from_outside_frees_the_connection(invoke: Callable[..., Any]) -> None:
     async def main() -> None:
         async with connect(memory_server()) as client:

@@ -25,10 +25,13 @@ class Connection:
     """What one MCP connection (stdio process, or one HTTP MCP session) has done so far."""
 
     transport: str  # "stdio", "http" or "memory"
+    kept: bool = True  # False: a stateless request's throwaway, which nothing else will see
     opened_by: str | None = None  # the actor who opened it; a later request by another is refused
     worn: Session | None = None
     last_session_id: str | None = None  # the session `score` scores once doffed
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # don and doff one at a time: two racing `don`s would otherwise both see nothing worn.
+    wearing_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def bind(self, actor: str) -> None:
         """Tie the connection to the first actor who used it; another actor gets none of its state."""

@@ -109,7 +109,7 @@ class MasqueTools:
                     hint="connect with the initialize handshake (the SDK's Client(mode='legacy')), which keeps a "
                     "session per connection",
                 )
-            return Connection(self.transport)
+            return Connection(self.transport, kept=False)
         with self._lock:
             found = sdk_conn.state.get(_KEY)
             if found is None:
@@ -120,7 +120,8 @@ class MasqueTools:
     def caller(self, ctx: Context, *, stateful: bool) -> Caller:
         selection = self.selection_for(ctx)
         conn = self.connection(ctx, required=stateful)
-        if self.shared is None and stateful:
+        if conn.kept and self.shared is None:
+            # Whatever reads or changes this connection's state acts as the actor who opened it, or not at all.
             from masque.trust import rings
 
             conn.bind(rings.acting(selection).actor.name)

@@ -84,6 +84,13 @@ def don(
     conn: Connection, selection: Selection, ref: str, intent: str, ttl: str | None, return_token: bool
 ) -> results.Donned:
     """`masque assume`, held by this connection: one session at a time, its token kept server-side."""
+    with conn.wearing_lock:
+        return _don(conn, selection, ref, intent, ttl, return_token)
+
+
+def _don(
+    conn: Connection, selection: Selection, ref: str, intent: str, ttl: str | None, return_token: bool
+) -> results.Donned:
     from masque.sessions import lifecycle as sessions
 
     if conn.worn is not None and not _still_held(conn):
@@ -146,9 +153,10 @@ def doff(conn: Connection, score: str | None, notes: str | None) -> results.Doff
     """`masque release`: ends the worn session (and its chain), revokes its credential, scores it if asked."""
     from masque.sessions import lifecycle as sessions
 
-    s = conn.wearing()
-    ended = sessions.release(s.session_id, score=score, notes=notes, selection=conn.worn_selection())
-    conn.worn = None
+    with conn.wearing_lock:
+        s = conn.wearing()
+        ended = sessions.release(s.session_id, score=score, notes=notes, selection=conn.worn_selection())
+        conn.worn = None
     return results.Doffed(
         session_id=s.session_id,
         ref=s.ref,
