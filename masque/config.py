@@ -227,6 +227,12 @@ def session_id_from_env() -> str | None:
     return _env("MASQUE_SESSION_ID")
 
 
+def drop_session_claim() -> None:
+    """Forget MASQUE_SESSION_ID in this process: a server (`masque mcp`) proves sessions by their tokens
+    only, so the id of the shell it started from must not be taken as a claim for what it serves."""
+    os.environ.pop("MASQUE_SESSION_ID", None)
+
+
 def actor_from_env() -> tuple[str | None, str | None]:
     return _env("MASQUE_ACTOR"), _env("MASQUE_ACTOR_KEY")
 

@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "masque.cli.stats",
     "masque.cli.transfer",
     "masque.cli.feedback",
+    "masque.cli.mcp",
 ]
 
 
@@ -84,7 +85,8 @@ app = typer.Typer(
     help="AssumeRole for AI agents: don a versioned, validated persona (a masque) with a stated intent.",
     epilog=(
         "Exit codes: 0 ok, 1 validation or check failed, 2 usage error, 3 refused (intent, ring, token), "
-        "4 not found, 5 store busy or damaged, 6 conflict (re-read and retry), 130 interrupted. --debug shows tracebacks."
+        "4 not found, 5 store busy or damaged, 6 conflict (re-read and retry), 130 interrupted. "
+        "--debug shows tracebacks."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

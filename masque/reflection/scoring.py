@@ -22,6 +22,8 @@ from masque.store.events import record_event
 if TYPE_CHECKING:
     import duckdb
 
+    from masque.trust.rings import Selection
+
 MAX_NOTES_CHARS = 4000
 
 # Symbol names usable in masque.toml and on the command line (a bare `*` is a shell glob).
@@ -180,14 +182,16 @@ def add_score(
     return ScoreRow(score_id, session_id, score, notes, actor, now, scoring_config().value(score.value))
 
 
-def score_session(session_id: str, symbol: str | Score, notes: str | None = None) -> ScoreRow:
+def score_session(
+    session_id: str, symbol: str | Score, notes: str | None = None, *, selection: Selection | None = None
+) -> ScoreRow:
     """Score a session in its own transaction, as the acting actor (founder, key or session)."""
     from masque import store
     from masque.trust import rings
 
     score = symbol if isinstance(symbol, Score) else parse_symbol(symbol)
     with store.transaction() as conn:
-        who = rings.resolve_acting(conn, rings.selection_from_env()).actor
+        who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
         found = conn.execute("SELECT actor_ring FROM sessions WHERE id = ?", [session_id]).fetchone()
         # Scoring needs sight of the session: a more trusted actor's session is reported as unknown.
         if found and not rings.sees(who, found[0]):

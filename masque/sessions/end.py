@@ -180,6 +180,22 @@ def release(
         return Ended(after, False, tuple(ended), tuple(revoked))
 
 
+def abandon(session_id: str, *, reason: str = "abandoned", selection: Selection | None = None) -> Ended:
+    """End a live session its holder let go of without releasing it (status `abandoned`, credentials revoked).
+
+    What `masque sessions --stale` does for a dead holder PID, for a holder that knows it is letting go
+    (an MCP connection that closed without `doff`). Ended already -> Ended(already_ended=True).
+    """
+    turns.prepare(*_NEEDS)
+    with turns.transaction() as conn:
+        s = load(conn, session_id)
+        who = _who_may_end(conn, s, selection)
+        if s.status in ENDED:
+            return Ended(s, already_ended=True)
+        ended, revoked = _end(conn, s, status="abandoned", reason=reason, by=who.actor.name)
+        return Ended(load(conn, session_id), False, tuple(ended), tuple(revoked))
+
+
 def _who_may_end(conn: duckdb.DuckDBPyConnection, s: Session, selection: Selection | None) -> Acting:
     from masque.trust import rings
 

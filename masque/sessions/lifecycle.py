@@ -26,7 +26,7 @@ from masque.errors import Refused, UsageError
 from masque.ids import new_id
 from masque.model import Ring
 from masque.sessions.code import resolve_wearable
-from masque.sessions.end import DEFAULT_GRACE, end_actor_sessions, record_score, release, revoke
+from masque.sessions.end import DEFAULT_GRACE, abandon, end_actor_sessions, record_score, release, revoke
 from masque.sessions.events import record_session_events
 from masque.sessions.model import (
     ENDED,
@@ -54,6 +54,7 @@ __all__ = [
     "Session",
     "Wearable",
     "_from_row",
+    "abandon",
     "assume",
     "end_actor_sessions",
     "holder_alive",
