@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from masque.errors import MasqueError, Refused, UsageError
 from masque.serve import problems
-from masque.serve.auth import Caller
+from masque.serve.auth import Caller, acting
 from masque.serve.models import (
     ActivateRequest,
     ActivateResponse,
@@ -64,7 +64,7 @@ def _session_of(caller: rings.Selection, session_id: str | None, verb: str) -> s
     """The session named, else the one the bearer token proves."""
     if session_id:
         return session_id
-    who = rings.acting(caller)
+    who = acting(caller)
     if who.session_id is None:
         raise UsageError(
             f"{verb} needs a session: none was named and the bearer is an actor key",
@@ -172,8 +172,8 @@ def deactivate(body: DeactivateRequest, caller: Caller) -> DeactivateResponse:
     session_id = body.session_id or _token_session(caller)
     ended = lifecycle.release(session_id, score=body.score, notes=body.notes, selection=caller)
     s = ended.session
-    # Recomputed from the shard history: the same diff release archived in the session's metadata.
-    memory = s.memory or session_diff(s.session_id)
+    # Release returns the diff it archived; a session ended before keeps it in its metadata too.
+    memory = s.memory if s.memory is not None else session_diff(s.session_id)
     return DeactivateResponse(
         session=json.loads(json.dumps(s.to_dict(), default=_iso)),
         already_ended=ended.already_ended,
