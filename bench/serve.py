@@ -69,7 +69,9 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def cli_loop(masque: list[str], env: dict[str, str], stop: threading.Event, tally: Tally) -> None:
+def cli_cycle(masque: list[str], env: dict[str, str], tally: Tally) -> None:
+    """One cold-process round of the four operations, each timed."""
+
     def run(op: str, *args: str) -> str | None:
         start = time.perf_counter()
         proc = subprocess.run([*masque, *args], env=env, capture_output=True, text=True)
@@ -79,12 +81,16 @@ def cli_loop(masque: list[str], env: dict[str, str], stop: threading.Event, tall
         tally.add(op, time.perf_counter() - start)
         return proc.stdout
 
+    out = run("activate", "assume", REF, "--intent", INTENT, "--format", "json")
+    run("check", "check", REF, "--intent", INTENT)
+    run("sessions", "sessions", "--json", "-n", "20")
+    if out is not None:
+        run("deactivate", "release", json.loads(out)["session_id"])
+
+
+def cli_loop(masque: list[str], env: dict[str, str], stop: threading.Event, tally: Tally) -> None:
     while not stop.is_set():
-        out = run("activate", "assume", REF, "--intent", INTENT, "--format", "json")
-        run("check", "check", REF, "--intent", INTENT)
-        run("sessions", "sessions", "--json", "-n", "20")
-        if out is not None:
-            run("deactivate", "release", json.loads(out)["session_id"])
+        cli_cycle(masque, env, tally)
 
 
 class Served:
@@ -169,6 +175,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50, help="requests per second to the server")
     parser.add_argument("--cli", type=int, default=4, help="CLI processes looping beside it")
     parser.add_argument("--in-flight", type=int, default=16, help="most requests outstanding at once")
+    parser.add_argument("--quiet", type=int, default=10, help="then this many rounds one at a time, no load")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(
@@ -215,13 +222,44 @@ def main() -> None:
                 stop.set()
                 for t in loops:
                     t.join()
+                # Quiet: one request (one process) at a time, nothing else running: warm vs cold as such.
+                quiet_served, quiet_cli = Tally(), Tally()
+                served.tally = quiet_served
+                for _ in range(args.quiet):
+                    for op in OPS:
+                        served.request(op)
+                    cli_cycle(masque, env, quiet_cli)
         finally:
             server.terminate()
             _, err = server.communicate(timeout=60)
-    report(args, sent, elapsed, served_tally, cli, server.returncode, err)
+    report(args, sent, elapsed, (served_tally, cli), (quiet_served, quiet_cli), server.returncode, err)
 
 
-def report(args: Any, sent: int, elapsed: float, served: Tally, cli: Tally, code: int | None, err: str) -> None:
+def table(title: str, served: Tally, cli: Tally) -> None:
+    print(title)
+    print(f"  {'operation':<30} {'served p50':>10} {'p95':>8} {'n':>5}   {'cold CLI p50':>12} {'n':>4}  CLI/served")
+    for op in OPS:
+        s, c = served.took.get(op, []), cli.took.get(op, [])
+        if not s:
+            continue
+        s50, s95 = statistics.median(s) * 1000, _pct(s, 0.95) * 1000
+        line = f"  {op + ' / masque ' + CLI_OF[op]:<30} {s50:8.1f}ms {s95:6.1f}ms {len(s):5}"
+        if c:
+            c50 = statistics.median(c) * 1000
+            line += f"   {c50:10.1f}ms {len(c):4}  {c50 / s50:6.1f}x"
+        print(line)
+
+
+def report(
+    args: Any,
+    sent: int,
+    elapsed: float,
+    loaded: tuple[Tally, Tally],
+    quiet: tuple[Tally, Tally],
+    code: int | None,
+    err: str,
+) -> None:
+    served, cli = loaded
     answered = sum(len(v) for v in served.took.values())
     print(
         f"masque serve: asked {args.rate:g} req/s for {args.seconds:g} s (at most {args.in_flight} in flight) "
@@ -231,23 +269,16 @@ def report(args: Any, sent: int, elapsed: float, served: Tally, cli: Tally, code
         f"sent {sent}, answered 2xx {answered} in {elapsed:.1f} s = {answered / elapsed:.1f} req/s served; "
         f"CLI ran {sum(len(v) for v in cli.took.values())} commands"
     )
-    print(f"{'operation':<32} {'served p50':>10} {'p95':>8} {'n':>5}   {'cold CLI p50':>12} {'n':>4}  ratio")
-    for op in OPS:
-        s, c = served.took.get(op, []), cli.took.get(op, [])
-        if not s:
-            continue
-        s50, s95 = statistics.median(s) * 1000, _pct(s, 0.95) * 1000
-        line = f"{op + ' / masque ' + CLI_OF[op]:<32} {s50:8.1f}ms {s95:6.1f}ms {len(s):5}"
-        if c:
-            c50 = statistics.median(c) * 1000
-            line += f"   {c50:10.1f}ms {len(c):4}  {c50 / s50:5.1f}x"
-        print(line)
-    print(f"failures: served {len(served.failures)}, CLI {len(cli.failures)} (must be 0)")
-    for f in (served.failures + cli.failures)[:10]:
+    table("under load (served and CLI in the same seconds):", served, cli)
+    table(f"quiet ({args.quiet} rounds, one request or process at a time):", *quiet)
+    failures = served.failures + cli.failures + quiet[0].failures + quiet[1].failures
+    served_failed = len(served.failures) + len(quiet[0].failures)
+    print(f"failures: served {served_failed}, CLI {len(failures) - served_failed} (must be 0)")
+    for f in failures[:10]:
         print(f"  {f}")
     clean = code == 0 and "Traceback" not in err
     print(f"server stopped with SIGTERM: exit {code}{'' if clean else ' (NOT CLEAN)'}")
-    if served.failures or cli.failures or not clean:
+    if failures or not clean:
         if err.strip():
             print(err[-2000:], file=sys.stderr)
         sys.exit(1)

@@ -25,7 +25,7 @@ SMALLEST = {
     "forget": ["--rows", "200", "--repeat", "1"],
     "memory": ["--n", "300", "--queries", "3"],
     "startup": ["--runs", "1"],
-    "serve": ["--seconds", "1", "--rate", "4", "--cli", "1"],
+    "serve": ["--seconds", "1", "--rate", "4", "--cli", "1", "--quiet", "1"],
 }
 
 

@@ -267,3 +267,25 @@ def test_the_served_process_answers_beside_the_cli_and_stops_cleanly(
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+
+
+def test_every_masque_error_maps_to_its_documented_status() -> None:
+    from masque.errors import MasqueError, NotFound, Refused, StoreBusy, StoreError, UsageError, ValidationFailed
+    from masque.serve import problems
+
+    cases: list[tuple[MasqueError, int, str, int]] = [
+        (UsageError("u"), 400, "usage", 2),
+        (ValidationFailed("v"), 422, "validation_failed", 1),
+        (Refused("r", reason="unauthenticated"), 401, "unauthenticated", 3),
+        (Refused("r", reason="ring_refused"), 403, "ring_refused", 3),
+        (NotFound("n"), 404, "not_found", 4),
+        (StoreBusy("b", hint="retry"), 503, "store_busy", 5),
+        (StoreError("s"), 500, "store_error", 5),
+        (MasqueError("m"), 500, "failed", 1),
+    ]
+    for exc, status, reason, exit_code in cases:
+        response = problems.error_response(exc)
+        body = json.loads(bytes(response.body))
+        assert (response.status_code, body["reason"], body["exit_code"]) == (status, reason, exit_code)
+        assert response.media_type == "application/problem+json" and body["detail"] == exc.message
+    assert problems.error_response(StoreBusy("b")).headers["retry-after"] == "1"

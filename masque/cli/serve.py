@@ -33,9 +33,17 @@ def serve_cmd(
             f"masque serve needs FastAPI and uvicorn ({exc.name} is not installed)",
             hint="pip install 'masque[serve]'",
         ) from None
+    from masque import config
     from masque.cli.output import print_warning
     from masque.serve.app import create_app
 
+    if config.session_id_from_env():
+        # Identity never comes from here, but memory calls still compare a claimed MASQUE_SESSION_ID
+        # with the caller's token, so a server started inside a session would refuse other sessions.
+        print_warning(
+            "MASQUE_SESSION_ID is set in the server's environment: memory requests under other sessions "
+            "will be refused; start the server outside any session (`masque release` first)"
+        )
     if host not in _LOOPBACK:
         print_warning(
             f"serving on {host} without TLS: bearer keys and tokens cross the network in clear; "
