@@ -289,3 +289,25 @@ def test_every_masque_error_maps_to_its_documented_status() -> None:
         assert (response.status_code, body["reason"], body["exit_code"]) == (status, reason, exit_code)
         assert response.media_type == "application/problem+json" and body["detail"] == exc.message
     assert problems.error_response(StoreBusy("b")).headers["retry-after"] == "1"
+
+
+def test_a_failing_provider_is_a_problem_and_is_logged(
+    keys: dict[str, str], client: TestClient, llm: FakeOpenAI
+) -> None:
+    r = client.post("/masks/activate", json={"masque": "tool", "intent": "implement it"}, headers=bearer(keys["root"]))
+    token = r.json()["token"]
+    llm.fail_status = 500
+    r = client.post("/masks/generate", json={"prompt": "Plan the parser"}, headers=bearer(token))
+    body = assert_problem(r, 500, "failed", 1)
+    assert "127.0.0.1" in body["detail"] and body["hint"]
+    assert store_rows("SELECT status FROM generations") == [("error",)]
+    # An actor key names no session: generate says which to send.
+    r = client.post("/masks/generate", json={"prompt": "x"}, headers=bearer(keys["root"]))
+    assert "session" in assert_problem(r, 400, "usage", 2)["detail"]
+
+
+def test_serve_without_the_extra_says_what_to_install(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if `masque[serve]` were not installed
+    result = invoke(["serve"])
+    assert result.exit_code == 2
+    assert "pip install 'masque[serve]'" in result.stderr and "uvicorn" in result.stderr
