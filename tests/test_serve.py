@@ -311,3 +311,17 @@ def test_serve_without_the_extra_says_what_to_install(invoke: Invoke, monkeypatc
     result = invoke(["serve"])
     assert result.exit_code == 2
     assert "pip install 'masque[serve]'" in result.stderr and "uvicorn" in result.stderr
+
+
+def test_extra_asgi_apps_mount_beside_the_api(keys: dict[str, str]) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def hello(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("mounted")
+
+    with TestClient(create_app(mounts={"/mcp": Starlette(routes=[Route("/", hello)])})) as c:
+        assert c.get("/mcp/").text == "mounted"  # the mounted app does its own authentication
+        assert c.get("/sessions", headers=bearer(keys["root"])).status_code == 200
+        assert_problem(c.get("/nowhere", headers=bearer(keys["root"])), 404, "not_found", 4)
