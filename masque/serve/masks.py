@@ -122,7 +122,9 @@ def generate(body: GenerateRequest, caller: Caller) -> StreamingResponse:
     first = pieces.get()
     if isinstance(first, BaseException):
         raise first
-    return StreamingResponse(_events(first, pieces), media_type="text/event-stream")
+    # No caching, and no buffering by a proxy in front (nginx honours X-Accel-Buffering): pieces flow as made.
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(_events(first, pieces), media_type="text/event-stream", headers=headers)
 
 
 def _events(first: Any, pieces: queue.Queue[Any]) -> Iterator[bytes]:
