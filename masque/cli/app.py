@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "masque.cli.transfer",
     "masque.cli.feedback",
     "masque.cli.mcp",
+    "masque.cli.serve",
 ]
 
 

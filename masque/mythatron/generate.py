@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from masque.errors import MasqueError, NotFound, Refused, UsageError
 from masque.model import Masque
 from masque.mythatron.providers import Completion, Provider, TokenSink, build_request, select
+
+if TYPE_CHECKING:
+    from masque.trust.rings import Selection
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,11 @@ class Target:
     warnings: tuple[str, ...] = ()
 
 
-def target_for_session(session_id: str) -> Target:
-    """The masque an active session wears, loaded from the file the session recorded."""
+def target_for_session(session_id: str, selection: Selection | None = None) -> Target:
+    """The masque an active session wears, loaded from the file the session recorded.
+
+    `selection` is who asks (default: the CLI's `--as`/environment); a served surface passes its bearer's.
+    """
     from masque import config, store
     from masque.masques.validate import resolve_file
 
@@ -50,7 +56,7 @@ def target_for_session(session_id: str) -> Target:
             [session_id],
         )
         if found:
-            _check_may_use(conn, session_id)
+            _check_may_use(conn, session_id, selection)
     if not found:
         raise NotFound(f"session {session_id} not found", hint="`masque sessions` lists sessions")
     row = found[0]
@@ -77,14 +83,14 @@ def target_for_session(session_id: str) -> Target:
     return Target(masque, path, session_id, tuple(warnings))
 
 
-def _check_may_use(conn: Any, session_id: str) -> None:
+def _check_may_use(conn: Any, session_id: str, selection: Selection | None = None) -> None:
     """A session id alone proves nothing: generate under it as its token's holder, its own actor (by key or
     as the founder), or a more trusted ring. A session the caller may not even see is "not found"."""
     from masque.sessions.end import may_end
     from masque.sessions.model import load
     from masque.trust import rings
 
-    who = rings.resolve_acting(conn, rings.selection_from_env())
+    who = rings.resolve_acting(conn, selection or rings.selection_from_env())
     session = load(conn, session_id)
     if who.session_id == session_id or may_end(who, session):
         return
@@ -107,7 +113,7 @@ def target_for_ref(ref: str) -> Target:
     return Target(masque, mask.path, None)
 
 
-def choose_target(ref: str | None, session_id: str | None) -> Target:
+def choose_target(ref: str | None, session_id: str | None, selection: Selection | None = None) -> Target:
     """MASK, else --session, else MASQUE_SESSION_ID; naming both is a usage error."""
     from masque import config
 
@@ -121,7 +127,7 @@ def choose_target(ref: str | None, session_id: str | None) -> Target:
             "no mask to generate with",
             hint="name one (`mythatron generate professor PROMPT`), pass --session ID, or assume a masque first",
         )
-    return target_for_session(session_id)
+    return target_for_session(session_id, selection)
 
 
 def _log(
@@ -172,11 +178,15 @@ def generate(
     provider: str | Provider | None = None,
     model: str | None = None,
     on_token: TokenSink | None = None,
+    selection: Selection | None = None,
 ) -> Generation:
-    """Run one completion with the mask's context, streaming pieces to `on_token`, and log it."""
+    """Run one completion with the mask's context, streaming pieces to `on_token`, and log it.
+
+    `selection` proves who generates under a session (default: the CLI's environment).
+    """
     if not prompt.strip():
         raise UsageError("the prompt is empty; say what you want generated")
-    target = choose_target(ref, session_id)
+    target = choose_target(ref, session_id, selection)
     chosen = provider if provider is not None and not isinstance(provider, str) else select(provider)
     request = build_request(target.masque, prompt, model)
     try:

@@ -176,6 +176,7 @@ def release(
             ended_at=utcnow(),
             end_reason=why,
             exit_code=exit_code if exit_code is not None else s.exit_code,
+            memory=load(conn, sid).memory,  # the shard diff _end just archived
         )
         return Ended(after, False, tuple(ended), tuple(revoked))
 

@@ -1,0 +1,56 @@
+"""`masque serve`: the REST API (FastAPI + uvicorn) in one long-lived process."""
+
+from __future__ import annotations
+
+import typer
+
+from masque.cli.app import app
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="TCP port (0 picks a free one)."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level: warning, info, debug."),
+) -> None:
+    """Serve the REST API: activate/generate/deactivate, masques, check, sessions, stats, memory.
+
+    Every request needs `Authorization: Bearer <actor key msqk_... or session token msq_...>`;
+    OpenAPI docs at /docs. The store is opened per request, so CLI commands keep working beside it.
+    SIGTERM or Ctrl-C stops it after in-flight requests finish. Needs `pip install 'masque[serve]'`.
+    """
+    import signal
+
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn
+    except ImportError as exc:
+        from masque.errors import UsageError
+
+        raise UsageError(
+            f"masque serve needs FastAPI and uvicorn ({exc.name} is not installed)",
+            hint="pip install 'masque[serve]'",
+        ) from None
+    from masque import config
+    from masque.cli.output import print_warning
+    from masque.serve.app import create_app
+
+    if config.session_id_from_env():
+        # Identity never comes from here, but memory calls still compare a claimed MASQUE_SESSION_ID
+        # with the caller's token, so a server started inside a session would refuse other sessions.
+        print_warning(
+            "MASQUE_SESSION_ID is set in the server's environment: memory requests under other sessions "
+            "will be refused; start the server outside any session (`masque release` first)"
+        )
+    if host not in _LOOPBACK:
+        print_warning(
+            f"serving on {host} without TLS: bearer keys and tokens cross the network in clear; "
+            "put a TLS proxy in front"
+        )
+    # uvicorn re-raises the signal that stopped it once it has shut down; a SIGTERM handled that way is
+    # a clean stop (exit 0), not a death by signal.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port, log_level=log_level.lower()))
+    server.run()
