@@ -110,10 +110,10 @@ def test_a_store_removed_just_before_a_read_only_open_is_created(monkeypatch: py
     path.write_bytes(b"")
     real = duckdb.connect
 
-    def connect(database: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(database: str, read_only: bool = False, **kwargs: Any) -> duckdb.DuckDBPyConnection:
         if read_only:
             path.unlink(missing_ok=True)
-        return real(database, read_only=read_only)
+        return real(database, read_only=read_only, **kwargs)
 
     monkeypatch.setattr(duckdb, "connect", connect)
     with store.connect(read_only=True) as conn:

@@ -177,8 +177,7 @@ def selected_records(
             seen = ", ".join(f"'{r.value}'" for r in rings.visible_rings(who))
             where.append(f"s.actor_ring IN ({seen})")
             event_where.append(f"e.actor IN (SELECT name FROM actors WHERE ring IN ({seen}))")
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute("SET enable_progress_bar = false")
+        store.for_analytics(conn)
         records = _export_table(conn, fmt, " AND ".join(where), " AND ".join(event_where), params)
         conn.register("_export", records)
         counts = conn.execute(

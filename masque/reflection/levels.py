@@ -217,8 +217,9 @@ _SETS: dict[Level, list[tuple[str, ...]]] = {
 def build_report(conn: duckdb.DuckDBPyConnection, selection: Selection, filters: Filters, *, top: int = 5) -> Report:
     """The report for `selection` on an open connection (the store's or any with the same tables)."""
     rules = scoring_config()
-    conn.execute("SET TimeZone = 'UTC'")
-    conn.execute("SET enable_progress_bar = false")
+    from masque.store import for_analytics
+
+    for_analytics(conn)
     q = Scope(conn, selection, filters)
     level = selection.level
     flags = ", s.masque_ring = $ring AS in_ring, s.actor_ring = $ring AS by_ring" if level is Level.RING else ""

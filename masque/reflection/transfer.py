@@ -485,8 +485,7 @@ def import_sessions(
     fmt = fmt or detect_format(path)
     with store.connect() as conn:
         who = _admin_or_refuse(conn, selection, path)
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute("SET enable_progress_bar = false")
+        store.for_analytics(conn)
         # Staging only touches temporary tables, so it runs before the transaction: a file DuckDB
         # cannot parse must not abort the transaction the line-by-line fallback then needs.
         bad, records = _stage(conn, path, fmt)
