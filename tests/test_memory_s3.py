@@ -150,3 +150,41 @@ def test_a_missing_bucket_is_a_store_error_naming_it(invoke: Invoke, s3_memory: 
 
     assert result.exit_code == 5, result.output
     assert "s3://no-such-bucket-here/team" in result.stderr and "bucket exists" in result.stderr
+
+
+def test_concurrent_writers_lose_nothing_on_the_bucket(s3_memory: Bucket, tmp_path: Path, invoke: Invoke) -> None:
+    """LanceDB commits with conditional PUTs (If-None-Match); the server answers 412 to the loser, who retries."""
+    import os
+    import subprocess
+    import sys
+
+    files = []
+    for writer in range(3):
+        dump = tmp_path / f"writer{writer}.jsonl"
+        lines = (json.dumps({"masque": "codesmith", "text": f"writer {writer} note {i}"}) for i in range(20))
+        dump.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        files.append(dump)
+    _ok(invoke(["memory", "add", "codesmith", "the shard exists before the race"]))
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "masque", "memory", "import", str(f)],
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for f in files
+    ]
+    outcomes = [(p.communicate(timeout=300)[1], p.returncode) for p in procs]
+
+    assert all(code == 0 for _, code in outcomes), outcomes
+    listed = _ok(invoke(["memory", "list", "codesmith", "--limit", "1000", "--json"]))["memories"]
+    assert len({m["text"] for m in listed}) == 61
+
+
+def test_masque_path_shows_the_memory_uri_and_endpoint(invoke: Invoke, s3_memory: Bucket) -> None:
+    places = _ok(invoke(["path", "--json"]))
+
+    assert places["memory"] == f"s3://{s3_memory.name}/team (endpoint {s3_memory.endpoint})"
+    assert "testing-secret-value" not in json.dumps(places)
