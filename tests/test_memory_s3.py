@@ -188,3 +188,22 @@ def test_masque_path_shows_the_memory_uri_and_endpoint(invoke: Invoke, s3_memory
 
     assert places["memory"] == f"s3://{s3_memory.name}/team (endpoint {s3_memory.endpoint})"
     assert "testing-secret-value" not in json.dumps(places)
+
+
+def test_snapshot_index_and_reembed_work_on_the_bucket(invoke: Invoke, s3_memory: Bucket, tmp_path: Path) -> None:
+    for text in ("the parser keeps line numbers", "deploys need two approvals", "tests live in tests/"):
+        _ok(invoke(["memory", "add", "codesmith", text]))
+
+    summary = _ok(invoke(["memory", "snapshot", "codesmith", "--json"]))["summaries"][0]
+    indexed = _ok(invoke(["memory", "index", "codesmith", "--json"]))
+    config = tmp_path / "masque.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace("[memory]\n", "[memory]\nhash_dim = 128\n", 1))
+    refused = invoke(["memory", "search", "codesmith", "parser"])
+    _ok(invoke(["memory", "reembed", "codesmith"]))
+    hits = _ok(invoke(["memory", "search", "codesmith", "parser line numbers", "-k", "1", "--json"]))["results"]
+
+    assert summary["source_rows"] == 3 and "parser" in summary["summary"]
+    assert indexed["rows"] == 3
+    assert refused.exit_code == 2 and "reembed" in refused.stderr  # the embedder changed under the shard
+    assert [h["text"] for h in hits] == ["the parser keeps line numbers"]
+    assert _ok(invoke(["memory", "stats", "codesmith", "--json"]))["shards"][0]["embedder"] == "hash-v1-128"
