@@ -207,7 +207,7 @@ def _is_transport(exc: BaseException) -> bool:
 
 def rebuild_hint(masque: str) -> str:
     return (
-        f"move the damaged directory aside and re-import your last export: "
+        f"move the damaged shard aside (its directory, or its prefix in the bucket) and re-import your last export: "
         f"`masque memory import memories.jsonl --masque {masque}` "
         f"(exports are made with `masque memory export {masque} -o memories.jsonl`)"
     )
