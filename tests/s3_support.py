@@ -5,6 +5,7 @@ LanceDB talks to the server exactly as it would to S3 or MinIO; the tests look i
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,15 +32,16 @@ def _http(method: str, url: str) -> bytes:
         return bytes(response.read())
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """`python -m moto.server` on a free 127.0.0.1 port, up until the session ends."""
+@contextmanager
+def moto_server(**env: str) -> Iterator[str]:
+    """`python -m moto.server` on a free 127.0.0.1 port (with `env` added), ready when this yields."""
     pytest.importorskip("moto.server", reason="the S3 tests need moto's server mode: pip install 'moto[server]'")
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **env},
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -47,7 +50,9 @@ def s3_endpoint() -> Iterator[str]:
             try:
                 _http("GET", endpoint + "/")
                 break
-            except (urllib.error.URLError, ConnectionError, OSError):
+            except urllib.error.HTTPError:
+                break  # an answer, even a refusal, means it is up
+            except (urllib.error.URLError, OSError):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"moto server on port {port} did not come up") from None
                 time.sleep(0.05)
@@ -55,6 +60,13 @@ def s3_endpoint() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """One moto server for the whole test session."""
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 class Bucket:

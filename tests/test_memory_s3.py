@@ -149,7 +149,20 @@ def test_a_missing_bucket_is_a_store_error_naming_it(invoke: Invoke, s3_memory: 
     result = invoke(["memory", "add", "codesmith", "a note"], env={"MASQUE_CONFIG": str(config)})
 
     assert result.exit_code == 5, result.output
-    assert "s3://no-such-bucket-here/team" in result.stderr and "bucket exists" in result.stderr
+    assert "s3://no-such-bucket-here/team" in result.stderr and "NoSuchBucket" in result.stderr
+    assert "bucket exists" in result.stderr
+
+
+def test_refused_credentials_exit_5_naming_the_cause(invoke: Invoke, tmp_path: Path) -> None:
+    with s3_support.moto_server(INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint:  # this one checks keys
+        config = write_s3_config(tmp_path / "auth.toml", "s3://any-bucket/team", endpoint)
+        env = {"MASQUE_CONFIG": str(config), "AWS_ACCESS_KEY_ID": "AKIAWRONG", "AWS_SECRET_ACCESS_KEY": "hush-hush"}
+
+        result = invoke(["memory", "search", "codesmith", "anything"], env=env)
+
+    assert result.exit_code == 5, result.output
+    assert "InvalidAccessKeyId" in result.stderr and "AWS credentials" in result.stderr
+    assert "hush-hush" not in result.output
 
 
 def test_concurrent_writers_lose_nothing_on_the_bucket(s3_memory: Bucket, tmp_path: Path, invoke: Invoke) -> None:

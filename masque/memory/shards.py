@@ -435,7 +435,7 @@ def _remote_db(storage: config.MemoryStorage) -> Any:
 def unreachable(storage: config.MemoryStorage, exc: BaseException) -> StoreError:
     """The object store did not answer as a store: name the URI and the settings that fix it."""
     return StoreError(
-        f"memory store {storage.where()} could not be reached: {_object_store_reason(exc)}",
+        f"memory store {storage.where()} refused or did not answer: {_object_store_reason(exc)}",
         hint=f"check [memory] uri and [memory.s3] endpoint, region and allow_http in {config.config_file()}, "
         "that the bucket exists, and the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile)",
     )
