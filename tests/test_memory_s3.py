@@ -220,3 +220,17 @@ def test_snapshot_index_and_reembed_work_on_the_bucket(invoke: Invoke, s3_memory
     assert refused.exit_code == 2 and "reembed" in refused.stderr  # the embedder changed under the shard
     assert [h["text"] for h in hits] == ["the parser keeps line numbers"]
     assert _ok(invoke(["memory", "stats", "codesmith", "--json"]))["shards"][0]["embedder"] == "hash-v1-128"
+
+
+def test_release_archives_the_session_diff_of_a_shard_on_s3(invoke: Invoke, s3_memory: Bucket) -> None:
+    session = _ok(invoke(["assume", "codesmith", "--intent", "implement the parser", "--format", "json"]))
+    env = {"MASQUE_SESSION_ID": session["session_id"], "MASQUE_TOKEN": session["token"]}
+    _ok(invoke(["memory", "add", "the parser is a Pratt loop"], env=env))  # MASQUE from the session
+    dropped = _ok(invoke(["memory", "add", "a note to drop", "--json"], env=env))["ids"][0]
+    _ok(invoke(["memory", "forget", dropped], env=env))
+
+    _ok(invoke(["release", session["session_id"]]))
+
+    memory = _ok(invoke(["sessions", "show", session["session_id"], "--json"]))["memory"]
+    assert memory["shards"] == {"codesmith": {"added": 2, "forgotten": 1}}
+    assert _texts(invoke, "codesmith") == ["the parser is a Pratt loop"]
