@@ -234,3 +234,17 @@ def test_release_archives_the_session_diff_of_a_shard_on_s3(invoke: Invoke, s3_m
     memory = _ok(invoke(["sessions", "show", session["session_id"], "--json"]))["memory"]
     assert memory["shards"] == {"codesmith": {"added": 2, "forgotten": 1}}
     assert _texts(invoke, "codesmith") == ["the parser is a Pratt loop"]
+
+
+def test_a_shard_the_store_knows_but_the_bucket_lacks_is_missing(
+    invoke: Invoke, s3_memory: Bucket, tmp_path: Path
+) -> None:
+    _ok(invoke(["memory", "add", "codesmith", "written to the first bucket"]))
+    other = Bucket(s3_memory.endpoint)  # the config now points at an empty bucket
+    config = write_s3_config(tmp_path / "other.toml", f"s3://{other.name}/team", s3_memory.endpoint)
+
+    result = invoke(["memory", "list", "codesmith"], env={"MASQUE_CONFIG": str(config)})
+
+    assert result.exit_code == 5, result.output
+    assert f"is missing (s3://{other.name}/team/mask_memory_codesmith.lance)" in result.stderr
+    assert "memory import" in result.stderr
