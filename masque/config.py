@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,99 @@ def store_path() -> Path:
 
 def memory_dir() -> Path:
     return home() / "memory"
+
+
+_S3_KEYS = ("endpoint", "region", "allow_http", "profile")
+_URI_HINT = 'set [memory] uri = "s3://BUCKET/PREFIX" in the config file, or remove it to keep memory under the home'
+
+
+@dataclass(frozen=True)
+class MemoryStorage:
+    """Where memory shards live: the local memory dir (default) or an `s3://bucket/prefix` URI.
+
+    `options` are LanceDB storage options and may hold credentials: never print, log or store them.
+    """
+
+    uri: str
+    remote: bool = False
+    endpoint: str | None = None
+    options: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def where(self) -> str:
+        """The URI with the endpoint, for messages (never the credentials)."""
+        return f"{self.uri} (endpoint {self.endpoint})" if self.endpoint else self.uri
+
+
+def memory_storage() -> MemoryStorage:
+    """`[memory] uri` and `[memory.s3]`; the local memory dir when no uri is set.
+
+    Credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), else from the
+    profile (`[memory.s3] profile`, else AWS_PROFILE, else `default`) in the shared credentials file;
+    with neither, LanceDB's own chain (instance roles) applies.
+    """
+    memory = section("memory")
+    raw = memory.get("uri")
+    if raw is None or raw == "":
+        return MemoryStorage(str(memory_dir()))
+    where = f"{config_file()}: [memory]"
+    if not isinstance(raw, str) or not raw.startswith("s3://") or not raw[5:].split("/")[0]:
+        raise UsageError(f"{where} uri must be an s3://BUCKET/PREFIX URI, got {raw!r}", hint=_URI_HINT)
+    s3 = memory.get("s3", {})
+    if not isinstance(s3, dict):
+        raise UsageError(f"{where}.s3 must be a table", hint='e.g. [memory.s3] endpoint = "http://127.0.0.1:9000"')
+    unknown = sorted(set(s3) - set(_S3_KEYS))
+    if unknown:
+        raise UsageError(f"{where}.s3 has unknown keys {unknown}", hint=f"the valid keys are {', '.join(_S3_KEYS)}")
+    for key in ("endpoint", "region", "profile"):
+        if key in s3 and (not isinstance(s3[key], str) or not s3[key]):
+            raise UsageError(f"{where}.s3 {key} must be a non-empty string, got {s3[key]!r}")
+    allow_http = s3.get("allow_http", False)
+    if not isinstance(allow_http, bool):
+        raise UsageError(f"{where}.s3 allow_http must be true or false, got {allow_http!r}")
+    endpoint = s3.get("endpoint") or _env("AWS_ENDPOINT_URL_S3") or _env("AWS_ENDPOINT_URL")
+    options: dict[str, str] = {}
+    if endpoint:
+        if not endpoint.startswith(("http://", "https://")):
+            raise UsageError(f"{where}.s3 endpoint must be an http(s):// URL, got {endpoint!r}")
+        if endpoint.startswith("http://") and not allow_http:
+            raise UsageError(
+                f"{where}.s3 endpoint {endpoint} is plain HTTP, which is refused unless allowed",
+                hint="set [memory.s3] allow_http = true (for a local test server), or use an https:// endpoint",
+            )
+        options["aws_endpoint"] = endpoint.rstrip("/")
+    if allow_http:
+        options["allow_http"] = "true"
+    region = s3.get("region") or _env("AWS_REGION") or _env("AWS_DEFAULT_REGION") or ("us-east-1" if endpoint else None)
+    if region:
+        options["aws_region"] = region
+    options.update(_aws_credentials(s3.get("profile"), where))
+    return MemoryStorage(raw.rstrip("/"), remote=True, endpoint=options.get("aws_endpoint"), options=options)
+
+
+def _aws_credentials(profile: str | None, where: str) -> dict[str, str]:
+    key, secret = _env("AWS_ACCESS_KEY_ID"), _env("AWS_SECRET_ACCESS_KEY")
+    if key and secret and profile is None:
+        found = {"aws_access_key_id": key, "aws_secret_access_key": secret}
+        token = _env("AWS_SESSION_TOKEN")
+        return {**found, "aws_session_token": token} if token else found
+    name = profile or _env("AWS_PROFILE") or "default"
+    path = Path(_env("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials").expanduser()
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the AWS credentials file {path}: {exc}") from None
+    if not parser.has_section(name):
+        if profile or _env("AWS_PROFILE"):
+            raise UsageError(
+                f"AWS profile {name!r} (from {'[memory.s3] profile' if profile else 'AWS_PROFILE'}) is not in {path}",
+                hint=f"add [{name}] with aws_access_key_id and aws_secret_access_key there, or fix {where}.s3 profile",
+            )
+        return {}
+    wanted = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+    return {k: parser.get(name, k) for k in wanted if parser.get(name, k, fallback="")}
 
 
 def crash_log_path() -> Path:

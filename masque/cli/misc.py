@@ -17,7 +17,7 @@ def path_cmd(
     places = {
         "home": str(config.home()),
         "store": str(config.store_path()),
-        "memory": str(config.memory_dir()),
+        "memory": config.memory_storage().where(),
         "config": str(config.config_file() or (config.config_home() / "masque.toml")),
         "crash_log": str(config.crash_log_path()),
         "search_path": [str(p) for p in config.search_path()],

@@ -188,7 +188,7 @@ def target(
         opted = policy.is_opted_out(conn, caller.actor, key)
         registered = conn.execute("SELECT 1 FROM memory_shards WHERE masque = ?", [key]).fetchone() is not None
     files = access.masque_files()
-    known = [key] if registered or shards.shard_path(key).exists() else []
+    known = [key] if registered or shards.shard_exists(key) else []
     ring = access.ring_of(key, files, known, caller)
     tgt = Target(key, version, caller, settings, policy.read_access(caller, settings), opted, None, ring)
     try:

@@ -199,9 +199,15 @@ def _is_damage(exc: BaseException) -> bool:
     return isinstance(exc, OSError) or "LanceError" in str(exc) or "lance error" in str(exc)
 
 
+def _is_transport(exc: BaseException) -> bool:
+    """An object store that did not answer (connection, DNS, TLS, credentials), not a damaged shard."""
+    text = str(exc)
+    return any(word in text for word in ("RetryError", "ConnectError", "Client error with status", "Forbidden"))
+
+
 def rebuild_hint(masque: str) -> str:
     return (
-        f"move the damaged directory aside and re-import your last export: "
+        f"move the damaged shard aside (its directory, or its prefix in the bucket) and re-import your last export: "
         f"`masque memory import memories.jsonl --masque {masque}` "
         f"(exports are made with `masque memory export {masque} -o memories.jsonl`)"
     )
@@ -210,10 +216,10 @@ def rebuild_hint(masque: str) -> str:
 class Shard:
     """An open LanceDB table for one masque."""
 
-    def __init__(self, masque: str, table: Any, path: Path) -> None:
+    def __init__(self, masque: str, table: Any, location: str) -> None:
         self.masque = masque
         self.table = table
-        self.path = path
+        self.location = location  # a local path or an s3:// URI, for messages
         meta = table.schema.metadata or {}
         self.embedder_id = meta.get(META_EMBEDDER, b"").decode() or None
         self.dim = int(meta[META_DIM]) if META_DIM in meta else table.schema.field("vector").type.list_size
@@ -236,8 +242,11 @@ class Shard:
                     f"kept winning for {_RETRY_DEADLINE:g}s ({_lance_message(exc)})",
                     hint="run the command again",
                 ) from None
+            if self.location.startswith("s3://") and _is_transport(exc):
+                raise unreachable(config.memory_storage(), exc) from None
             raise StoreError(
-                f"memory shard {self.name} of masque {self.masque!r} is damaged ({self.path}): {_lance_message(exc)}",
+                f"memory shard {self.name} of masque {self.masque!r} is damaged ({self.location}): "
+                f"{_lance_message(exc)}",
                 hint=rebuild_hint(self.masque),
             ) from None
 
@@ -272,7 +281,7 @@ class Shard:
         if not self.materialized():
             raise StoreError(
                 f"memory shard {self.name} of masque {self.masque!r}: deleted rows could not be rewritten out "
-                f"of its files ({self.path})",
+                f"of its files ({self.location})",
                 hint="run the command again; `masque memory stats` shows the shard",
             )
         for ix in self.table.list_indices():
@@ -389,24 +398,101 @@ def lancedb_module() -> Any:
     return lancedb
 
 
-_connections: dict[str, Any] = {}
+_connections: dict[tuple[str, ...], Any] = {}
 
 
 def _db() -> Any:
-    """The LanceDB connection for the memory dir, one per process (tables are opened per operation)."""
-    path = config.memory_dir()
-    cached = _connections.get(str(path))
+    """The LanceDB connection for the memory location, one per process (tables are opened per operation)."""
+    storage = config.memory_storage()
+    if storage.remote:
+        return _remote_db(storage)
+    path = Path(storage.uri)
+    cached = _connections.get((storage.uri,))
     if cached is not None and path.is_dir():
         return cached
     lancedb = lancedb_module()
     config.ensure_home()
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _connections[str(path)] = db = lancedb.connect(str(path))
+    _connections[(storage.uri,)] = db = lancedb.connect(storage.uri)
     return db
 
 
+def _remote_db(storage: config.MemoryStorage) -> Any:
+    # Keyed by every option so a changed endpoint or key is a new connection; the key stays in memory only.
+    key = (storage.uri, *sorted(f"{k}={v}" for k, v in storage.options.items()))
+    cached = _connections.get(key)
+    if cached is not None:
+        return cached
+    lancedb = lancedb_module()
+    try:
+        db = lancedb.connect(storage.uri, storage_options=dict(storage.options))
+    except Exception as exc:
+        raise unreachable(storage, exc) from None
+    _connections[key] = db
+    return db
+
+
+def unreachable(storage: config.MemoryStorage, exc: BaseException) -> StoreError:
+    """The object store did not answer as a store: name the URI and the settings that fix it."""
+    return StoreError(
+        f"memory store {storage.where()} refused or did not answer: {_object_store_reason(exc)}",
+        hint=f"check [memory] uri and [memory.s3] endpoint, region and allow_http in {config.config_file()}, "
+        "that the bucket exists, and the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the profile)",
+    )
+
+
+def _object_store_reason(exc: BaseException) -> str:
+    """The cause inside an object_store error (a Rust debug dump several hundred characters long)."""
+    text = str(exc)
+    for pattern in (r'ConnectError\("([^"]+)"[^)]*message: "([^"]+)"', r'message: "([^"]+)"', r"<Code>([^<]+)</Code>"):
+        found = re.search(pattern, text)
+        if found:
+            return ": ".join(found.groups())
+    for marker in ("Client error with status ", "status: "):
+        at = text.find(marker)
+        if at >= 0:
+            return text[at : at + 80].split(",")[0]
+    return _lance_message(exc)
+
+
+def remote() -> bool:
+    return config.memory_storage().remote
+
+
+def shard_location(masque: str) -> str:
+    """Where the shard's files are: a local path, or the object URI (for messages)."""
+    storage = config.memory_storage()
+    if storage.remote:
+        return f"{storage.uri}/{table_name(masque)}.lance"
+    return str(Path(storage.uri) / f"{table_name(masque)}.lance")
+
+
 def shard_path(masque: str) -> Path:
+    """The local shard directory (local memory only; see `shard_exists` for either)."""
     return config.memory_dir() / f"{table_name(masque)}.lance"
+
+
+def shard_exists(masque: str) -> bool:
+    """Whether the shard was ever written; local memory answers from the file system without lancedb."""
+    if not remote():
+        return shard_path(masque).exists()
+    return table_name(masque) in list_shard_names()
+
+
+def _open_table(masque: str) -> Any | None:
+    """The LanceDB table, or None when it does not exist (a local dir missing, an object prefix empty)."""
+    storage = config.memory_storage()
+    if not storage.remote:
+        return _db().open_table(table_name(masque)) if shard_path(masque).exists() else None
+    db = _db()
+    try:
+        return db.open_table(table_name(masque))
+    except ValueError as exc:
+        if "was not found" in str(exc):
+            return None
+        raise unreachable(storage, exc) from None
+    except OSError as exc:
+        raise unreachable(storage, exc) from None
 
 
 def open_shard(masque: str, *, expected: bool = False) -> Shard | None:
@@ -414,22 +500,23 @@ def open_shard(masque: str, *, expected: bool = False) -> Shard | None:
 
     `expected` says the registry knows the shard has data: then a missing table is damage, not news.
     """
-    path = shard_path(masque)
-    if not path.exists():
-        if expected:
-            raise StoreError(
-                f"memory shard {table_name(masque)} of masque {masque!r} is missing ({path})",
-                hint=rebuild_hint(masque),
-            )
-        return None
-    db = _db()
+    where = shard_location(masque)
     try:
-        table = db.open_table(table_name(masque))
-        shard = Shard(masque, table, path)
+        table = _open_table(masque)
+        if table is None:
+            if expected:
+                raise StoreError(
+                    f"memory shard {table_name(masque)} of masque {masque!r} is missing ({where})",
+                    hint=rebuild_hint(masque),
+                )
+            return None
+        shard = Shard(masque, table, where)
         shard.count()  # touch the manifest and data files now, so damage shows here and not mid-command
+    except MasqueError:
+        raise
     except Exception as exc:
         raise StoreError(
-            f"memory shard {table_name(masque)} of masque {masque!r} is damaged ({path}): {_lance_message(exc)}",
+            f"memory shard {table_name(masque)} of masque {masque!r} is damaged ({where}): {_lance_message(exc)}",
             hint=rebuild_hint(masque),
         ) from None
     return shard
@@ -441,7 +528,7 @@ def create_shard(masque: str, embedder_id: str, dim: int) -> Shard:
     schema = arrow_schema(dim, embedder_id)
     table = retry("create shard", lambda: db.create_table(table_name(masque), schema=schema, exist_ok=True))
     ensure_fts(table)
-    return Shard(masque, table, shard_path(masque))
+    return Shard(masque, table, shard_location(masque))
 
 
 def ensure_fts(table: Any) -> None:
@@ -467,7 +554,7 @@ def overwrite_shard(shard: Shard, batch: pa.Table) -> Shard:
     db = _db()
     table = retry("overwrite shard", lambda: db.create_table(shard.name, data=batch, mode="overwrite"))
     ensure_fts(table)
-    return Shard(shard.masque, table, shard.path)
+    return Shard(shard.masque, table, shard.location)
 
 
 def check_embedder(shard: Shard, embedder_id: str) -> None:
@@ -490,12 +577,31 @@ def check_dim(shard: Shard, vectors: np.ndarray, embedder_id: str) -> None:
 
 
 def list_shard_names() -> list[str]:
-    """Table names present on disk (`mask_memory_*`)."""
-    root = config.memory_dir()
-    if not root.is_dir():
-        return []
-    return sorted(p.name[: -len(".lance")] for p in root.glob(f"{TABLE_PREFIX}*.lance"))
+    """Table names present (`mask_memory_*`): the local dir's entries, or the tables under the URI."""
+    storage = config.memory_storage()
+    if not storage.remote:
+        root = Path(storage.uri)
+        if not root.is_dir():
+            return []
+        return sorted(p.name[: -len(".lance")] for p in root.glob(f"{TABLE_PREFIX}*.lance"))
+    db = _db()
+    names: list[str] = []
+    token: str | None = None
+    try:
+        while True:
+            page = db.list_tables(page_token=token, limit=1000)
+            names.extend(n for n in page.tables if n.startswith(TABLE_PREFIX))
+            token = page.page_token
+            if not token or not page.tables:
+                break
+    except Exception as exc:
+        raise unreachable(storage, exc) from None
+    return sorted(set(names))
 
 
 def size_on_disk(shard: Shard) -> int:
-    return sum(p.stat().st_size for p in shard.path.rglob("*") if p.is_file())
+    """Bytes of the shard's files; on an object store, the data files LanceDB reports (no listing)."""
+    if shard.location.startswith("s3://"):
+        with shard.guard():
+            return int(shard.table.stats()["total_bytes"])
+    return sum(p.stat().st_size for p in Path(shard.location).rglob("*") if p.is_file())
