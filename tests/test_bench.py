@@ -26,6 +26,7 @@ SMALLEST = {
     "memory": ["--n", "300", "--queries", "3"],
     "startup": ["--runs", "1"],
     "partitioned": ["--sessions", "2000", "--files", "8", "--runs", "1"],
+    "memory_s3": ["--rows", "30", "--repeat", "2"],
     "serve": ["--seconds", "1", "--rate", "4", "--cli", "1", "--quiet", "1"],
 }
 
