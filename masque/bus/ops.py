@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from masque.bus import contract
 from masque.bus.model import (
     HUMAN,
+    ID_PREFIX,
     MASQUE,
     BusEvent,
     Kind,
@@ -407,6 +408,11 @@ def subscriptions(team: str, *, selection: Selection | None = None) -> dict[str,
 # --- reading ----------------------------------------------------------------------------------------
 
 
+def _check_since(since: str | None) -> None:
+    if since is not None and not since.startswith(ID_PREFIX):
+        raise UsageError(f"--since takes a bus event id, got {since!r}", hint="ids look like bus_01J...")
+
+
 def read(
     team: str,
     *,
@@ -417,15 +423,20 @@ def read(
 ) -> list[BusEvent]:
     """A team's events in posting order; with `member`, only the topics that member subscribes to."""
     wanted = [k.value if isinstance(k, Kind) else Kind.parse(k).value for k in kinds]
+    _check_since(since)
     selection = _selection(selection)
-    if member is None:
-        with turns.connect(read_only=True) as conn:
-            _access(conn, team, selection)
-            return team_events(conn, find_team(conn, team).id, since=since, kinds=wanted)
+    with turns.connect(read_only=True) as conn:
+        access = _access(conn, team, selection)
+        listener = access.team.member(member) if member is not None else None
+        patterns = subscription_patterns(conn, access.team.id, listener.member) if listener else []
+        if listener is None or patterns:
+            events = team_events(conn, access.team.id, since=since, kinds=wanted)
+            return [e for e in events if listener is None or contract.topic_matches(e.topic, patterns)]
+    # The member has no subscriptions recorded yet: wire its masque's, then read (one write, once).
     turns.prepare("masque.masques.registry")
     with turns.transaction() as conn:
         access = _access(conn, team, selection)
-        listener = access.team.member(member)
+        listener = access.team.member(str(member))
         _ensure_wired(conn, access.team, listener)
         patterns = subscription_patterns(conn, access.team.id, listener.member)
         events = team_events(conn, access.team.id, since=since, kinds=wanted)
@@ -455,10 +466,16 @@ def watch(
     Each poll is one short read: no connection is held between polls, so writers are never locked
     out. The caller's right to read is checked again at every poll (a revoked token stops the watch).
     """
+    import duckdb
+
+    _check_since(since)
     selection = _selection(selection)
     last = since if since or from_start else newest_id(team, selection=selection)
-    while True:
-        for event in read(team, member=member, since=last, kinds=kinds, selection=selection):
-            last = event.id
-            yield event
-        time.sleep(interval)
+    try:
+        while True:
+            for event in read(team, member=member, since=last, kinds=kinds, selection=selection):
+                last = event.id
+                yield event
+            time.sleep(interval)
+    except duckdb.InterruptException:  # Ctrl-C while DuckDB ran a query: the same as anywhere else
+        raise KeyboardInterrupt from None
