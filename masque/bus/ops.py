@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from masque import config
 from masque.bus import contract
 from masque.bus.model import (
     HUMAN,
@@ -451,6 +452,26 @@ def newest_id(team: str, *, selection: Selection | None = None) -> str | None:
     return str(row[0]) if row and row[0] else None
 
 
+_Stamp = tuple[tuple[int, int, int] | None, ...]
+
+
+def _store_stamp() -> _Stamp:
+    """What the store's files look like on disk: any commit changes it (its WAL grows, or a checkpoint rewrites it)."""
+    path = config.store_path()
+    stamp: list[tuple[int, int, int] | None] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = file.stat()
+        except OSError:
+            stamp.append(None)
+            continue
+        stamp.append((st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(stamp)
+
+
+FULL_POLL_EVERY = 5.0  # seconds: read (and re-check the caller's right to) even when the files look unchanged
+
+
 def watch(
     team: str,
     *,
@@ -464,18 +485,25 @@ def watch(
     """Yield a team's events as they are posted, forever (the caller stops).
 
     Each poll is one short read: no connection is held between polls, so writers are never locked
-    out. The caller's right to read is checked again at every poll (a revoked token stops the watch).
+    out. Opening the store costs tens of milliseconds, so a poll first compares the store's files
+    with the last look (a stat) and reads only when something was committed, or every
+    FULL_POLL_EVERY seconds; every read checks the caller's right again (a revoked token stops it).
     """
     import duckdb
 
     _check_since(since)
     selection = _selection(selection)
     last = since if since or from_start else newest_id(team, selection=selection)
+    seen: _Stamp | None = None
+    read_at = 0.0
     try:
         while True:
-            for event in read(team, member=member, since=last, kinds=kinds, selection=selection):
-                last = event.id
-                yield event
+            stamp = _store_stamp()  # before reading: a commit during the read shows at the next poll
+            if stamp != seen or time.monotonic() - read_at >= FULL_POLL_EVERY:
+                seen, read_at = stamp, time.monotonic()
+                for event in read(team, member=member, since=last, kinds=kinds, selection=selection):
+                    last = event.id
+                    yield event
             time.sleep(interval)
     except duckdb.InterruptException:  # Ctrl-C while DuckDB ran a query: the same as anywhere else
         raise KeyboardInterrupt from None
