@@ -246,6 +246,7 @@ def test_subscribing_to_what_a_member_cannot_answer_is_refused(invoke: Any, trio
 
 def test_wire_team_records_compatible_subscriptions_and_skips_the_rest(invoke: Any) -> None:
     from masque.bus.ops import wire_team
+    from masque.masques import registry
     from masque.model import Collaboration
     from masque.store import turns
     from masque.teams.model import find_team
@@ -256,16 +257,17 @@ def test_wire_team_records_compatible_subscriptions_and_skips_the_rest(invoke: A
     eager = Collaboration(subscribes=("*.proposal", "*.output", "*.conflict"))  # listens; answers nothing gated
     with turns.transaction() as conn:
         team = find_team(conn, "crew")
-        reviewer = Collaboration(capabilities=frozenset({"can_provide_feedback"}), subscribes=("*.revision",))
-        wired = wire_team(conn, team, {"plain": eager, "critic": reviewer})
+        critic = registry.resolve("critic@1.0.0").masque  # a masque file's block: *.proposal, *.revision
+        wired = wire_team(conn, team, {"plain": eager, "critic": critic})
     by_pattern = {(w.member, w.pattern): w for w in wired}
     assert by_pattern[("plain", "*.output")].wired
     assert not by_pattern[("plain", "*.proposal")].wired and "can_provide_feedback" in str(
         by_pattern[("plain", "*.proposal")].note
     )
     assert not by_pattern[("plain", "*.conflict")].wired
-    assert by_pattern[("critic", "*.revision")].wired
-    assert store_rows("SELECT member, pattern FROM bus_subscriptions ORDER BY member") == [
+    assert by_pattern[("critic", "*.revision")].wired and by_pattern[("critic", "*.proposal")].wired
+    assert store_rows("SELECT member, pattern FROM bus_subscriptions ORDER BY member, pattern") == [
+        ("critic", "*.proposal"),
         ("critic", "*.revision"),
         ("plain", "*.output"),
     ]
@@ -377,3 +379,34 @@ def test_watch_until_a_kind_exits_0(invoke: Any, trio: Any) -> None:
     assert watcher.returncode == 0, err
     # The arbiter hears conflicts (its masque subscribes to *.conflict), not approvals or critiques.
     assert [json.loads(line)["kind"] for line in out.splitlines()] == ["conflict"]
+
+
+def test_library_callers_prove_identity_with_a_selection_never_a_bare_session_id(invoke: Any, trio: Any) -> None:
+    from masque.bus import ops
+    from masque.errors import Refused
+    from masque.trust.rings import Selection
+
+    lyricist = trio.sessions["lyricist"]
+    posted = ops.post("crew", "proposal", payload={"text": "via MCP"}, selection=Selection(token=lyricist["token"]))
+    assert posted.event.author_session == lyricist["session_id"] and posted.event.author_member == "lyricist"
+    # A session id without its token proves nothing: refused, never a fall-back to someone else.
+    with pytest.raises(Refused) as refused:
+        ops.post("crew", "output", payload={}, selection=Selection(parent_session_id=lyricist["session_id"]))
+    assert refused.value.reason == "parent_unproven"
+    # MASQUE_SESSION_ID alone is not a token either: the caller is the founder, a person on the bus.
+    person = post_json(invoke, "crew", "--kind", "context_delta", "--text", "x",
+                       env={"MASQUE_SESSION_ID": lyricist["session_id"]})  # fmt: skip
+    assert person["event"]["author_member"] is None and person["event"]["author_session"] is None
+    assert [e.kind.value for e in ops.read("crew", selection=Selection(token=lyricist["token"]))] == [
+        "proposal",
+        "context_delta",
+    ]
+
+
+def test_an_admin_who_is_not_the_teams_actor_may_read_and_post(invoke: Any, trio: Any, tmp_path: Path) -> None:
+    key_file = tmp_path / "ada.key"
+    key_file.write_text(add_actor(invoke, "ada", "admin"))
+    who = ["--as", "ada", "--key-file", str(key_file)]
+    posted = post_json(invoke, "crew", "--kind", "context_delta", "--text", "budget is fixed", *who)
+    assert posted["event"]["actor"] == "ada"
+    assert [e["actor"] for e in read_json(invoke, "crew", *who)] == ["ada"]

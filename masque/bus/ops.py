@@ -320,6 +320,15 @@ def resolve(
 # --- subscriptions ----------------------------------------------------------------------------------
 
 
+def _collaboration_of(given: object) -> Collaboration | None:
+    """The block itself, a model Masque's, or the one inside the API's ModelMasque (`.resolved.masque`)."""
+    if given is None or isinstance(given, Collaboration):
+        return given
+    model = getattr(getattr(given, "resolved", None), "masque", given)
+    found = getattr(model, "collaboration", None)
+    return found if isinstance(found, Collaboration) else None
+
+
 def wire_team(
     conn: duckdb.DuckDBPyConnection,
     team: Team,
@@ -334,7 +343,7 @@ def wire_team(
     now = utcnow()
     for m in team.members:
         given = masques_by_member.get(m.member)
-        collab = given.collaboration if isinstance(given, Masque) else given
+        collab = _collaboration_of(given)
         poster = _poster(team, m, collab)
         for raw in collab.subscribes if collab else ():
             problem = None
