@@ -144,8 +144,10 @@ def make_team(
     return TeamFixture(team_id, name, sessions)
 
 
-def post_json(invoke: Callable[..., Any], team: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    result = invoke(["bus", "post", team, *args, "--json"], env=env)
+def post_json(
+    invoke: Callable[..., Any], team: str, *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> dict[str, Any]:
+    result = invoke(["bus", "post", team, *args, "--json"], env=env, input=input)
     assert result.exit_code == 0, result.output
     return dict(json.loads(result.stdout))
 

@@ -410,3 +410,26 @@ def test_an_admin_who_is_not_the_teams_actor_may_read_and_post(invoke: Any, trio
     posted = post_json(invoke, "crew", "--kind", "context_delta", "--text", "budget is fixed", *who)
     assert posted["event"]["actor"] == "ada"
     assert [e["actor"] for e in read_json(invoke, "crew", *who)] == ["ada"]
+
+
+def test_payload_options_and_usage_errors(invoke: Any, trio: Any, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Bridge\nslower here\n", encoding="utf-8")
+    from_file = post_json(invoke, "crew", "--kind", "output", "--member", "plain", "--file", str(notes))["event"]
+    assert from_file["payload"] == {"text": "# Bridge\nslower here\n"}
+    piped = post_json(invoke, "crew", "--kind", "output", "--member", "plain", "--file", "-", input="from stdin")
+    assert piped["event"]["payload"] == {"text": "from stdin"}
+    for bad, message in [
+        (["--data", "[1, 2]"], "--data must be a JSON object"),
+        (["--data", "{nope"], "--data is not JSON"),
+        (["--text", "a", "--data", "{}"], "give one of --text, --data or --file"),
+        (["--kind", "proposal", "--request-revision"], "--request-revision goes with --kind critique"),
+    ]:
+        args = bad if "--kind" in bad else ["--kind", "output", *bad]
+        result = invoke(["bus", "post", "crew", *args])
+        assert result.exit_code == 2 and message in result.stderr, result.output
+    assert invoke(["bus", "read", "crew", "--since", "yesterday"]).exit_code == 2
+    assert invoke(["bus", "watch", "crew", "--count", "0"]).exit_code == 2
+    assert invoke(["bus", "post", "crew", "--kind", "memo"]).exit_code == 2
+    assert invoke(["bus", "read", "nobody"]).exit_code == 4
+    assert _bus_rows() == 2

@@ -232,7 +232,9 @@ def post(
                 hint="`masque bus read` still shows its history",
             )
         author = _author(conn, access, member)
-        poster = _poster(the_team, author, _collaboration(conn, author) if author else None)
+        # Only reviews and resolutions need the author's capabilities: resolve its masque file just for those.
+        needs_block = author is not None and kind in contract.NEEDS
+        poster = _poster(the_team, author, _collaboration(conn, author) if author and needs_block else None)
         if kind is Kind.CRITIQUE:
             body["verdict"] = contract.critique_verdict(body, request_revision)
         contract.check_capability(poster, kind, request_revision=body.get("verdict") == "revise")
