@@ -433,3 +433,32 @@ def test_payload_options_and_usage_errors(invoke: Any, trio: Any, tmp_path: Path
     assert invoke(["bus", "post", "crew", "--kind", "memo"]).exit_code == 2
     assert invoke(["bus", "read", "nobody"]).exit_code == 4
     assert _bus_rows() == 2
+
+
+@pytest.mark.slow
+def test_two_disagreeing_reviews_posted_at_once_by_two_processes_surface_exactly_one_conflict(
+    invoke: Any, trio: Any
+) -> None:
+    p = post_json(invoke, "crew", "--kind", "proposal", "--text", "x", env=trio.token_env("lyricist"))["event"]
+    reviews = {
+        "producer": ["--kind", "approval"],
+        "critic": ["--kind", "critique", "--request-revision"],
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "masque", "bus", "post", "crew", *args, "--reply-to", p["id"]],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **trio.token_env(member)},
+        )
+        for member, args in reviews.items()
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    history = read_json(invoke, "crew")
+    assert [e["kind"] for e in history][-1] == "conflict"  # after both reviews, whichever came second
+    assert sum(e["kind"] == "conflict" for e in history) == 1
+    conflict = history[-1]
+    assert sorted(conflict["payload"]["events"]) == sorted(e["id"] for e in history[1:3])
