@@ -5,5 +5,8 @@ context deltas; Masque surfaces disagreeing reviews as conflicts, which an arbit
 Modules (import them by name; this package imports nothing):
   model     BusEvent values and their rows (the one writer of mask_events and bus_subscriptions)
   contract  the interaction contract: capabilities, what answers what, conflicts, subscription rule
-  ops       the verbs: post, resolve, read, watch, subscribe, subscriptions, wire_team
+  access    who is calling and as whom: the team rule every verb applies
+  wiring    subscriptions: wire_team (from masque files), subscribe, subscriptions
+  reading   read and watch
+  ops       the verbs in one place: post and resolve, and the others re-exported
 """
