@@ -77,7 +77,7 @@ def test_the_teams_actor_posts_as_a_member_with_member_and_as_a_person_without(i
 def test_a_member_token_posts_only_as_itself(invoke: Any, trio: Any) -> None:
     result = invoke(["bus", "post", "crew", "--kind", "proposal", "--member", "producer", "--text", "x"],
                     env=trio.token_env("lyricist"))  # fmt: skip
-    assert result.exit_code == 3 and "cannot post as 'producer'" in result.stderr
+    assert result.exit_code == 3 and "cannot post as member producer" in result.stderr
     assert _bus_rows() == 0
 
 

@@ -76,7 +76,7 @@ def author_of(conn: duckdb.DuckDBPyConnection, access: Access, member: str | Non
     if access.own is not None:
         if member is not None and member != access.own.member:
             raise Refused(
-                f"this token is member {access.own.member!r}'s; it cannot post as {member!r}",
+                f"this token is member {access.own.member}'s; it cannot post as member {member}",
                 reason="not_that_member",
                 hint="drop --member, or post from that member's own session",
             )

@@ -62,7 +62,7 @@ def _payload(text: str | None, data: str | None, file: Path | None) -> dict[str,
 
 
 def _short(payload: dict[str, Any], width: int = 70) -> str:
-    text = payload.get("text")
+    text = payload.get("text", payload.get("reason", payload.get("notes")))
     if not isinstance(text, str):
         text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
     flat = " ".join(text.split())
@@ -77,7 +77,7 @@ def _line(e: BusEvent) -> str:
         if key in e.payload:
             extra.append(f"{key}={e.payload[key]}")
     if e.kind.value == "conflict":
-        extra.append("between " + " ".join(e.payload.get("events", [])))
+        extra.append("between " + " and ".join(e.payload.get("events", [])))
     tail = f"  ({', '.join(extra)})" if extra else ""
     return f"{e.id}  {e.ts:%H:%M:%S}  {e.topic:28} {e.actor:12} {_short(e.payload)}{tail}"
 
@@ -90,7 +90,7 @@ def _emit(e: BusEvent, json_lines: bool) -> None:
     sys.stdout.flush()
 
 
-def _print_posted(posted: Any, json_out: bool) -> None:
+def _print_posted(posted: Any, json_out: bool, team: str) -> None:
     from masque.cli.output import print_json, print_warning
 
     if json_out:
@@ -101,7 +101,7 @@ def _print_posted(posted: Any, json_out: bool) -> None:
         c = posted.conflict
         print_warning(
             f"conflict {c.id}: {c.payload['reason']} ({', '.join(c.payload['events'])});"
-            f" `masque bus resolve {c.team_id} {c.id} --decision ...` records the resolution"
+            f" `masque bus resolve {team} {c.id} --decision ...` records the resolution"
         )
 
 
@@ -131,7 +131,7 @@ def post_cmd(
 
     posted = ops.post(team, kind, payload=_payload(text, data, file), member=member, reply_to=reply_to,
                       request_revision=request_revision, selection=_sel(as_name, key_file))  # fmt: skip
-    _print_posted(posted, json_out)
+    _print_posted(posted, json_out, team)
 
 
 @bus_app.command("resolve")
@@ -153,7 +153,7 @@ def resolve_cmd(
 
     posted = ops.resolve(team, conflict_id, decision=decision, notes=notes, prevails=prevails, member=member,
                          selection=_sel(as_name, key_file))  # fmt: skip
-    _print_posted(posted, json_out)
+    _print_posted(posted, json_out, team)
 
 
 @bus_app.command("read")
