@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "masque.cli.feedback",
     "masque.cli.mcp",
     "masque.cli.serve",
+    "masque.cli.bus",
 ]
 
 
