@@ -31,6 +31,7 @@ FULL: dict[str, dict[str, Any]] = {
         "intent": {"allowed": ["implement *"]},
         "access": {"vault_role": "dev-role", "ttl": "PT1H"},
         "lens": "Be careful.",
+        "collaboration": {"role": "engineer", "capabilities": {"can_approve": True}, "subscribes": ["critic.output"]},
     },
     "mask": {
         "id": "mask.poet",
@@ -53,6 +54,9 @@ FIELDS = [
     ("masque", ("skills", 0, "uri")),
     ("masque", ("access", "vault_role")),
     ("masque", ("access", "ttl")),
+    ("masque", ("collaboration", "role")),
+    ("masque", ("collaboration", "capabilities", KEY)),
+    ("masque", ("collaboration", "subscribes", 0)),
     ("mask", ("id",)),
     ("mask", ("version",)),
     ("mask", ("name",)),
