@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "masque.cli.memory",
     "masque.cli.stats",
     "masque.cli.transfer",
+    "masque.cli.teams",
 ]
 
 
