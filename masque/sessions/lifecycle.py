@@ -238,7 +238,15 @@ def prepare_assumption(
     early = ready.decide(intent) if ready is not None else None
     if ready is None:
         registry.prepare(str(ref))
-    turns.prepare("masque.masques.intent", "masque.sessions.events")
+    # What deciding and granting import, loaded now: the turn is held only for the transaction.
+    turns.prepare(
+        "masque.masques.intent",
+        "masque.masques.intent_text",
+        "masque.masques.knowledge",
+        "masque.sessions.events",
+        "masque.trust.credentials",
+        "masque.trust.rings",
+    )
     return Prepared(ref, intent, ready, early, pid, _holder_start(pid), ttl, local, strict_knowledge, metadata)
 
 
