@@ -270,3 +270,22 @@ def test_exec_team_forwards_ctrl_c_to_every_member(invoke: Invoke) -> None:
     revoked = store_rows("SELECT count(*) FROM credentials WHERE revoke_reason = 'exited'")
     assert revoked == [(2,)]
     assert store_rows("SELECT DISTINCT status FROM sessions") == [("active",)]
+
+
+def test_the_example_team_spawns_as_the_docs_show(invoke: Invoke) -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples" / "team"
+    assert invoke(["validate", str(examples)]).exit_code == 0
+    env = {"MASQUE_PATH": str(examples)}
+    args = ["team", "spawn", "-m", "orchestrator", "-m", "engineer:backend", "-m", "engineer:frontend", "-m", "qa"]
+    # ./personas holds other files claiming orchestrator@1.0.0 and engineer@1.0.0: no trusted definition.
+    clash = invoke([*args, "--intent", INTENT, "-f", "json"], env=env)
+    assert clash.exit_code == 3 and "3 of 4 member(s) failed" in clash.stderr
+    assert {e["masque"] for e in events("assume_refused")} == {"orchestrator", "engineer"}
+    assert store_rows("SELECT count(*) FROM sessions") == [(0,)]
+    for name in ("orchestrator", "engineer"):
+        (Path("personas") / f"{name}.masque.yaml").unlink()
+    result = invoke([*args, "--intent", INTENT, "--name", "auth", "-f", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    roles = {m["member"]: m["role"] for m in json.loads(result.stdout)["members"]}
+    assert roles == {"backend": "engineer", "frontend": "engineer", "orchestrator": "orchestrator", "qa": "reviewer"}
+    assert invoke(["team", "release", "auth", "--score", "+"], env=env).exit_code == 0
