@@ -7,6 +7,10 @@ Refusals are recorded as events too (`intent_denied`, `ring_refused`, `assume_re
 or revoking a session ends every session chained below it and revokes their credentials; the
 originator of a chain is carried unchanged on every event (like STS's SourceIdentity).
 
+`assume` runs three steps, public so that several assumptions can share ONE transaction
+(`masque team spawn`): `prepare_assumption` (outside the store's turn: user code, file parsing),
+`decide_assumption` (on the caller's connection, writes nothing), then `grant` or `record_denial`.
+
 Queries (list, show, whoami, stale sweep) live in `masque.sessions.queries`; `masque exec` in
 `masque.sessions.runner`. This module re-exports the whole lifecycle, so it stays the one import.
 """
