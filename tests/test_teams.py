@@ -289,3 +289,24 @@ def test_the_example_team_spawns_as_the_docs_show(invoke: Invoke) -> None:
     roles = {m["member"]: m["role"] for m in json.loads(result.stdout)["members"]}
     assert roles == {"backend": "engineer", "frontend": "engineer", "orchestrator": "orchestrator", "qa": "reviewer"}
     assert invoke(["team", "release", "auth", "--score", "+"], env=env).exit_code == 0
+
+
+@pytest.mark.slow
+def test_team_commands_import_nothing_while_holding_the_store_turn() -> None:
+    """As for assume/release: a cold process loads its modules before taking the turn, not under it."""
+    from test_concurrency import TURN_PROBE
+
+    probe = Path("probe.py")
+    probe.write_text(TURN_PROBE, encoding="utf-8")
+
+    def turns(*args: str) -> list[list[str]]:
+        done = subprocess.run([sys.executable, str(probe), *args], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        taken = [json.loads(line[5:]) for line in done.stderr.splitlines() if line.startswith("TURN ")]
+        assert taken, args  # the command took the turn
+        return [t["imported"] for t in taken if t["imported"]]
+
+    assert turns("team", "spawn", "-m", "engineer", "-m", "reviewer", "-i", INTENT, "--name", "t", "-f", "json") == []
+    assert turns("team", "show", "t") == turns("team", "list") == []
+    assert turns("exec", "--team", "t", "--", sys.executable, "-c", "pass") == []
+    assert turns("team", "release", "t", "--score", "+") == []

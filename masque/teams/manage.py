@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from masque.trust.rings import Acting, Selection
 
 
+# Imported before taking the store's turn, which is then held only for the reads.
+_READS = ("masque.sessions.model", "masque.trust.rings")
+
+
 @dataclass(frozen=True)
 class TeamView:
     """A team with the current status of each member session."""
@@ -70,6 +74,7 @@ def _sessions(conn: duckdb.DuckDBPyConnection, team: Team) -> dict[str, Session]
 
 def list(*, selection: Selection | None = None, include_released: bool = False) -> builtins.list[TeamView]:
     """Teams the caller may see, newest first (active ones only unless `include_released`)."""
+    turns.prepare(*_READS)
     with turns.connect(read_only=True) as conn:
         who = _who(conn, selection)
         return [
@@ -81,6 +86,7 @@ def list(*, selection: Selection | None = None, include_released: bool = False) 
 
 def show(ref: str, *, selection: Selection | None = None) -> TeamView:
     """One team (by id or name) with its members' session statuses."""
+    turns.prepare(*_READS)
     with turns.connect(read_only=True) as conn:
         who = _who(conn, selection)
         team = find_team(conn, ref)
