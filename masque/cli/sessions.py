@@ -177,7 +177,7 @@ def exec_cmd(
     ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3 (with --team: the command)."),
     command: list[str] | None = typer.Argument(None, help="The command and its arguments, after --."),
     intent: str | None = typer.Option(
-        None, "--intent", "-i", help="Why you are wearing it: matched against the masque's globs."
+        None, "--intent", "-i", help="Why you are wearing it: matched against the masque's globs (not with --team)."
     ),
     team: str | None = typer.Option(None, "--team", help="Run as member(s) of this team (id or name) instead."),
     member: str | None = typer.Option(None, "--member", help="With --team: only this member (default: all)."),

@@ -48,9 +48,10 @@ def spawn_cmd(
 ) -> None:
     """Assume several masques as one team: every member qualifies for the intent, or nothing is recorded.
 
-    masque team spawn --masque engineer:backend@1 --masque reviewer --intent "implement user authentication"
     Each member gets its own session and credential; refusals exit 3 naming every failing member.
     json shows each member's token once; env exports MASQUE_TEAM and MASQUE_TEAM_<MEMBER>_* lines.
+
+    Example: masque team spawn -m engineer:backend -m engineer:frontend -m reviewer --intent "implement auth"
     """
     import os
 
