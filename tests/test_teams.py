@@ -247,10 +247,10 @@ def test_exec_team_runs_every_member_and_exits_with_the_first_failure(invoke: In
 # Prints "ready", then exits 40 + the signal number on SIGINT/SIGTERM (0 if never signalled).
 TRAPPER = textwrap.dedent(
     """
-    import signal, sys, time
+    import os, signal, sys, time
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda signum, _: sys.exit(40 + signum))
-    print("ready", flush=True)
+    os.write(1, b"ready\\n")  # one write: the members share the pipe
     for _ in range(600):
         time.sleep(0.1)
     """
@@ -310,3 +310,15 @@ def test_team_commands_import_nothing_while_holding_the_store_turn() -> None:
     assert turns("team", "show", "t") == turns("team", "list") == []
     assert turns("exec", "--team", "t", "--", sys.executable, "-c", "pass") == []
     assert turns("team", "release", "t", "--score", "+") == []
+
+
+@pytest.mark.slow
+def test_releasing_the_team_stops_its_running_members(invoke: Invoke) -> None:
+    team = _spawn(invoke, "-m", "engineer:backend", "-m", "reviewer", "--intent", INTENT)
+    argv = [sys.executable, "-m", "masque", "exec", "--team", team["id"], "--", sys.executable, "-c", TRAPPER]
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        assert [proc.stdout.readline().strip() for _ in range(2)] == ["ready", "ready"]
+        assert invoke(["team", "release", team["id"], "--score", "/"]).exit_code == 0
+        # Each member's process is told to wind down (SIGTERM) once its session has ended.
+        assert proc.wait(timeout=60) == 40 + signal.SIGTERM

@@ -261,3 +261,15 @@ def revoke_credentials(accessors: builtins.list[str], *, reason: str = "exited")
     with turns.transaction() as conn:
         for accessor in accessors:
             revoke_minted(conn, accessor, reason=reason, by=None)
+
+
+def live_sessions(session_ids: builtins.list[str]) -> set[str]:
+    """Which of these sessions are still `active` (not revoking or ended): one short read."""
+    if not session_ids:
+        return set()
+    with turns.connect(read_only=True) as conn:
+        rows = conn.execute(
+            f"SELECT id FROM sessions WHERE status = 'active' AND id IN ({', '.join('?' for _ in session_ids)})",
+            session_ids,
+        ).fetchall()
+    return {str(r[0]) for r in rows}

@@ -11,7 +11,8 @@ token), MASQUE_TEAM, MASQUE_TEAM_NAME, MASQUE_MEMBER, MASQUE_TEAM_ROLE and the u
 
 Without --member every member runs the command concurrently; all are waited for and the exit status is
 the first non-zero one in member order (as `masque team show` lists them), else 0. SIGINT, SIGTERM and
-SIGHUP are forwarded to every child.
+SIGHUP are forwarded to every child; a child whose member session is revoked or ended meanwhile
+(`masque revoke`, `masque team release`) gets SIGTERM within about a second.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -82,7 +84,7 @@ def run_members(
     team: str, argv: Sequence[str], *, member: str | None = None, selection: Selection | None = None
 ) -> int:
     """Run `argv` as one member (or every member, concurrently); returns the exit status (see module doc)."""
-    from masque.sessions.runner import FORWARDED, exit_status, run_dir, write_prompt
+    from masque.sessions.runner import FORWARDED, run_dir, write_prompt
     from masque.teams import manage
 
     if not argv:
@@ -119,7 +121,7 @@ def run_members(
         for signum in pending:
             for child in children:
                 child.send_signal(signum)
-        codes = [exit_status(child.wait()) for child in children]
+        codes = _wait(children, [c.session.session_id for c in creds])
     finally:
         for child in children:  # a failed start of a later member: do not leave the earlier ones running
             if child.poll() is None:
@@ -132,6 +134,29 @@ def run_members(
             path.unlink(missing_ok=True)
         manage.revoke_credentials([c.minted.accessor for c in creds])
     return next((code for code in codes if code != 0), 0)
+
+
+def _wait(children: list[subprocess.Popen[bytes]], session_ids: list[str], check_every: float = 1.0) -> list[int]:
+    """Wait for every child. A member whose session is being revoked or has ended (`masque revoke`,
+    `masque team release`) gets SIGTERM, once, as `masque exec` gives its command on a graceful revoke."""
+    from masque.errors import MasqueError
+    from masque.sessions.runner import exit_status
+    from masque.teams import manage
+
+    signalled: set[int] = set()
+    last = time.monotonic()
+    while any(child.poll() is None for child in children):
+        if time.monotonic() - last >= check_every:
+            last = time.monotonic()
+            with contextlib.suppress(MasqueError):  # a busy store: look again next time
+                live = manage.live_sessions(session_ids)
+                for i, child in enumerate(children):
+                    if session_ids[i] not in live and i not in signalled and child.poll() is None:
+                        signalled.add(i)
+                        with contextlib.suppress(ProcessLookupError):
+                            child.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+    return [exit_status(child.wait()) for child in children]
 
 
 __all__ = ["member_env", "run_members"]
