@@ -119,3 +119,66 @@ def events(type_: str | None = None) -> list[dict[str, Any]]:
     for e in found:
         e["payload"] = json.loads(e["payload"]) if e["payload"] else None
     return found
+
+
+# A small formation for `masque team` tests: orchestrator (tank), engineer (dps), reviewer (healer).
+TEAM_MASQUES = {
+    "orchestrator": """\
+name: Orchestrator
+index: 11
+version: "1.0.0"
+ring: player
+intent:
+  allowed: ["implement *", "plan *"]
+lens: |
+  Split the work; decide or escalate.
+collaboration:
+  role: orchestrator
+  capabilities:
+    can_arbitrate: true
+  subscribes: ["*.output"]
+""",
+    "engineer": """\
+name: Engineer
+index: 12
+version: "1.0.0"
+ring: player
+intent:
+  allowed: ["implement *", "fix *"]
+  denied: ["deploy *"]
+lens: |
+  Ship small tested increments.
+collaboration:
+  role: engineer
+  subscribes: ["orchestrator.proposal", "reviewer.critique"]
+""",
+    "reviewer": """\
+name: Reviewer
+index: 13
+version: "1.0.0"
+ring: guest
+intent:
+  allowed: ["implement *", "review *"]
+lens: |
+  Review what ships.
+collaboration:
+  role: healer
+  capabilities:
+    can_provide_feedback: true
+""",
+}
+
+
+def write_team_masques(directory: Path | None = None) -> Path:
+    """The test masques plus the team formation, into `directory` (default ./personas)."""
+    target = write_masques(directory)
+    for name, text in TEAM_MASQUES.items():
+        (target / f"{name}.masque.yaml").write_text(text, encoding="utf-8")
+    return target
+
+
+def key_file(name: str, key: str) -> Path:
+    """Write an actor key to ./NAME.key for `--as NAME --key-file`."""
+    path = Path(f"{name}.key")
+    path.write_text(key + "\n", encoding="utf-8")
+    return path

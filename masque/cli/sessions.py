@@ -174,9 +174,13 @@ def release_cmd(
 
 @app.command("exec")
 def exec_cmd(
-    ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
-    command: list[str] = typer.Argument(..., help="The command and its arguments, after --."),
-    intent: str = _INTENT,
+    ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3 (with --team: the command)."),
+    command: list[str] | None = typer.Argument(None, help="The command and its arguments, after --."),
+    intent: str | None = typer.Option(
+        None, "--intent", "-i", help="Why you are wearing it: matched against the masque's globs (not with --team)."
+    ),
+    team: str | None = typer.Option(None, "--team", help="Run as member(s) of this team (id or name) instead."),
+    member: str | None = typer.Option(None, "--member", help="With --team: only this member (default: all)."),
     as_name: str | None = _AS,
     key_file: Path | None = _KEY_FILE,
     ttl: str | None = _TTL,
@@ -187,12 +191,31 @@ def exec_cmd(
     masque exec codesmith --intent "test the parser" -- pytest -q
     The command gets MASQUE_PARENT_SESSION_ID, MASQUE_CREDENTIAL, MASQUE_SYSTEM_PROMPT_FILE (0600), ...
     SIGINT, SIGTERM and SIGHUP are forwarded to it.
+
+    masque exec --team T [--member M] -- CMD runs CMD as a team member (every member, concurrently,
+    without --member) with MASQUE_SESSION_ID/MASQUE_TOKEN of its member session and a fresh token
+    revoked when it exits; exits with the first non-zero status in member order.
     """
-    from masque.sessions import runner
+    from masque.errors import UsageError
     from masque.trust import rings
 
     selection = rings.selection_from_env(as_name, key_file)
-    _, code = runner.run(ref, intent, command, selection=selection, ttl=ttl, strict_knowledge=strict_knowledge)
+    if team is not None:
+        from masque.teams.runner import run_members
+
+        if intent is not None or ttl is not None or strict_knowledge:
+            raise UsageError(
+                "--intent, --ttl and --strict-knowledge do not go with --team",
+                hint="the team's members were decided at `masque team spawn`",
+            )
+        raise typer.Exit(run_members(team, [ref, *(command or [])], member=member, selection=selection))
+    if member is not None:
+        raise UsageError("--member needs --team", hint="masque exec --team T --member M -- CMD")
+    if intent is None:
+        raise UsageError("missing option '--intent'", hint="say why: masque exec REF --intent '...' -- CMD")
+    from masque.sessions import runner
+
+    _, code = runner.run(ref, intent, command or [], selection=selection, ttl=ttl, strict_knowledge=strict_knowledge)
     raise typer.Exit(code)
 
 

@@ -56,6 +56,20 @@ def _chain(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
     return found
 
 
+def prepare_ending() -> None:
+    """Import what ending sessions needs before taking the store's turn (held only for the writes)."""
+    turns.prepare(*_NEEDS)
+
+
+def end_session(
+    conn: duckdb.DuckDBPyConnection, s: Session, *, reason: str, by: str | None
+) -> tuple[list[str], list[str]]:
+    """End live session `s` and its chain on the caller's connection (`masque team release` ends every
+    member in one transaction). A `revoking` session completes its revoke. Returns (ended, accessors)."""
+    status, why = ("revoked", "revoked") if s.status == "revoking" else ("ended", reason)
+    return _end(conn, s, status=status, reason=why, by=by)
+
+
 def _end(
     conn: duckdb.DuckDBPyConnection,
     s: Session,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from masque.durations import as_utc, utcnow
 from masque.errors import NotFound
-from masque.model import Ring, Skill
+from masque.model import Collaboration, Ring, Skill
 
 if TYPE_CHECKING:
     import duckdb
@@ -43,6 +43,7 @@ class Wearable:
     content_hash: str | None = None
     source_path: str | None = None
     source: str = "registry"
+    collaboration: Collaboration | None = None  # role in a team (`masque team spawn`), bus capabilities
 
     @property
     def ref(self) -> str:
@@ -240,6 +241,7 @@ def wearable_from_model(resolved: Any) -> Wearable:
         content_hash=resolved.sha256,
         source_path=str(resolved.path),
         source=str(resolved.source),
+        collaboration=m.collaboration,
     )
 
 

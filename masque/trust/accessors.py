@@ -15,7 +15,7 @@ from masque.store.events import record_for_session
 from masque.trust import rings
 from masque.trust.credentials import LOOKUP_SQL, TokenStatus, judge
 
-__all__ = ["lookup", "revoke_accessor"]
+__all__ = ["lookup", "revoke_accessor", "revoke_minted"]
 
 
 def lookup(accessor: str, selection: Any = None) -> TokenStatus:
@@ -47,13 +47,20 @@ def revoke_accessor(accessor: str, selection: Any = None) -> TokenStatus:
                 reason="ring_refused",
                 hint="a credential is revoked by its actor, a more trusted ring, or an admin",
             )
-        if row[7] is None:
-            conn.execute(
-                "UPDATE credentials SET revoked_at = ?, revoke_reason = 'revoked' WHERE accessor = ?",
-                [utcnow(), accessor],
-            )
-            record_for_session(
-                conn, "credential_revoked", row[1], {"accessor": accessor, "reason": "revoked", "by": who.name}
-            )
+        revoke_minted(conn, accessor, reason="revoked", by=who.name)
         after = conn.execute(LOOKUP_SQL + " WHERE c.accessor = ?", [accessor]).fetchone()
         return judge(conn, after or row)
+
+
+def revoke_minted(conn: Any, accessor: str, *, reason: str, by: str | None) -> bool:
+    """Revoke one live credential on the caller's connection, with its event (the caller has checked
+    who may). Returns False when it was already revoked or does not exist."""
+    found = conn.execute(
+        "UPDATE credentials SET revoked_at = ?, revoke_reason = ? WHERE accessor = ? AND revoked_at IS NULL"
+        " RETURNING session_id",
+        [utcnow(), reason, accessor],
+    ).fetchone()
+    if found is None:
+        return False
+    record_for_session(conn, "credential_revoked", found[0], {"accessor": accessor, "reason": reason, "by": by})
+    return True
