@@ -286,8 +286,13 @@ def test_the_example_team_spawns_as_the_docs_show(invoke: Invoke) -> None:
         (Path("personas") / f"{name}.masque.yaml").unlink()
     result = invoke([*args, "--intent", INTENT, "--name", "auth", "-f", "json"], env=env)
     assert result.exit_code == 0, result.output
-    roles = {m["member"]: m["role"] for m in json.loads(result.stdout)["members"]}
+    spawned = json.loads(result.stdout)
+    roles = {m["member"]: m["role"] for m in spawned["members"]}
     assert roles == {"backend": "engineer", "frontend": "engineer", "orchestrator": "orchestrator", "qa": "reviewer"}
+    # Spawning wires each member's `collaboration.subscribes` on the bus, in the same transaction.
+    wired = {(w["member"], w["pattern"]) for w in spawned["subscriptions"] if w["wired"]}
+    assert {("backend", "orchestrator.proposal"), ("orchestrator", "*.output")} <= wired
+    assert set(store_rows("SELECT member, pattern FROM bus_subscriptions")) == wired
     assert invoke(["team", "release", "auth", "--score", "+"], env=env).exit_code == 0
 
 

@@ -56,6 +56,7 @@ def spawn_cmd(
     import os
 
     from masque import teams
+    from masque.bus.wiring import wire_team
     from masque.trust import rings
 
     fmt = _choose_format(fmt)
@@ -69,7 +70,11 @@ def spawn_cmd(
         arbiter=arbiter,
         ttl=ttl,
         holder_pid=os.getppid(),  # the shell that runs us, as `masque assume` records it
+        on_spawned=wire_team,  # members' `collaboration.subscribes`, checked against their capabilities
     )
+    for w in spawned.wiring:
+        if not w.wired and w.note != "already subscribed":
+            typer.echo(f"masque: warning: {w.member} does not listen to {w.pattern}: {w.note}", err=True)
     _render_spawned(spawned, fmt)
 
 

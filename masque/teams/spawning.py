@@ -11,7 +11,7 @@ that failed and why.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from masque.sessions.lifecycle import Prepared, Session
     from masque.trust.rings import Selection
 
+# (conn, team, {member: its masque's Collaboration or None}) -> results, e.g. masque.bus.wire_team
+SpawnHook = Callable[[Any, Team, Mapping[str, Any]], Iterable[Any]]
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 _MEMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 
@@ -121,6 +123,7 @@ class Spawned:
 
     team: Team
     sessions: dict[str, Session] = field(repr=False)  # member name -> session (with token)
+    wiring: list[Any] = field(default_factory=list)  # what `on_spawned` returned (bus subscriptions)
 
     def to_dict(self, *, with_tokens: bool = True) -> dict[str, Any]:
         from masque.teams.views import team_dict
@@ -136,6 +139,8 @@ class Spawned:
             )
             if with_tokens:
                 m["token"] = s.token
+        if self.wiring:
+            out["subscriptions"] = [w.to_json() if hasattr(w, "to_json") else w for w in self.wiring]
         return out
 
 
@@ -155,11 +160,15 @@ def spawn(
     arbiter: str | None = None,
     ttl: str | None = None,
     holder_pid: int | None = None,
+    on_spawned: SpawnHook | None = None,
 ) -> Spawned:
     """Spawn a team: every member qualifies for `intent` and gets its own session, or nothing is recorded.
 
     `masques` are member specs `NAME[:LABEL][@VERSION]`. Raises Refused (exit 3) naming every member
     that failed; a member whose masque cannot be found or is invalid makes it NotFound/ValidationFailed.
+    `on_spawned(conn, team, collaborations)` runs inside the spawning transaction (the surfaces pass
+    `masque.bus.wire_team`, which records the members' subscriptions; teams cannot import the bus,
+    which builds on them). What it returns is kept as `Spawned.wiring`.
     """
     from masque.masques import trusted
     from masque.sessions import lifecycle
@@ -189,6 +198,7 @@ def spawn(
     turns.prepare("masque.teams.model", "masque.teams.views")
     sessions: dict[str, Session] = {}
     team: Team | None = None
+    wiring: list[Any] = []
     with turns.transaction() as conn:
         decided: list[tuple[MemberSpec, lifecycle.Decided]] = []
         denied: list[lifecycle.Denied] = []
@@ -237,6 +247,9 @@ def spawn(
                 members=tuple(sorted(members, key=lambda m: m.member)),
             )
             insert_team(conn, team)
+            if on_spawned is not None:
+                collabs = {spec.member: d.w.collaboration for spec, d in decided}
+                wiring = list(on_spawned(conn, team, collabs))
             record_event(
                 conn,
                 "team_spawned",
@@ -258,7 +271,7 @@ def spawn(
         raise _combined(failures, len(specs))
     assert team is not None
     # The tokens leave this function only after the transaction above committed.
-    return Spawned(team, sessions)
+    return Spawned(team, sessions, wiring)
 
 
 def _collab_role(d: Any) -> str | None:
