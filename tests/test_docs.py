@@ -164,4 +164,4 @@ def test_every_test_the_threat_model_names_exists() -> None:
         elif test:
             assert test in defined, test
     numbered = re.findall(r"^\| (\d+) \|", section, re.MULTILINE)
-    assert numbered == [str(n) for n in range(1, 13)]  # issue 10's twelve promises, in order
+    assert numbered == [str(n) for n in range(1, len(numbered) + 1)] and len(numbered) >= 17  # numbered in order
