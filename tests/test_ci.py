@@ -18,8 +18,19 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _named() -> list[Requirement]:
+    """The runtime dependencies and the test extra's, with `masque[mcp,...]` expanded to those extras."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return [Requirement(r) for r in [*project["dependencies"], *project["optional-dependencies"]["test"]]]
+    extras = project["optional-dependencies"]
+    found: list[Requirement] = []
+    todo, seen = [*project["dependencies"], *extras["test"]], set()
+    while todo:
+        req = Requirement(todo.pop(0))
+        if canonicalize_name(req.name) == "masque":
+            todo += [r for extra in sorted(req.extras - seen) for r in extras[extra]]
+            seen |= req.extras
+        else:
+            found.append(req)
+    return found
 
 
 def _pins() -> dict[str, str]:
