@@ -6,7 +6,6 @@ import glob
 import importlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,20 +14,17 @@ from masque.config import limits as current_limits
 from masque.errors import UsageError, ValidationFailed
 from masque.masques.diagnostics import Diagnostic, FileResult, Report, Severity
 from masque.masques.diagnostics import strict as make_strict
+from masque.masques.loaded import DIALECTS as DIALECTS
+from masque.masques.loaded import MASQUE_SUFFIX as MASQUE_SUFFIX
+from masque.masques.loaded import LoadedMasque as LoadedMasque
+from masque.masques.loaded import suffixes as suffixes
 from masque.masques.loader import Document, LoadProblem, decode, load_text
 from masque.model import Masque, masque_from_data
 
 if TYPE_CHECKING:
     from masque.masques.inheritance import Resolved
 
-MASQUE_SUFFIX = ".masque.yaml"
-# Other file dialects: suffix -> "module:function(path, text) -> (diagnostics, Masque | None)".
-DIALECTS: dict[str, str] = {".mask.json": "masque.masques.dialect:check_mask_file"}
 _GLOB_CHARS = set("*?[")
-
-
-def suffixes() -> tuple[str, ...]:
-    return (MASQUE_SUFFIX, *DIALECTS)
 
 
 def _gitignore_spec(directory: Path) -> object | None:
@@ -270,14 +266,6 @@ def validate_paths(
 ) -> Report:
     """Discover files under `paths` and check them all."""
     return validate_files(discover(paths), strict=strict, lim=lim, progress=progress)
-
-
-@dataclass(frozen=True)
-class LoadedMasque:
-    masque: Masque
-    path: Path
-    sha256: str
-    warnings: tuple[Diagnostic, ...] = ()
 
 
 def load_masque(path: Path | str, lim: Limits | None = None) -> LoadedMasque:
