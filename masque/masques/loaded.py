@@ -46,14 +46,18 @@ _code_key: list[str] = []
 
 
 def _code() -> str:
-    """A digest of the code that decides validity and builds the model (this package, the model, config)."""
+    """A digest of what decides validity and builds the model (this package, the schema, the model, config)."""
     if not _code_key:
         digest = hashlib.sha256(f"{CACHE_FORMAT}".encode())
         package = Path(__file__).resolve().parent
         sources = sorted(package.glob("*.py")) + sorted(package.glob("*.json"))
         sources += [package.parent / "model.py", package.parent / "config.py", package.parent / "files.py"]
+        # The schema the bytes were checked against, where masque.masques.schema finds it (that module
+        # imports PyYAML): inside the wheel, else beside the source tree.
+        sources += [p for p in (package.parent / "_schemas", package.parent.parent / "schemas") if p.is_dir()]
         for source in sources:
-            digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+            for file in sorted(f for f in source.glob("*.*") if f.is_file()) if source.is_dir() else [source]:
+                digest.update(file.name.encode() + b"\0" + file.read_bytes() + b"\0")
         _code_key.append(digest.hexdigest()[:16])
     return _code_key[0]
 
