@@ -164,7 +164,7 @@ def test_run_command_exits_as_typer_would(capsys: pytest.CaptureFixture[str]) ->
 
 # --- the cached spec (masque.cli.lean_cache): `assume` and `release` without Typer -------------------
 
-CACHED = [args for args in LEAN_LINES if args[0] in ("assume", "release")]
+CACHED = [args for args in LEAN_LINES if args[0] in ("assume", "release") or args[:2] == ["memory", "search"]]
 
 
 @pytest.fixture
@@ -185,6 +185,7 @@ def test_the_spec_covers_exactly_the_commands_marked_lean(cached_spec: Path) -> 
     assert {name: c["target"] for name, c in commands.items()} == {
         "assume": "masque.cli.sessions_run:assume",
         "release": "masque.cli.sessions_run:release",
+        "memory search": "masque.cli.memory_run:search",
     }
 
 
@@ -206,7 +207,7 @@ def test_cached_spec_passes_what_typer_passes(
 
 @pytest.mark.parametrize(
     "args",
-    [a for a in TYPER_LINES if a[:1] in (["assume"], ["release"])]
+    [a for a in TYPER_LINES if a[:1] in (["assume"], ["release"]) or a[:2] == ["memory", "search"]]
     + [["assume", "codesmith"], ["release", "--help"], ["assume", "x", "-i", "y", "--format"], ["whoami"]],
     ids=" ".join,
 )
@@ -231,7 +232,8 @@ def test_the_cached_targets_never_import_typer() -> None:
     import subprocess
     import sys
 
-    code = "import sys, masque.cli.sessions_run, masque.cli.lean_cache; print('typer' in sys.modules)"
+    modules = "masque.cli.sessions_run, masque.cli.memory_run, masque.cli.lean_cache"
+    code = f"import sys, {modules}; print('typer' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -244,7 +246,7 @@ _TRACED = (
 
 
 @pytest.mark.slow
-def test_a_cold_assume_and_release_skip_typer_once_the_spec_is_cached(
+def test_cold_assume_release_and_search_skip_typer_once_the_spec_is_cached(
     personas: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import json
@@ -265,3 +267,8 @@ def test_a_cold_assume_and_release_skip_typer_once_the_spec_is_cached(
     assert "typer imported: False" in released.stderr
     again = masque("release", json.loads(worn.stdout)["session_id"], "--format", "yaml")
     assert again.returncode == 2 and "unknown --format 'yaml'" in again.stderr  # errors exit as before
+    assert masque("memory", "add", "codesmith", "the parser keeps tokens").returncode == 0
+    found = masque("memory", "search", "codesmith", "parser", "--json")
+    assert found.returncode == 0, found.stderr
+    assert [r["text"] for r in json.loads(found.stdout)["results"]] == ["the parser keeps tokens"]
+    assert "typer imported: False" in found.stderr

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             if code is not None:
                 sys.stdout.flush()
                 sys.exit(code)
-        if args[:1] in (["assume"], ["release"]):  # the agent's hot pair: no Typer once the spec is cached
+        if args[:1] in (["assume"], ["release"]) or args[:2] == ["memory", "search"]:  # no Typer once cached
             from masque.cli.lean_cache import run as run_cached
 
             code = run_cached(args)
