@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,9 +10,6 @@ from masque.cli import sessions_run
 from masque.cli.app import app
 from masque.cli.lean import runs_lean
 from masque.cli.sessions_run import fmt_value
-
-if TYPE_CHECKING:
-    pass
 
 _AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
 _KEY_FILE = typer.Option(None, "--key-file", help="File holding the actor key `masque actor add` printed.")

@@ -241,7 +241,8 @@ def _assume(
     # The turn is held only for the transaction: parse files and import modules before taking it.
     if ready is None:
         registry.prepare(str(ref))
-    turns.prepare("masque.masques.intent", "masque.sessions.events")
+    # isodate: parse_duration's ISO reader (a cached definition no longer brings it in through validation).
+    turns.prepare("masque.masques.intent", "masque.sessions.events", "isodate")
     holder_start = _holder_start(pid)
     with turns.transaction() as conn:
         # A registry masque is resolved here: its recorded stages are read on this connection.
