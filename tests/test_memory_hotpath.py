@@ -195,3 +195,39 @@ def test_a_wrong_key_is_refused_even_when_the_right_one_is_remembered(pat: Any) 
     with pytest.raises(Refused) as refused:
         memory.find("parser", "codesmith", selection=rings.Selection(name="pat", key=pat.key + "x"))
     assert refused.value.reason == "actor_key_invalid"
+
+
+@pytest.mark.slow
+def test_searches_racing_log_readers_lose_no_entry(invoke: Invoke) -> None:
+    """Four processes search while a fifth keeps reading (and so folding) the log: every search is logged once."""
+    from masque import memory
+
+    memory.add("the parser keeps tokens", "scratch")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    searcher = "from masque import memory\nfor _ in range(25): memory.find('parser', 'scratch')\n"
+    reader = (
+        "import sys\nfrom masque.memory import audit\n"
+        "while not sys.stdin.readline().startswith('stop'): audit.read_log(limit=1); print('read', flush=True)\n"
+    )
+    searchers = [subprocess.Popen([sys.executable, "-c", searcher], env=env) for _ in range(4)]
+    with subprocess.Popen(
+        [sys.executable, "-c", reader], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as folder:
+        assert folder.stdin is not None and folder.stdout is not None
+        try:
+            while any(s.poll() is None for s in searchers):  # fold over and over while searches append
+                folder.stdin.write("go\n")
+                folder.stdin.flush()
+                assert folder.stdout.readline().startswith("read")
+            folder.stdin.write("stop\n")
+            folder.stdin.flush()
+            folder.wait(timeout=60)
+        finally:
+            for s in searchers:
+                if s.poll() is None:
+                    s.kill()
+    assert [s.wait(timeout=60) for s in searchers] == [0, 0, 0, 0]
+    result = invoke(["memory", "log", "scratch", "--action", "search", "--limit", "1000", "--json"])
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.stdout)["entries"]
+    assert len(entries) == 100 and len({e["id"] for e in entries}) == 100
