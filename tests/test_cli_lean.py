@@ -272,3 +272,17 @@ def test_cold_assume_release_and_search_skip_typer_once_the_spec_is_cached(
     assert found.returncode == 0, found.stderr
     assert [r["text"] for r in json.loads(found.stdout)["results"]] == ["the parser keeps tokens"]
     assert "typer imported: False" in found.stderr
+
+
+def test_an_unusable_cache_directory_changes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from masque.cli import lean_cache
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory would be", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    lean_cache.ensure_spec(app)  # nothing written, nothing raised
+    assert lean_cache.plan(["release", "ses_1", "-f", "json"]) is None
+    code, _, err = _main(["release", "--format", "yaml"], capsys)
+    assert code == 2 and "unknown --format 'yaml'" in err

@@ -107,14 +107,14 @@ def ensure_spec(app: typer.Typer) -> None:
         for old in path.parent.glob("cli-spec-*.json"):  # specs of earlier versions of the CLI
             if old != path:
                 old.unlink(missing_ok=True)
-    except OSError:
+    except Exception:  # a cache must never break the command being run: the next run tries again
         pass
 
 
 def _load() -> dict[str, Any] | None:
     try:
         spec = json.loads(spec_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except Exception:  # unreadable, damaged, or no cache directory at all: the Typer app takes the line
         return None
     return spec if isinstance(spec, dict) and spec.get("format") == SPEC_FORMAT else None
 

@@ -91,7 +91,7 @@ def cached(path: Path) -> LoadedMasque | None:
     sha256 = hashlib.sha256(raw).hexdigest()
     try:
         data = json.loads(_entry(sha256).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: no home for the cache directory
         return None
     from masque.model import masque_from_data
 
@@ -119,11 +119,11 @@ def remember(loaded: LoadedMasque) -> None:
         return  # not plain JSON data (a YAML date, say): never cached
     if json.loads(text) != data or masque_from_data(json.loads(text)) != loaded.masque:
         return
-    entry = _entry(loaded.sha256)
     try:
+        entry = _entry(loaded.sha256)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, entry)
-    except OSError:
+    except (OSError, RuntimeError):
         pass
