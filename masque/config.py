@@ -180,6 +180,11 @@ def stages_path() -> Path:
     return home() / "stages.json"
 
 
+def memory_log_spool_path() -> Path:
+    """Append-only side log of memory compliance entries, folded into the store's `memory_log`."""
+    return home() / "memory_log.jsonl"
+
+
 def cache_dir() -> Path:
     """Regenerable files (compiled validators): `$XDG_CACHE_HOME/masque`, else `~/.cache/masque`."""
     xdg = _env("XDG_CACHE_HOME")

@@ -160,3 +160,129 @@ def test_run_command_exits_as_typer_would(capsys: pytest.CaptureFixture[str]) ->
     assert run_command(raising(NotFound("no such masque"))) == 4
     err = capsys.readouterr().err
     assert "Aborted!" in err and "Invalid value: nope" in err and "no such masque" in err
+
+
+# --- the cached spec (masque.cli.lean_cache): `assume` and `release` without Typer -------------------
+
+CACHED = [args for args in LEAN_LINES if args[0] in ("assume", "release") or args[:2] == ["memory", "search"]]
+
+
+@pytest.fixture
+def cached_spec() -> Path:
+    """The spec the Typer app writes on its first run, before any callback is replaced."""
+    from masque.cli import lean_cache
+
+    lean_cache.ensure_spec(app)
+    path = lean_cache.spec_path()
+    assert path.is_file()
+    return path
+
+
+def test_the_spec_covers_exactly_the_commands_marked_lean(cached_spec: Path) -> None:
+    import json
+
+    commands = json.loads(cached_spec.read_text(encoding="utf-8"))["commands"]
+    assert {name: c["target"] for name, c in commands.items()} == {
+        "assume": "masque.cli.sessions_run:assume",
+        "release": "masque.cli.sessions_run:release",
+        "memory search": "masque.cli.memory_run:search",
+    }
+
+
+@pytest.mark.parametrize("args", CACHED, ids=" ".join)
+def test_cached_spec_passes_what_typer_passes(
+    args: list[str], cached_spec: Path, recorded: list[dict[str, Any]]
+) -> None:
+    from masque.cli import lean_cache
+
+    planned = lean_cache.plan(args)
+    assert planned is not None
+    with pytest.raises(SystemExit) as typer_exit:
+        app(args=args, prog_name="masque")
+    assert typer_exit.value.code in (0, None)
+    (typer_kwargs,) = recorded
+    assert planned[1] == typer_kwargs
+    assert [(k, type(v)) for k, v in planned[1].items()] == [(k, type(v)) for k, v in typer_kwargs.items()]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [a for a in TYPER_LINES if a[:1] in (["assume"], ["release"]) or a[:2] == ["memory", "search"]]
+    + [["assume", "codesmith"], ["release", "--help"], ["assume", "x", "-i", "y", "--format"], ["whoami"]],
+    ids=" ".join,
+)
+def test_the_cached_spec_leaves_anything_else_to_typer(args: list[str], cached_spec: Path) -> None:
+    from masque.cli import lean_cache
+
+    assert lean_cache.plan(args) is None
+
+
+def test_a_spec_of_another_format_or_a_damaged_one_is_ignored(cached_spec: Path) -> None:
+    from masque.cli import lean_cache
+
+    line = ["release", "ses_1", "-f", "json"]
+    assert lean_cache.plan(line) is not None
+    cached_spec.write_text('{"format": 0, "commands": {}}', encoding="utf-8")
+    assert lean_cache.plan(line) is None
+    cached_spec.write_text("{not json", encoding="utf-8")
+    assert lean_cache.plan(line) is None
+
+
+def test_the_cached_targets_never_import_typer() -> None:
+    import subprocess
+    import sys
+
+    modules = "masque.cli.sessions_run, masque.cli.memory_run, masque.cli.lean_cache"
+    code = f"import sys, {modules}; print('typer' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+# `masque ARGS` in a fresh process that reports, on exit, whether Typer was ever imported.
+_TRACED = (
+    "import atexit, sys; atexit.register(lambda: sys.stderr.write(f'typer imported: {\"typer\" in sys.modules}\\n'));"
+    "from masque.cli.entry import main; sys.argv[0] = 'masque'; main()"
+)
+
+
+@pytest.mark.slow
+def test_cold_assume_release_and_search_skip_typer_once_the_spec_is_cached(
+    personas: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def masque(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", _TRACED, *args], capture_output=True, text=True, timeout=120)
+
+    monkeypatch.setenv("MASQUE_PATH", str(personas))
+    first = masque("whoami")  # any run through the Typer app writes the spec
+    assert first.returncode == 0 and "typer imported: True" in first.stderr
+    worn = masque("assume", "codesmith", "--intent", "implement the parser", "--format", "json")
+    assert worn.returncode == 0, worn.stderr
+    assert "typer imported: False" in worn.stderr
+    released = masque("release", json.loads(worn.stdout)["session_id"], "--format", "json")
+    assert released.returncode == 0 and json.loads(released.stdout)["status"] == "ended"
+    assert "typer imported: False" in released.stderr
+    again = masque("release", json.loads(worn.stdout)["session_id"], "--format", "yaml")
+    assert again.returncode == 2 and "unknown --format 'yaml'" in again.stderr  # errors exit as before
+    assert masque("memory", "add", "codesmith", "the parser keeps tokens").returncode == 0
+    found = masque("memory", "search", "codesmith", "parser", "--json")
+    assert found.returncode == 0, found.stderr
+    assert [r["text"] for r in json.loads(found.stdout)["results"]] == ["the parser keeps tokens"]
+    assert "typer imported: False" in found.stderr
+
+
+def test_an_unusable_cache_directory_changes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from masque.cli import lean_cache
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory would be", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    lean_cache.ensure_spec(app)  # nothing written, nothing raised
+    assert lean_cache.plan(["release", "ses_1", "-f", "json"]) is None
+    code, _, err = _main(["release", "--format", "yaml"], capsys)
+    assert code == 2 and "unknown --format 'yaml'" in err

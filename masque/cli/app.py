@@ -133,7 +133,9 @@ _load_commands()
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: plain command lines take the lean path (no pydantic), the rest Typer."""
     from masque.cli.lean import dispatch
+    from masque.cli.lean_cache import ensure_spec
 
+    ensure_spec(app)  # so the next `assume`/`release` need not build this app
     code = dispatch(app, list(sys.argv[1:] if argv is None else argv), run_command)
     if code is not None:
         sys.stdout.flush()

@@ -78,6 +78,13 @@ def main(argv: list[str] | None = None) -> None:
             if code is not None:
                 sys.stdout.flush()
                 sys.exit(code)
+        if args[:1] in (["assume"], ["release"]) or args[:2] == ["memory", "search"]:  # no Typer once cached
+            from masque.cli.lean_cache import run as run_cached
+
+            code = run_cached(args)
+            if code is not None:
+                sys.stdout.flush()
+                sys.exit(code)
         from masque.cli.app import main as typer_main
 
         typer_main(args)

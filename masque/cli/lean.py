@@ -16,20 +16,17 @@ tests/test_cli_lean.py checks that both paths hand the command function the same
 
 from __future__ import annotations
 
-import inspect
 import os
 import re
-import types
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any
 
-import typer
-from typer.core import TyperCommand
-from typer.models import ArgumentInfo, CommandInfo, DefaultPlaceholder, OptionInfo
+if TYPE_CHECKING:
+    import typer
+    from typer.models import CommandInfo
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")  # a strict subset of what Typer (pydantic) reads as an int
 _FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -43,19 +40,37 @@ _PLAIN_INFO = {
 }  # fmt: skip
 
 
+def runs_lean(target: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Mark a Typer command whose whole work is `target` ("module:function", Typer-free), called with the
+    command's own keyword arguments: masque.cli.lean_cache may then run it without building the app."""
+
+    def mark(callback: Callable[..., Any]) -> Callable[..., Any]:
+        callback.lean_target = target  # type: ignore[attr-defined]
+        return callback
+
+    return mark
+
+
 class _NotPlain(Exception):
     """This command line is not one the lean path is sure about: Typer takes it."""
 
 
 @dataclass(frozen=True)
 class _Param:
+    """One parameter as the parser needs it: read from a Typer declaration, or from the cached spec."""
+
     name: str
     kind: type  # str, int, float, bool, Path or an Enum subclass
     many: bool  # list[...]: a repeatable option, or a variadic argument
-    info: OptionInfo | ArgumentInfo
+    option: bool  # an option (else an argument)
+    decls: tuple[str, ...]  # an option's spellings as declared ("--json", "--color/--no-color")
+    default: Any  # _REQUIRED when there is none
+    min: float | None = None
+    max: float | None = None
+    plain_flag: bool = True  # a bool option with no flag_value / is_flag=False of its own
 
     def convert(self, text: str) -> Any:
-        kind, info = self.kind, self.info
+        kind = self.kind
         if kind is str:
             return text
         if kind is Path:
@@ -75,13 +90,17 @@ class _Param:
             number = float(text)
         else:
             raise _NotPlain
-        if (info.min is not None and number < info.min) or (info.max is not None and number > info.max):
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
             raise _NotPlain
         return number
 
 
 def _leaf(annotation: Any) -> tuple[type, bool]:
     """(leaf type, is a list) of a plain annotation; _NotPlain for anything else."""
+    import types
+    import typing
+    from typing import Union
+
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
         annotation = args[0] if args[1] is type(None) else args[1]
@@ -96,6 +115,11 @@ def _leaf(annotation: Any) -> tuple[type, bool]:
 
 
 def _params(callback: Callable[..., Any]) -> list[_Param]:
+    import inspect
+    import typing
+
+    from typer.models import ArgumentInfo, OptionInfo
+
     hints = typing.get_type_hints(callback)
     params = []
     for p in inspect.signature(callback).parameters.values():
@@ -106,14 +130,20 @@ def _params(callback: Callable[..., Any]) -> list[_Param]:
             if getattr(info, attr, plain) != plain:
                 raise _NotPlain
         kind, many = _leaf(hints.get(p.name))
-        params.append(_Param(p.name, kind, many, info))
+        option = isinstance(info, OptionInfo)
+        plain_flag = not option or (
+            getattr(info, "flag_value", None) is None and getattr(info, "is_flag", None) is not False
+        )
+        decls = tuple(info.param_decls or ()) if option else ()
+        low, high = getattr(info, "min", None), getattr(info, "max", None)
+        params.append(_Param(p.name, kind, many, option, decls, info.default, low, high, plain_flag))
     return params
 
 
 def _option_names(param: _Param) -> dict[str, Any]:
     """Each spelling of an option -> the value a flag spelling stands for (or _REQUIRED: takes a value)."""
-    assert isinstance(param.info, OptionInfo)
-    raw = tuple(param.info.param_decls or ())
+    assert param.option
+    raw = param.decls
     spellings = [d.strip() for decl in raw for d in decl.split("/")]
     if not raw or any(not d.startswith("-") for d in spellings):
         raise _NotPlain  # a name Typer derives from the parameter, or an odd one: Typer's
@@ -121,7 +151,7 @@ def _option_names(param: _Param) -> dict[str, Any]:
         if any("/" in decl for decl in raw):
             raise _NotPlain
         return dict.fromkeys(spellings, _REQUIRED)
-    if getattr(param.info, "flag_value", None) is not None or getattr(param.info, "is_flag", None) is False:
+    if not param.plain_flag:
         raise _NotPlain
     names: dict[str, Any] = {}
     for decl in raw:  # "--json", or "--color/--no-color"
@@ -134,13 +164,17 @@ def _option_names(param: _Param) -> dict[str, Any]:
 
 def parse(callback: Callable[..., Any], args: list[str]) -> dict[str, Any]:
     """The keyword arguments Typer would call `callback` with for `args`; _NotPlain when unsure."""
-    params = _params(callback)
+    return parse_params(_params(callback), args)
+
+
+def parse_params(params: list[_Param], args: list[str]) -> dict[str, Any]:
+    """`parse` on parameters already read (from a Typer command, or from the cached spec)."""
     by_name: dict[str, tuple[_Param, Any]] = {}
     for param in params:
-        if isinstance(param.info, OptionInfo):
+        if param.option:
             for spelling, value in _option_names(param).items():
                 by_name[spelling] = (param, value)
-    positional_params = [p for p in params if isinstance(p.info, ArgumentInfo)]
+    positional_params = [p for p in params if not p.option]
     if any(p.many for p in positional_params[:-1]):
         raise _NotPlain
     values: dict[str, Any] = {}
@@ -187,13 +221,15 @@ def parse(callback: Callable[..., Any], args: list[str]) -> dict[str, Any]:
         raise _NotPlain  # an extra argument: Typer's usage error
     for param in params:
         if param.name not in values:
-            if param.info.default is _REQUIRED:
+            if param.default is _REQUIRED:
                 raise _NotPlain  # missing: Typer's usage error
-            values[param.name] = param.info.default
+            values[param.name] = param.default
     return {param.name: values[param.name] for param in params}
 
 
 def _name(value: Any) -> Any:
+    from typer.models import DefaultPlaceholder
+
     return value.value if isinstance(value, DefaultPlaceholder) else value
 
 
@@ -216,6 +252,15 @@ def find_command(app: typer.Typer, args: list[str]) -> tuple[CommandInfo, list[s
     return None
 
 
+def plain_command(command: CommandInfo) -> bool:
+    """A command with nothing of Typer's own to run: no context settings, custom class or deprecation."""
+    from typer.core import TyperCommand
+
+    if command.callback is None or command.context_settings is not None or command.cls not in (None, TyperCommand):
+        return False
+    return not command.deprecated
+
+
 def dispatch(app: typer.Typer, args: list[str], run: Callable[[Callable[[], Any]], int]) -> int | None:
     """Run a plain command line with `run(call)` and return its exit code; None: let Typer have it."""
     if "--help" in args or "-h" in args:
@@ -224,13 +269,11 @@ def dispatch(app: typer.Typer, args: list[str], run: Callable[[Callable[[], Any]
     if found is None:
         return None
     command, rest = found
-    if command.callback is None or command.context_settings is not None or command.cls not in (None, TyperCommand):
-        return None
-    if command.deprecated or (command.no_args_is_help and not rest):
+    callback = command.callback
+    if callback is None or not plain_command(command) or (command.no_args_is_help and not rest):
         return None  # Typer's warning, or Typer's help
     try:
-        kwargs = parse(command.callback, rest)
+        kwargs = parse(callback, rest)
     except _NotPlain:
         return None
-    callback = command.callback
     return run(lambda: callback(**kwargs))

@@ -8,7 +8,9 @@ from typing import Any
 
 import typer
 
+from masque.cli import memory_run
 from masque.cli.app import app
+from masque.cli.lean import runs_lean
 from masque.errors import UsageError
 
 memory_app = typer.Typer(
@@ -26,34 +28,11 @@ _AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
 _KEY_FILE = typer.Option(None, "--key-file", help="File holding that actor's key.")
 
 
-def _sel(as_name: str | None, key_file: Path | None) -> Any:
-    """Who is calling: --as/--key-file, else MASQUE_ACTOR(+_KEY) or MASQUE_TOKEN, else the founder."""
-    from masque.trust import rings
-
-    return rings.selection_from_env(as_name, key_file)
-
-
-def _positive(value: int, option: str, example: str) -> int:
-    if value < 1:
-        raise UsageError(f"{option} must be at least 1, got {value}", hint=f"e.g. {option} {example}")
-    return value
-
-
-def _tags(values: list[str] | None) -> tuple[str, ...]:
-    return tuple(t.strip() for v in values or () for t in v.split(",") if t.strip())
-
-
-def _filters(ids: list[str] | None = None, session: str | None = None, branch: str | None = None,
-             tags: list[str] | None = None, actor: str | None = None) -> Any:  # fmt: skip
-    from masque.memory.ops import Filters
-
-    return Filters(ids=tuple(ids or ()), session_id=session, branch=branch, tags=_tags(tags), actor=actor)
-
-
-def _json(value: Any) -> None:
-    from masque.cli.output import print_json
-
-    print_json(value)
+_sel = memory_run.selection
+_positive = memory_run.positive
+_tags = memory_run.split_tags
+_filters = memory_run.filters
+_json = memory_run.print_json
 
 
 def _masque_and_rest(args: list[str], what: str) -> tuple[str | None, list[str]]:
@@ -76,9 +55,7 @@ def _read_text(arg: str | None, file: Path | None) -> str:
     return arg
 
 
-def _short(text: str, width: int = 80) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+_short = memory_run.short
 
 
 @memory_app.command("add")
@@ -123,6 +100,7 @@ def add_cmd(
 
 
 @memory_app.command("search")
+@runs_lean("masque.cli.memory_run:search")
 def search_cmd(
     args: list[str] = typer.Argument(
         ..., metavar="[MASQUE] QUERY", help="[MASQUE] QUERY. MASQUE defaults to the session's."
@@ -136,20 +114,8 @@ def search_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Hybrid (vector + full-text) search, best first. --json: {"results": [{"id", "text", "score", ...}]}."""
-    from masque.memory.search import find
-
-    if len(args) > 2:
-        raise UsageError(f"expected [MASQUE] QUERY, got {len(args)} arguments", hint="quote the query")
-    masque, query = (args[0], args[1]) if len(args) == 2 else (None, args[0])
-    result = find(query, masque, k=_positive(k, "-k", "10"), filters=_filters(None, session, branch, tags),
-                  selection=_sel(as_name, key_file))  # fmt: skip
-    if json_out:
-        _json(result.to_json())
-        return
-    if not result.hits:
-        typer.echo(f"no memories found in {result.masque}", err=True)
-    for hit in result.hits:
-        typer.echo(f"{hit.score:.4f}  {hit.memory.id}  {_short(hit.memory.text)}")
+    memory_run.search(args=args, k=k, session=session, branch=branch, tags=tags, as_name=as_name,
+                      key_file=key_file, json_out=json_out)  # fmt: skip
 
 
 @memory_app.command("list")

@@ -2,60 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import shlex
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import typer
 
+from masque.cli import sessions_run
 from masque.cli.app import app
-from masque.errors import NotFound
-
-if TYPE_CHECKING:
-    from masque.sessions.lifecycle import Session
+from masque.cli.lean import runs_lean
+from masque.cli.sessions_run import fmt_value
 
 _AS = typer.Option(None, "--as", help="Act as this actor (needs --key-file).")
 _KEY_FILE = typer.Option(None, "--key-file", help="File holding the actor key `masque actor add` printed.")
 _INTENT = typer.Option(..., "--intent", "-i", help="Why you are wearing it: matched against the masque's globs.")
 _TTL = typer.Option(None, "--ttl", help="Shorter credential lifetime: PT15M, 15m, 2h. Longer than allowed exits 3.")
-_FORMATS = ("env", "json", "text")
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value)
-
-
-def _exports(pairs: dict[str, Any]) -> str:
-    return "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in pairs.items() if v is not None)
-
-
-# What `assume --format env` exports and `release --format env` unsets, in that order.
-_SESSION_VARS = (
-    "MASQUE_SESSION_ID",
-    "MASQUE_TOKEN",
-    "MASQUE_MASQUE",
-    "MASQUE_VERSION",
-    "MASQUE_ACTOR_NAME",
-    "MASQUE_ROLE",
-    "MASQUE_ACCESSOR",
-    "MASQUE_EXPIRES_AT",
-    "MASQUE_INTENT",
-    "MASQUE_SYSTEM_PROMPT",
-)
-_UNSET = f"unset {' '.join(_SESSION_VARS)}\n"
-
-
-def _session_env(s: Session) -> dict[str, Any]:
-    values = [s.session_id, s.token, s.masque, s.version, s.actor, s.role, s.accessor]
-    values += [_fmt(s.credential_expires_at), s.intent, s.system_prompt]
-    return dict(zip(_SESSION_VARS, values, strict=True))
+_fmt = fmt_value
 
 
 @app.command("assume")
+@runs_lean("masque.cli.sessions_run:assume")
 def assume_cmd(
     ref: str = typer.Argument(..., help="NAME, NAME@1.2.3 or masque:NAME@v1.2.3."),
     intent: str = _INTENT,
@@ -75,61 +39,14 @@ def assume_cmd(
     eval "$(masque assume codesmith --intent 'implement the parser')" exports MASQUE_SESSION_ID,
     MASQUE_TOKEN and friends. Refusals exit 3 and are recorded.
     """
-    from masque.sessions import lifecycle as sessions
-    from masque.trust import rings
-
-    fmt = _choose_format(fmt)
-    selection = rings.selection_from_env(as_name, key_file)
-    # The holder is the shell that runs us (bash execs `$(masque ...)` directly), so
-    # `masque sessions --stale` can tell when it is gone.
-    s = sessions.assume(
-        ref,
-        intent,
-        selection=selection,
-        ttl=ttl,
-        local=local,
-        strict_knowledge=strict_knowledge,
-        holder_pid=os.getppid(),
-    )
-    _render_assumed(s, fmt)
-
-
-def _choose_format(fmt: str | None) -> str:
-    if fmt is None:
-        return "text" if sys.stdout.isatty() else "env"
-    if fmt not in _FORMATS:
-        from masque.errors import UsageError
-
-        raise UsageError(f"unknown --format {fmt!r}", hint="use env, json or text")
-    return fmt
-
-
-def _render_assumed(s: Session, fmt: str) -> None:
-    from masque.cli.output import console, print_json, print_warning
-
-    for k in s.knowledge:
-        if k.endpoint is None:
-            print_warning(f"knowledge pointer {k.uri} is unresolved (map its server under [knowledge])")
-    if fmt == "json":
-        print_json(s.to_dict(with_token=True))
-    elif fmt == "env":
-        sys.stdout.write(_exports(_session_env(s)))
-    else:
-        from rich.markup import escape
-        from rich.panel import Panel
-
-        from masque.masques.intent_text import one_line
-
-        body = (
-            f"[bold]session[/] {s.session_id}\n[bold]actor[/]   {escape(s.actor)} ({s.actor_ring})\n"
-            f"[bold]intent[/]  {escape(one_line(s.intent))}\n[bold]expires[/] {_fmt(s.credential_expires_at)}\n"
-            f"[bold]role[/]    {escape(s.role or '-')}   [bold]accessor[/] {s.accessor}\n"
-            f"[bold]token[/]   {s.token}  [dim](shown once)[/]\n\n{escape(s.system_prompt or '')}"
-        )
-        console().print(Panel(body, title=f"masque {s.ref}", expand=False))
+    sessions_run.assume(
+        ref=ref, intent=intent, as_name=as_name, key_file=key_file, ttl=ttl, local=local,
+        strict_knowledge=strict_knowledge, fmt=fmt,
+    )  # fmt: skip
 
 
 @app.command("release")
+@runs_lean("masque.cli.sessions_run:release")
 def release_cmd(
     session_id: str | None = typer.Argument(None, help="Session to end (default: $MASQUE_SESSION_ID)."),
     score: str | None = typer.Option(None, "--score", help="Score it: + - / * e (or additive, ...)."),
@@ -137,39 +54,7 @@ def release_cmd(
     fmt: str = typer.Option("text", "--format", "-f", help="text, json, or env (prints `unset ...`)."),
 ) -> None:
     """Doff a session: end it, expire its credentials (and those chained below it), record the outcome."""
-    from masque.cli.output import print_json
-    from masque.sessions import lifecycle as sessions
-
-    if fmt not in _FORMATS:
-        from masque.errors import UsageError
-
-        raise UsageError(f"unknown --format {fmt!r}", hint="use text, json or env")
-    try:
-        ended = sessions.release(session_id, score=score, notes=notes)
-    except NotFound:
-        if fmt == "env" and session_id is None:
-            sys.stdout.write(_UNSET)  # the shell's session does not exist: still clear it, then say why
-        raise
-    s = ended.session
-    if fmt == "json":
-        print_json(
-            {
-                **s.to_dict(),
-                "already_ended": ended.already_ended,
-                "ended": list(ended.ended),
-                "revoked": list(ended.revoked),
-            }
-        )
-    elif fmt == "env":
-        sys.stdout.write(_UNSET)
-    elif ended.already_ended:
-        typer.echo(f"session {s.session_id} had already ended ({s.status}, {s.end_reason}); nothing to do", err=True)
-    else:
-        chained = f"; also ended {len(ended.ended) - 1} chained session(s)" if len(ended.ended) > 1 else ""
-        typer.echo(
-            f"released {s.session_id} ({s.ref}); {len(ended.revoked)} credential(s) revoked{chained}",
-            err=True,
-        )
+    sessions_run.release(session_id=session_id, score=score, notes=notes, fmt=fmt)
 
 
 @app.command("exec")

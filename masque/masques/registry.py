@@ -169,7 +169,7 @@ def _real(path: Path) -> Path:
 
 
 def _suffixes() -> tuple[str, ...]:
-    from masque.masques.validate import suffixes
+    from masque.masques.loaded import suffixes
 
     return suffixes()  # *.masque.yaml and every other dialect validate knows (*.mask.json)
 
@@ -231,29 +231,41 @@ def _load(path: Path) -> _Loaded:
     if cached is not None and key is not None and cached[:2] == key:
         result = cached[2]
     else:
-        from masque.masques.validate import load_masque
+        from masque.masques import loaded
 
-        try:
-            result = load_masque(path)
-            if result.masque.extends is not None:
-                # Worn as flattened: the pinned parents' lens, intents and lists merged in.
-                from dataclasses import replace
-
-                from masque.masques.validate import resolve_file
-
-                flat = resolve_file(path)[0]
-                result = replace(result, masque=flat, sha256=definition_hash(flat))
-        except MasqueError as exc:
-            result = exc
-        except Exception as exc:  # one bad file must never stop the others
-            result = ValidationFailed(
-                f"{path}: cannot load: {type(exc).__name__}: {exc}",
-                hint=f"run `masque validate {path}`; this is a bug if it passes",
-            )
+        result = loaded.cached(path)  # these exact bytes validated cleanly before: no PyYAML, no validator
+        if result is None:
+            result = _load_and_validate(path)
+            if not isinstance(result, MasqueError):
+                loaded.remember(result)
         if key is not None:
             _load_cache[str(path)] = (*key, result)
     if isinstance(result, MasqueError):
         raise result
+    return result
+
+
+def _load_and_validate(path: Path) -> _Loaded | MasqueError:
+    """The loaded file (flattened when it `extends` another), or the error that stops it."""
+    from masque.masques.validate import load_masque
+
+    try:
+        result = load_masque(path)
+        if result.masque.extends is not None:
+            # Worn as flattened: the pinned parents' lens, intents and lists merged in.
+            from dataclasses import replace
+
+            from masque.masques.validate import resolve_file
+
+            flat = resolve_file(path)[0]
+            result = replace(result, masque=flat, sha256=definition_hash(flat))
+    except MasqueError as exc:
+        return exc
+    except Exception as exc:  # one bad file must never stop the others
+        return ValidationFailed(
+            f"{path}: cannot load: {type(exc).__name__}: {exc}",
+            hint=f"run `masque validate {path}`; this is a bug if it passes",
+        )
     return result
 
 

@@ -6,7 +6,6 @@ import glob
 import importlib
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,23 +14,20 @@ from masque.config import limits as current_limits
 from masque.errors import UsageError, ValidationFailed
 from masque.masques.diagnostics import Diagnostic, FileResult, Report, Severity
 from masque.masques.diagnostics import strict as make_strict
+from masque.masques.loaded import DIALECTS as DIALECTS
+from masque.masques.loaded import MASQUE_SUFFIX as MASQUE_SUFFIX
+from masque.masques.loaded import LoadedMasque as LoadedMasque
+from masque.masques.loaded import suffixes as suffixes
 from masque.masques.loader import Document, LoadProblem, decode, load_text
 from masque.model import Masque, masque_from_data
 
 if TYPE_CHECKING:
     from masque.masques.inheritance import Resolved
 
-MASQUE_SUFFIX = ".masque.yaml"
-# Other file dialects: suffix -> "module:function(path, text) -> (diagnostics, Masque | None)".
-DIALECTS: dict[str, str] = {".mask.json": "masque.masques.dialect:check_mask_file"}
-# Files `masque validate` checks that are not masques (the registry never scans them), same hook shape.
+# Files `masque validate` checks that are not masques (the registry never scans them), same hook shape
+# as DIALECTS: suffix -> "module:function(path, text) -> (diagnostics, Masque | None)".
 CHECKED_FILES: dict[str, str] = {".mapper.yaml": "masque.masques.mapper_file:check_mapper_file"}
 _GLOB_CHARS = set("*?[")
-
-
-def suffixes() -> tuple[str, ...]:
-    """Masque file suffixes (what the registry scans)."""
-    return (MASQUE_SUFFIX, *DIALECTS)
 
 
 def checked_suffixes() -> tuple[str, ...]:
@@ -279,14 +275,6 @@ def validate_paths(
 ) -> Report:
     """Discover files under `paths` and check them all."""
     return validate_files(discover(paths), strict=strict, lim=lim, progress=progress)
-
-
-@dataclass(frozen=True)
-class LoadedMasque:
-    masque: Masque
-    path: Path
-    sha256: str
-    warnings: tuple[Diagnostic, ...] = ()
 
 
 def load_masque(path: Path | str, lim: Limits | None = None) -> LoadedMasque:

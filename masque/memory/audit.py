@@ -2,7 +2,8 @@
 
 Neither ever holds memory text or query text: the log keeps ids and counts, the history keeps content
 hashes, so forgetting a memory in LanceDB really removes its words. Writes go through DuckDB in the
-caller's transaction; this module never imports lancedb (session release calls `session_diff`).
+caller's transaction; a read's log entry goes to the spool (masque.memory.spool), folded in before the
+log is read. This module never imports lancedb (session release calls `session_diff`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from masque import store
 from masque.durations import as_utc, utcnow
 from masque.ids import new_id
+from masque.memory import spool
 
 if TYPE_CHECKING:
     import duckdb
@@ -91,6 +93,32 @@ class HistoryEntry:
         }
 
 
+def entry(
+    caller: Caller,
+    action: str,
+    shard: str,
+    access: Access,
+    *,
+    ids: Sequence[str] = (),
+    rows: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """One compliance record as `memory_log` values (spool.COLUMNS order): ids capped, the count exact."""
+    return [
+        new_id("mlg_"),
+        utcnow(),
+        action,
+        shard,
+        caller.masque,
+        caller.actor,
+        caller.session_id,
+        access.value,
+        len(ids) if rows is None else rows,
+        json.dumps(list(ids[:MAX_LOGGED_IDS])),
+        json.dumps(dict(detail or {}), sort_keys=True, default=str),
+    ]
+
+
 def log(
     conn: duckdb.DuckDBPyConnection,
     caller: Caller,
@@ -102,24 +130,21 @@ def log(
     rows: int | None = None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append one compliance record (ids capped; the count is always exact)."""
-    conn.execute(
-        "INSERT INTO memory_log (id, ts, action, shard, reader_masque, actor, session_id, access, rows, "
-        "memory_ids, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            new_id("mlg_"),
-            utcnow(),
-            action,
-            shard,
-            caller.masque,
-            caller.actor,
-            caller.session_id,
-            access.value,
-            len(ids) if rows is None else rows,
-            json.dumps(list(ids[:MAX_LOGGED_IDS])),
-            json.dumps(dict(detail or {}), sort_keys=True, default=str),
-        ],
-    )
+    """Append one compliance record in the caller's transaction."""
+    conn.execute(spool.INSERT_SQL, entry(caller, action, shard, access, ids=ids, rows=rows, detail=detail))
+
+
+def spooled(
+    caller: Caller,
+    action: str,
+    shard: str,
+    access: Access,
+    *,
+    ids: Sequence[str] = (),
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Append one compliance record durably without opening the store (see masque.memory.spool)."""
+    spool.append(entry(caller, action, shard, access, ids=ids, detail=detail))
 
 
 def record(
@@ -192,6 +217,7 @@ def read_log(
             params[column] = value
     sql = "SELECT * FROM memory_log" + (" WHERE " + " AND ".join(where) if where else "")
     sql += " ORDER BY id DESC LIMIT $limit"
+    spool.fold()  # readers see every entry, spooled ones included
     with store.connect(read_only=True) as conn:
         found = store.rows(conn, sql, params)
     return [

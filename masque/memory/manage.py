@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from masque import store
 from masque.durations import format_duration, utcnow
 from masque.errors import NotFound, Refused, UsageError
-from masque.memory import access, audit, ops, policy, shards
+from masque.memory import access, audit, ops, policy, shards, spool
 from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access, Mode
 
@@ -187,6 +187,7 @@ def log_entries(
         raise UsageError(f"--limit must be at least 1, got {limit}", hint="e.g. --limit 100")
     who = policy.current_caller(selection=selection)
     files = access.masque_files()
+    spool.fold()
     with store.connect(read_only=True) as conn:
         logged = [r[0] for r in conn.execute("SELECT DISTINCT shard FROM memory_log").fetchall()]
         registered = [r[0] for r in conn.execute("SELECT masque FROM memory_shards").fetchall()]

@@ -18,7 +18,7 @@ from masque import config, store
 from masque.durations import utcnow
 from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
-from masque.memory import audit, policy, shards
+from masque.memory import audit, policy, shards, spool
 from masque.memory.audit import Event
 from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access, Caller
@@ -172,21 +172,16 @@ def target(
 
     `session_id` is a session tag the caller asks for: only the session it proves may be named.
     """
-    from masque.memory import access
+    from masque.memory import access, readcache
+    from masque.trust.rings import selection_from_env
 
-    with store.connect(read_only=True) as conn:
-        caller = policy.current_caller(conn, selection)
-        if session_id and session_id != caller.session_id:
-            raise Refused(
-                f"--session {session_id}: a memory is tagged only with the session the caller proves "
-                f"({caller.session_id or 'none: no MASQUE_TOKEN'})",
-                reason="session_unproven",
-                hint="run inside that session (MASQUE_TOKEN from its `masque assume`), or drop --session",
-            )
-        key, version = resolve(masque, caller)
-        settings = policy.shard_settings(conn, key)
-        opted = policy.is_opted_out(conn, caller.actor, key)
-        registered = conn.execute("SELECT 1 FROM memory_shards WHERE masque = ?", [key]).fetchone() is not None
+    sel = selection or selection_from_env()
+    cache_key = readcache.key(sel, "target", masque)
+    found = readcache.lookup(cache_key)
+    if found is None:
+        found = _read_target(masque, sel, cache_key, session_id)
+    caller, key, version, settings, opted, registered = found
+    _check_session_tag(session_id, caller)
     files = access.masque_files()
     known = [key] if registered or shards.shard_exists(key) else []
     ring = access.ring_of(key, files, known, caller)
@@ -198,6 +193,40 @@ def target(
         raise
     retention = policy.retention_for(key, caller, version, files.get(key, []))
     return dataclasses.replace(tgt, retention=retention)
+
+
+def _check_session_tag(session_id: str | None, caller: Caller) -> None:
+    if session_id and session_id != caller.session_id:
+        raise Refused(
+            f"--session {session_id}: a memory is tagged only with the session the caller proves "
+            f"({caller.session_id or 'none: no MASQUE_TOKEN'})",
+            reason="session_unproven",
+            hint="run inside that session (MASQUE_TOKEN from its `masque assume`), or drop --session",
+        )
+
+
+def _read_target(
+    masque: str | None, sel: Selection, cache_key: tuple[Any, ...], session_id: str | None
+) -> tuple[Caller, str, str | None, policy.ShardSettings, bool, bool]:
+    """Prove the caller and read the shard's policy in one short read; remembered until the store changes."""
+    from masque.memory import readcache
+
+    marker = store.change_marker()  # taken before reading: a write after it invalidates what is read
+    until: dt.datetime | None = None
+    with store.connect(read_only=True) as conn:
+        caller = policy.current_caller(conn, sel)
+        _check_session_tag(session_id, caller)
+        key, version = resolve(masque, caller)
+        settings = policy.shard_settings(conn, key)
+        opted = policy.is_opted_out(conn, caller.actor, key)
+        registered = conn.execute("SELECT 1 FROM memory_shards WHERE masque = ?", [key]).fetchone() is not None
+        try:
+            until = readcache.proof_lifetime(conn, sel)
+        except readcache.Uncacheable:
+            marker = (None, False)
+    found = (caller, key, version, settings, opted, registered)
+    readcache.remember(cache_key, marker, until, found)
+    return found
 
 
 def default_shards(*, mode: policy.Mode | None = None, selection: Selection | None = None) -> list[str]:
@@ -220,8 +249,8 @@ def open_for(tgt: Target) -> Shard | None:
 def log_only(
     tgt: Target, action: str, access: Access, *, ids: Sequence[str] = (), detail: Mapping[str, Any] | None = None
 ) -> None:
-    with store.transaction() as conn:
-        audit.log(conn, tgt.caller, action, tgt.masque, access, ids=ids, detail=detail)
+    """Log an operation that writes nothing else: spooled and fsynced, folded into the store later."""
+    audit.spooled(tgt.caller, action, tgt.masque, access, ids=ids, detail=detail)
 
 
 def check_read(tgt: Target, action: str) -> bool:
@@ -310,6 +339,7 @@ def write(
     memories = done
     stored = [m.id for m in done]
     pruned = _prune_expired(shard, now, tgt.retention) if shard is not None and failure is None else []
+    spool.fold()  # a write turn carries the spooled read entries into the log too
     with store.transaction() as conn:
         if shard is not None:
             policy.register_shard(conn, tgt.masque, shard.embedder_id, shard.dim)
@@ -454,6 +484,7 @@ def forget(
         if gone:
             shard.delete(where)
             _erase(shard)
+    spool.fold()
     with store.transaction() as conn:
         audit.record(conn, tgt.caller, tgt.masque, Event.FORGOTTEN, [(r["id"], r["content_hash"]) for r in gone],
                      detail={"reason": reason})  # fmt: skip

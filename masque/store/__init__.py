@@ -209,6 +209,38 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
+# A stamp newer than this is not trusted to reveal the next write: on a kernel with coarse file
+# timestamps two writes inside one clock tick (1-10 ms) can leave the same mtime and size.
+SETTLED_NS = 50_000_000
+
+
+def change_marker(path: Path | None = None) -> tuple[tuple[int, ...] | None, bool]:
+    """A cheap stamp of the store's committed state (its file and WAL), and whether it has settled.
+
+    Every committed DuckDB write changes the WAL or, at checkpoint, the file (inode, size, mtime, ctime),
+    so an equal stamp taken before and after reading means nothing was committed in between. Only a
+    settled stamp (older than SETTLED_NS) may key a cache: see git's "racy clean" problem.
+    """
+    import os
+
+    path = path or config.store_path()
+    stamp: list[int] = []
+    newest = 0
+    for part in (path, path.with_name(path.name + ".wal")):
+        try:
+            info = os.stat(part)
+        except FileNotFoundError:
+            stamp.append(-1)
+            continue
+        except OSError:
+            return None, False
+        stamp.extend((info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
+        newest = max(newest, info.st_mtime_ns, info.st_ctime_ns)
+    if stamp[0] == -1:
+        return None, False  # no store yet: the first read creates it
+    return tuple(stamp), time.time_ns() - newest > SETTLED_NS
+
+
 @contextmanager
 def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for one operation; the store is created and migrated on first use."""

@@ -14,7 +14,6 @@ founder, the owner of the store.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import hmac
 import secrets
@@ -138,6 +137,8 @@ def init(founder_name: str | None = None) -> InitResult:
 
 def _default_founder_name() -> str:
     try:
+        import getpass  # here: its import (termios, pwd) is a cost every cold verb paid for a rare fallback
+
         return getpass.getuser() or "founder"
     except (KeyError, OSError):
         return "founder"
