@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "masque.cli.mcp",
     "masque.cli.serve",
     "masque.cli.bus",
+    "masque.cli.sync",
 ]
 
 
