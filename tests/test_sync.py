@@ -137,3 +137,215 @@ def test_observe_map_and_feedback_over_http_follow_the_ring_rule(keys: dict[str,
     assert kinds == ["focus", "feedback"]
     assert client.get("/profiles/tool", headers=player).json()["masque"] == "tool"
     problem(client.get("/mappers"), 401, "unauthenticated", 3)
+
+
+# --- a real server and a second home -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class Server:
+    """`masque serve` on its own home and a fixed free port; killable and restartable on the same store."""
+
+    home: Path
+    port: int
+    proc: subprocess.Popen[str] | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "MASQUE_HOME": str(self.home)}
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "masque", "serve", "--port", str(self.port), "--log-level", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+        proc = self.proc
+
+        def answering() -> bool:
+            assert proc.poll() is None, f"masque serve exited early: {proc.stderr.read() if proc.stderr else ''}"
+            try:
+                return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for("masque serve to answer", answering)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.communicate(timeout=30)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.communicate(timeout=30)
+            self.proc = None
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = httpx.get(f"{self.url}{path}", params=params, headers=bearer(self.keys["boss"]), timeout=10)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture
+def server(tmp_path: Path, run_masque: Run) -> Iterator[Server]:
+    """A server home (founder boss, player laptop, guest visitor) with the test masques; not started."""
+    write_masques()
+    srv = Server(tmp_path / "server-home", free_port())
+    env = {"MASQUE_HOME": str(srv.home)}
+    made = run_masque("init", "--founder", "boss", "--json", env=env)
+    assert made.returncode == 0, made.stderr
+    srv.keys["boss"] = json.loads(made.stdout)["key"]
+    for name, ring in (("laptop", "player"), ("visitor", "guest")):
+        added = run_masque("actor", "add", name, "--ring", ring, "--json", env=env)
+        assert added.returncode == 0, added.stderr
+        srv.keys[name] = json.loads(added.stdout)["key"]
+    yield srv
+    srv.stop()
+
+
+def key_file(tmp_path: Path, name: str, key: str) -> Path:
+    path = tmp_path / f"{name}.key"
+    path.write_text(key + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def add_remote(invoke: Invoke, name: str, url: str, key: Path) -> None:
+    result = invoke(["remote", "add", name, url, "--key-file", key])
+    assert result.exit_code == 0, result.output
+
+
+def status(invoke: Invoke, *args: str) -> dict[str, Any]:
+    result = invoke(["sync", "status", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def observe(invoke: Invoke, level: int) -> None:
+    result = invoke(["observe", "tool", "--kind", "focus", "--data", json.dumps({"level": level})])
+    assert result.exit_code == 0, result.output
+
+
+def push(invoke: Invoke, *args: str) -> tuple[int, dict[str, Any] | None, str]:
+    result = invoke(["sync", "push", "--json", *args])
+    try:
+        body = json.loads(result.stdout)
+    except ValueError:
+        body = None
+    return result.exit_code, body, result.output
+
+
+@pytest.mark.slow
+def test_offline_writes_wait_then_push_once_pull_and_identity(
+    invoke: Invoke, server: Server, tmp_path: Path
+) -> None:
+    # This home (the client) writes while the server is not running.
+    init_store(invoke)
+    add_remote(invoke, "origin", server.url, key_file(tmp_path, "laptop", server.keys["laptop"]))
+    observe(invoke, 4)
+    observe(invoke, 5)
+    assert invoke(["mapper", "put", EXAMPLE]).exit_code == 0
+    mapped = invoke(["map", "--mapper", "focus", "--masque", "tool", "--at", MORNING, "--json"])
+    sug = json.loads(mapped.stdout)["suggestions"][0]["id"]
+    assert invoke(["feedback", sug, "+", "--notes", "offline"]).exit_code == 0
+    session = json.loads(invoke(["assume", "tool", "--intent", "implement it", "--format", "json"]).stdout)
+    assert invoke(["release", session["session_id"], "--score", "+"]).exit_code == 0
+
+    before = status(invoke)
+    assert before["reachable"] is False and before["pending"] == {
+        "observation": 2,
+        "feedback": 1,
+        "session": 1,
+        "score": 1,
+    }
+    offline = invoke(["sync", "push"])
+    assert offline.exit_code == 5 and server.url in offline.output
+    assert status(invoke)["pending_total"] == 5  # nothing lost
+
+    server.start()
+    created = httpx.post(f"{server.url}/mappers", json={"doc": example_doc()}, headers=bearer(server.keys["boss"]))
+    assert created.status_code == 201, created.text
+    code, body, out = push(invoke)
+    assert code == 0, out
+    assert body is not None and body["applied"] == {"observation": 2, "feedback": 1, "session": 1, "score": 1}
+    after = status(invoke)
+    assert after["reachable"] is True and after["pending_total"] == 0 and after["last_push_at"]
+
+    # On the server: each exactly once, attributed to the pushing actor (the key's), never to `root`.
+    seen = server.get("/observations", masque="tool")
+    assert [(o["kind"], o["recorded_by"]) for o in seen] == [
+        ("focus", "laptop"),
+        ("focus", "laptop"),
+        ("feedback", "laptop"),
+    ]
+    sessions = server.get("/sessions")
+    pushed = [s for s in sessions if s["session_id"] == session["session_id"]]
+    assert len(pushed) == 1 and pushed[0]["actor"] == "laptop" and pushed[0]["status"] != "active"
+
+    # Again: nothing new anywhere.
+    code, body, out = push(invoke)
+    assert code == 0 and body is not None and body["records"] == 0, out
+    assert len(server.get("/observations", masque="tool")) == 3
+
+    # Pull: a mapper version put on the server arrives; pulling again skips it.
+    doc = server.get("/mappers/focus")["doc"]
+    doc["rules"][0]["weight"] = 4.25
+    put = httpx.put(
+        f"{server.url}/mappers/focus", json={"doc": doc}, headers={**bearer(server.keys["boss"]), "If-Match": '"1"'}
+    )
+    assert put.status_code == 200, put.text
+    pulled = invoke(["sync", "pull", "--json"])
+    assert pulled.exit_code == 0, pulled.output
+    assert json.loads(pulled.stdout)["mappers_added"] == ["focus v2"]
+    shown = json.loads(invoke(["mapper", "show", "focus", "--json"]).stdout)
+    assert shown["version"] == 2 and shown["weights"][doc["rules"][0]["id"]] == 4.25
+    again = json.loads(invoke(["sync", "pull", "--json"]).stdout)
+    assert again["mappers_added"] == [] and status(invoke)["pull_watermark"] == again["watermark"]
+
+    # A bad key is exit 3 with the server's reason.
+    add_remote(invoke, "bad", server.url, key_file(tmp_path, "bad", "msqk_" + "x" * 40))
+    refused = invoke(["sync", "push", "--remote", "bad"])
+    assert refused.exit_code == 3 and "actor_key_invalid" in refused.output + str(refused.exception or "")
+
+
+@pytest.mark.slow
+def test_a_guest_pushing_never_makes_a_more_trusted_row(invoke: Invoke, server: Server, tmp_path: Path) -> None:
+    init_store(invoke)  # locally the founder `root` (admin) wrote everything
+    observe(invoke, 3)
+    session = json.loads(invoke(["assume", "ops", "--intent", "deploy the logs", "--format", "json"]).stdout)
+    assert invoke(["release", session["session_id"]]).exit_code == 0
+    server.start()
+    add_remote(invoke, "origin", server.url, key_file(tmp_path, "visitor", server.keys["visitor"]))
+    code, body, out = push(invoke)
+    assert code == 1 and body is not None, out  # the observation of a player-ring masque is rejected, listed
+    assert [(r["kind"], r["reason"]) for r in body["rejected"]] == [("observation", "ring_refused")]
+    assert body["applied"]["session"] == 1
+    assert server.get("/observations", masque="tool") == []
+    row = server.get(f"/sessions/{session['session_id']}")
+    assert (row["actor"], row["actor_ring"], row["masque_ring"]) == ("visitor", "guest", "guest")
+    assert status(invoke)["pending_total"] == 0  # a rejection is the server's final answer, not a stuck outbox

@@ -255,7 +255,8 @@ def _problem(remote: Remote, response: httpx.Response) -> MasqueError:
     except ValueError:
         body = {}
     detail = str(body.get("detail") or response.text[:200] or response.reason_phrase)
-    message = f"{remote.url} answered {response.status_code}: {detail}"
+    reason = body.get("reason")
+    message = f"{remote.url} answered {response.status_code}" + (f" ({reason})" if reason else "") + f": {detail}"
     hint = body.get("hint")
     code = body.get("exit_code")
     if response.status_code in (401, 403) or code == ExitCode.REFUSED:
