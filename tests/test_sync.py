@@ -8,6 +8,7 @@ that loses a reply.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,9 +103,7 @@ def test_mappers_over_http_versions_and_a_stale_put_is_409_exit_6(keys: dict[str
 def test_observe_map_and_feedback_over_http_follow_the_ring_rule(keys: dict[str, str], client: TestClient) -> None:
     root, player = bearer(keys["root"]), bearer(keys["player"])
     assert client.post("/mappers", json={"doc": example_doc()}, headers=root).status_code == 201
-    obs = client.post(
-        "/observations", json={"masque": "tool", "kind": "focus", "data": {"level": 5}}, headers=player
-    )
+    obs = client.post("/observations", json={"masque": "tool", "kind": "focus", "data": {"level": 5}}, headers=player)
     assert obs.status_code == 201, obs.text
     assert obs.json()["recorded_by"] == "pat"
     refused = client.post(
@@ -261,9 +260,7 @@ def push(invoke: Invoke, *args: str) -> tuple[int, dict[str, Any] | None, str]:
 
 
 @pytest.mark.slow
-def test_offline_writes_wait_then_push_once_pull_and_identity(
-    invoke: Invoke, server: Server, tmp_path: Path
-) -> None:
+def test_offline_writes_wait_then_push_once_pull_and_identity(invoke: Invoke, server: Server, tmp_path: Path) -> None:
     # This home (the client) writes while the server is not running.
     init_store(invoke)
     add_remote(invoke, "origin", server.url, key_file(tmp_path, "laptop", server.keys["laptop"]))
@@ -349,3 +346,140 @@ def test_a_guest_pushing_never_makes_a_more_trusted_row(invoke: Invoke, server: 
     row = server.get(f"/sessions/{session['session_id']}")
     assert (row["actor"], row["actor_ring"], row["masque_ring"]) == ("visitor", "guest", "guest")
     assert status(invoke)["pending_total"] == 0  # a rejection is the server's final answer, not a stuck outbox
+
+
+def observe_many(count: int) -> None:
+    from masque.feedback import observations
+
+    for level in range(count):
+        observations.observe("tool", "focus", {"level": level})
+
+
+def levels_on(server: Server) -> list[int]:
+    return sorted(int(o["data"]["level"]) for o in server.get("/observations", masque="tool"))
+
+
+@pytest.mark.slow
+def test_a_server_killed_mid_push_loses_and_duplicates_nothing(invoke: Invoke, server: Server, tmp_path: Path) -> None:
+    init_store(invoke)
+    observe_many(60)
+    server.start()
+    add_remote(invoke, "origin", server.url, key_file(tmp_path, "laptop", server.keys["laptop"]))
+    client = subprocess.Popen(
+        [sys.executable, "-m", "masque", "sync", "push", "--batch-size", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    assert client.stdout is not None
+    confirmed = 0
+    while confirmed < 3:  # the client prints a line per batch the server confirmed
+        line = client.stdout.readline()
+        assert line, f"the push ended early: {client.communicate(timeout=30)}"
+        confirmed += line.startswith("confirmed batch")
+    server.kill()
+    out, err = client.communicate(timeout=60)
+    assert client.returncode == 5, (out, err)
+    assert server.url in err and "Traceback" not in err
+    left = status(invoke)["pending"]["observation"]
+    assert 0 < left <= 57  # what was confirmed left the outbox, the rest waits
+
+    server.start()  # the same store
+    code, _, out = push(invoke)
+    assert code == 0, out
+    assert levels_on(server) == list(range(60))  # nothing lost, nothing twice
+    assert status(invoke)["pending_total"] == 0
+
+
+class DroppingProxy:
+    """Forwards HTTP to the server on 127.0.0.1; the first request's reply is read and thrown away."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.dropped: list[bytes] = []
+        self.drop_next = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _read_message(sock: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+
+    def _handle(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.upstream))
+        if self.drop_next:
+            self.drop_next = False
+            upstream.sendall(self._read_message(client))
+            self.dropped.append(self._read_message(upstream))  # the server answered; the client never hears it
+            client.close()
+            upstream.close()
+            return
+
+        def pipe(src: socket.socket, dst: socket.socket) -> None:
+            try:
+                while chunk := src.recv(65536):
+                    dst.sendall(chunk)
+            except OSError:
+                pass
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+        back = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+        back.start()
+        pipe(client, upstream)
+        back.join(30)
+        client.close()
+        upstream.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.slow
+def test_a_lost_reply_then_a_retry_creates_nothing_twice(invoke: Invoke, server: Server, tmp_path: Path) -> None:
+    init_store(invoke)
+    observe_many(3)
+    server.start()
+    proxy = DroppingProxy(server.port)
+    try:
+        add_remote(invoke, "origin", f"http://127.0.0.1:{proxy.port}", key_file(tmp_path, "lap", server.keys["laptop"]))
+        lost = invoke(["sync", "push"])
+        assert lost.exit_code == 5, lost.output
+        assert len(proxy.dropped) == 1 and b" 200 " in proxy.dropped[0].split(b"\r\n")[0]
+        assert levels_on(server) == [0, 1, 2]  # the server applied the batch; the client does not know
+        assert status(invoke)["pending"]["observation"] == 3  # so nothing left the outbox
+
+        code, body, out = push(invoke)
+        assert code == 0 and body is not None, out
+        assert body["replayed_batches"] == 1 and body["applied"]["observation"] == 0
+        assert levels_on(server) == [0, 1, 2]
+        assert status(invoke)["pending_total"] == 0
+    finally:
+        proxy.close()

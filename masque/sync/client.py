@@ -314,10 +314,13 @@ def push(
             result.batches += 1
             result.sent += len(batch)
             result.duplicates += int(answer.get("duplicates") or 0)
-            result.replayed += 1 if answer.get("replayed") else 0
-            for kind, count in (answer.get("applied") or {}).items():
-                result.applied[kind] = result.applied.get(kind, 0) + int(count)
-            result.rejected += list(answer.get("rejected") or [])
+            if answer.get("replayed"):  # applied by an earlier push whose reply was lost: nothing new now
+                result.replayed += 1
+                result.duplicates += len(batch)
+            else:
+                for kind, count in (answer.get("applied") or {}).items():
+                    result.applied[kind] = result.applied.get(kind, 0) + int(count)
+                result.rejected += list(answer.get("rejected") or [])
             if progress:
                 progress(f"confirmed batch {n}/{len(batches)} {bid} ({len(batch)} record(s))")
     with turns.transaction() as conn:
