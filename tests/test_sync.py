@@ -324,6 +324,27 @@ def test_offline_writes_wait_then_push_once_pull_and_identity(invoke: Invoke, se
     again = json.loads(invoke(["sync", "pull", "--json"]).stdout)
     assert again["mappers_added"] == [] and status(invoke)["pull_watermark"] == again["watermark"]
 
+    # Both sides write a version 3: the local one is kept and reported, never overwritten (exit 6).
+    local = tmp_path / "focus.mapper.yaml"
+    mine = {**doc, "rules": [{**doc["rules"][0], "weight": 0.5}, *doc["rules"][1:]]}
+    local.write_text(yaml.safe_dump(mine), encoding="utf-8")
+    assert invoke(["mapper", "put", local]).exit_code == 0
+    doc["rules"][0]["weight"] = 7.0
+    theirs = httpx.put(
+        f"{server.url}/mappers/focus", json={"doc": doc}, headers={**bearer(server.keys["boss"]), "If-Match": '"2"'}
+    )
+    assert theirs.status_code == 200, theirs.text
+    diverged = invoke(["sync", "pull"])
+    assert diverged.exit_code == 6 and "conflict: mapper focus v3" in diverged.output
+    kept = json.loads(invoke(["mapper", "show", "focus", "--json"]).stdout)
+    assert kept["version"] == 3 and kept["weights"][doc["rules"][0]["id"]] == 0.5
+
+    # A key file others can read is refused before anything is stored.
+    loose = key_file(tmp_path, "loose", server.keys["laptop"])
+    loose.chmod(0o644)
+    refused_add = invoke(["remote", "add", "loose", server.url, "--key-file", loose])
+    assert refused_add.exit_code == 2 and "chmod 600" in refused_add.output
+
     # A bad key is exit 3 with the server's reason.
     add_remote(invoke, "bad", server.url, key_file(tmp_path, "bad", "msqk_" + "x" * 40))
     refused = invoke(["sync", "push", "--remote", "bad"])
