@@ -504,3 +504,81 @@ def test_a_lost_reply_then_a_retry_creates_nothing_twice(invoke: Invoke, server:
         assert status(invoke)["pending_total"] == 0
     finally:
         proxy.close()
+
+
+# --- in process: the batch endpoint and the client's refusals ----------------------------------
+
+
+def obs_record(rid: str, level: int, **extra: Any) -> dict[str, Any]:
+    return {"kind": "observation", "id": rid, "masque": "tool", "obs_kind": "focus", "data": {"level": level}, **extra}
+
+
+def batch(*records: dict[str, Any]) -> dict[str, Any]:
+    from masque.sync.outbox import batch_id
+
+    return {"id": batch_id(list(records)), "records": list(records), "origin": {"machine": "laptop"}}
+
+
+def test_a_pushed_batch_applies_once_as_the_pusher(keys: dict[str, str], client: TestClient) -> None:
+    player = bearer(keys["player"])
+    first = batch(obs_record("obs_A", 1, recorded_by="root"), obs_record("obs_B", 2))
+    answer = client.post("/sync/batches", json=first, headers=player)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["applied"]["observation"] == 2 and answer.json()["replayed"] is False
+    again = client.post("/sync/batches", json=first, headers=player).json()
+    assert again["replayed"] is True
+    overlapping = client.post(
+        "/sync/batches", json=batch(obs_record("obs_B", 2), obs_record("obs_C", 3)), headers=player
+    )
+    assert overlapping.json()["duplicates"] == 1 and overlapping.json()["applied"]["observation"] == 1
+    seen = client.get("/observations", params={"masque": "tool"}, headers=player).json()
+    assert [(o["data"]["level"], o["recorded_by"]) for o in seen] == [(1, "pat"), (2, "pat"), (3, "pat")]
+
+    tampered = {**first, "records": [obs_record("obs_A", 9)]}
+    problem(client.post("/sync/batches", json=tampered, headers=player), 400, "usage", 2)
+    problem(client.post("/sync/batches", json=first), 401, "unauthenticated", 3)
+    live = {
+        "kind": "session", "id": "ses_01TESTSESSION0000000000000", "masque": "ops", "version": "2.0.0",
+        "masque_ring": "admin", "actor": "root", "actor_ring": "admin", "intent": "deploy it", "status": "active",
+        "started_at": "2026-11-30T10:00:00+00:00",
+    }  # fmt: skip
+    guest = client.post("/sync/batches", json=batch(live), headers=bearer(keys["guest"])).json()
+    assert guest["applied"]["session"] == 1
+    row = client.get(f"/sessions/{live['id']}", headers=bearer(keys["root"])).json()
+    assert (row["actor"], row["actor_ring"], row["masque_ring"], row["status"]) == (
+        "visitor",
+        "guest",
+        "guest",
+        "ended",
+    )
+
+
+def test_remotes_and_an_unreachable_server(invoke: Invoke, tmp_path: Path) -> None:
+    write_masques()
+    init_store(invoke)
+    guest_key = add_actor(invoke, "visitor", "guest")
+    key = key_file(tmp_path, "k", "msqk_" + "a" * 40)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    loose = tmp_path / "loose.key"
+    loose.write_text("msqk_x\n", encoding="utf-8")
+    loose.chmod(0o640)
+    bad = invoke(["remote", "add", "origin", url, "--key-file", loose])
+    assert bad.exit_code == 2 and "chmod 600" in bad.output
+    guest = invoke(["remote", "add", "origin", url, "--key-file", key],
+                   env={"MASQUE_ACTOR": "visitor", "MASQUE_ACTOR_KEY": guest_key})  # fmt: skip
+    assert guest.exit_code == 3
+    add_remote(invoke, "origin", url, key)
+    listed = json.loads(invoke(["remote", "list", "--json"]).stdout)
+    assert listed == [{"name": "origin", "url": url, "key_file": str(key)}]
+    assert key.read_text(encoding="utf-8").strip() not in invoke(["remote", "list"]).output
+
+    observe(invoke, 2)
+    info = status(invoke)
+    assert info["reachable"] is False and info["pending"]["observation"] == 1  # status: not an error
+    pushed = invoke(["sync", "push"])
+    assert pushed.exit_code == 5 and url in pushed.output
+    assert status(invoke)["pending"]["observation"] == 1
+    assert invoke(["sync", "pull"]).exit_code == 5
+    assert invoke(["sync", "status", "--remote", "nope"]).exit_code == 4
+    assert invoke(["remote", "remove", "origin"]).exit_code == 0
+    assert invoke(["sync", "status"]).exit_code == 4

@@ -290,39 +290,48 @@ def push(
     progress: Callable[[str], None] | None = None,
     selection: Selection | None = None,
 ) -> PushResult:
-    """Send the outbox in batches; each leaves it only when the server confirms."""
+    """Send the outbox in batches; each leaves it only when the server confirms.
+
+    Batches are read from the store one at a time (the outbox can be large), oldest first, so a push
+    repeated after a lost reply starts with the very same batch. Records written during the push wait
+    for the next one: at most the batches counted at the start are sent.
+    """
     if batch_size < 1 or batch_size > 1000:
         raise UsageError(f"--batch-size must be 1..1000, got {batch_size}")
     turns.prepare()
     with turns.connect() as conn:
         actor = _admin(conn, selection, "sync push")
         remote = _remote(conn, remote_name)
-        records = outbox.pending(conn, remote.name)
+        total = sum(outbox.counts(conn, remote.name).values())
     key = _read_key(remote)
     result = PushResult(remote.name, remote.url)
     origin = _origin(actor)
-    batches = [records[i : i + batch_size] for i in range(0, len(records), batch_size)]
+    planned = -(-total // batch_size)
     with _http(remote, key) as http:
-        for n, batch in enumerate(batches, start=1):
+        for n in range(1, planned + 1):
+            with turns.connect() as conn:
+                batch = outbox.pending(conn, remote.name, limit=batch_size)
+            if not batch:
+                break
             bid = outbox.batch_id(batch)
             body = {"id": bid, "records": batch, "origin": origin}
             send = functools.partial(http.post, "/sync/batches", json=body)
-            answer = _call(remote, send, f"pushing batch {n}/{len(batches)}")
+            answer = _call(remote, send, f"pushing batch {n}/{planned}")
             if answer.get("batch") != bid:
                 raise StoreError(f"{remote.url} confirmed {answer.get('batch')!r}, not batch {bid}")
             _confirm(remote.name, bid, batch)
             result.batches += 1
             result.sent += len(batch)
-            result.duplicates += int(answer.get("duplicates") or 0)
             if answer.get("replayed"):  # applied by an earlier push whose reply was lost: nothing new now
                 result.replayed += 1
                 result.duplicates += len(batch)
             else:
+                result.duplicates += int(answer.get("duplicates") or 0)
                 for kind, count in (answer.get("applied") or {}).items():
                     result.applied[kind] = result.applied.get(kind, 0) + int(count)
                 result.rejected += list(answer.get("rejected") or [])
             if progress:
-                progress(f"confirmed batch {n}/{len(batches)} {bid} ({len(batch)} record(s))")
+                progress(f"confirmed batch {n}/{planned} {bid} ({len(batch)} record(s))")
     with turns.transaction() as conn:
         _touch_state(conn, remote.name, "last_push_at")
     return result

@@ -22,7 +22,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from masque.durations import as_utc, utcnow
-from masque.errors import MasqueError, Refused, UsageError
+from masque.errors import MasqueError, NotFound, Refused, UsageError
 from masque.feedback import access, observations
 from masque.ids import new_id
 from masque.model import Ring
@@ -95,7 +95,7 @@ def apply_batch(batch: Any, *, selection: Selection | None = None) -> dict[str, 
                 local_id = _apply(conn, who, r, infos, bid, origin, mappers_touched)
                 applied[kind] += 1
             except (Rejected, MasqueError) as exc:
-                reason = exc.reason if isinstance(exc, (Rejected, Refused)) else type(exc).__name__
+                reason = _reason(exc)
                 rejected.append({"kind": kind, "id": origin_id, "reason": reason, "message": _message(exc)})
                 local_id = None
             conn.execute(
@@ -125,6 +125,12 @@ def _masque_name(r: dict[str, Any]) -> str:
     sug = r.get("suggestion")
     name = r.get("masque") if r["kind"] == "observation" else (sug.get("masque") if isinstance(sug, dict) else None)
     return name if isinstance(name, str) and len(name) < 300 else ""
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, (Rejected, Refused)):
+        return exc.reason
+    return "not_found" if isinstance(exc, NotFound) else "invalid"
 
 
 def _message(exc: Exception) -> str:
