@@ -29,6 +29,7 @@ from masque.model import Ring
 from masque.store import turns
 from masque.store.events import record_event
 from masque.sync import outbox
+from masque.trust import rings
 
 if TYPE_CHECKING:
     import duckdb
@@ -73,6 +74,7 @@ def apply_batch(batch: Any, *, selection: Selection | None = None) -> dict[str, 
     turns.prepare()
     with turns.transaction() as conn:
         who = access.caller(conn, selection)
+        rings.check_qualified(who.actor, who.actor.ring, "sync push")  # a suspended actor pushes nothing
         done = conn.execute(
             "SELECT result FROM sync_batches WHERE actor = ? AND id = ?", [who.actor.name, bid]
         ).fetchone()
