@@ -26,7 +26,7 @@ import httpx2 as httpx
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from test_sessions_support import add_actor, init_store, write_masques
+from test_sessions_support import add_actor, init_store, store_rows, write_masques
 
 from masque.serve.app import create_app
 
@@ -316,9 +316,12 @@ def test_offline_writes_wait_then_push_once_pull_and_identity(invoke: Invoke, se
         f"{server.url}/mappers/focus", json={"doc": doc}, headers={**bearer(server.keys["boss"]), "If-Match": '"1"'}
     )
     assert put.status_code == 200, put.text
+    assert server.get("/profiles/tool")["masque"] == "tool"  # built on the server from what was pushed
     pulled = invoke(["sync", "pull", "--json"])
     assert pulled.exit_code == 0, pulled.output
     assert json.loads(pulled.stdout)["mappers_added"] == ["focus v2"]
+    cached = store_rows("SELECT remote, masque, json_extract(body, '$.kinds') FROM sync_remote_profiles")
+    assert [(r[0], r[1]) for r in cached] == [("origin", "tool")] and json.loads(cached[0][2])["focus"] == 2
     shown = json.loads(invoke(["mapper", "show", "focus", "--json"]).stdout)
     assert shown["version"] == 2 and shown["weights"][doc["rules"][0]["id"]] == 4.25
     again = json.loads(invoke(["sync", "pull", "--json"]).stdout)
