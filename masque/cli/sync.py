@@ -106,6 +106,8 @@ def sync_push(
     result = client.push(remote, batch_size=batch_size, progress=progress, selection=_sel(as_name, key_file))
     if json_out:
         _json(result.to_json())
+    elif not result.batches:
+        typer.echo(f"nothing to push to {result.remote}: every record is confirmed")
     else:
         applied = ", ".join(f"{n} {k}(s)" for k, n in result.applied.items() if n) or "nothing new"
         typer.echo(
