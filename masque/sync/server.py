@@ -52,6 +52,8 @@ def _check_shape(batch: Any) -> tuple[str, list[dict[str, Any]], dict[str, Any]]
     if not isinstance(batch, dict) or not isinstance(batch.get("records"), list):
         raise UsageError("a sync batch is {id, records: [...], origin: {...}}")
     records = batch["records"]
+    if not records:
+        raise UsageError("a sync batch holds at least one record")
     if len(records) > MAX_BATCH_RECORDS:
         raise UsageError(f"a batch holds at most {MAX_BATCH_RECORDS} records, got {len(records)}")
     for i, r in enumerate(records):
@@ -84,26 +86,36 @@ def apply_batch(batch: Any, *, selection: Selection | None = None) -> dict[str, 
         duplicates = 0
         rejected: list[dict[str, str]] = []
         mappers_touched: set[str] = set()
+        ids = sorted({str(r["id"]) for r in records})
+        marks = ", ".join("?" for _ in ids)
+        seen = {
+            (str(k), str(o))
+            for k, o in conn.execute(
+                f"SELECT kind, origin_id FROM sync_received WHERE actor = ? AND origin_id IN ({marks})",
+                [who.actor.name, *ids],
+            ).fetchall()
+        }
+        received: dict[tuple[str, str], str | None] = {}  # this batch's records: origin -> id here
+        rows: list[Any] = []
+        now = utcnow()
         for r in records:
             kind, origin_id = str(r["kind"]), str(r["id"])
-            seen = conn.execute(
-                "SELECT 1 FROM sync_received WHERE actor = ? AND kind = ? AND origin_id = ?",
-                [who.actor.name, kind, origin_id],
-            ).fetchone()
-            if seen:
+            if (kind, origin_id) in seen or (kind, origin_id) in received:
                 duplicates += 1
                 continue
             try:
-                local_id = _apply(conn, who, r, infos, bid, origin, mappers_touched)
+                local_id = _apply(conn, who, r, infos, bid, origin, mappers_touched, received)
                 applied[kind] += 1
             except (Rejected, MasqueError) as exc:
-                reason = _reason(exc)
-                rejected.append({"kind": kind, "id": origin_id, "reason": reason, "message": _message(exc)})
+                rejected.append({"kind": kind, "id": origin_id, "reason": _reason(exc), "message": _message(exc)})
                 local_id = None
+            received[(kind, origin_id)] = local_id
+            rows += [who.actor.name, kind, origin_id, local_id, bid, json.dumps({**origin, **_claims(r)}), now]
+        if received:  # one statement for the whole batch: each statement costs milliseconds under the lock
             conn.execute(
-                "INSERT INTO sync_received (actor, kind, origin_id, local_id, batch_id, origin, received_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [who.actor.name, kind, origin_id, local_id, bid, json.dumps({**origin, **_claims(r)}), utcnow()],
+                "INSERT INTO sync_received (actor, kind, origin_id, local_id, batch_id, origin, received_at) VALUES "
+                + ", ".join("(?, ?, ?, ?, ?, ?, ?)" for _ in received),
+                rows,
             )
         result = {
             "batch": bid,
@@ -163,6 +175,7 @@ def _apply(
     bid: str,
     origin: dict[str, str],
     mappers_touched: set[str],
+    received: dict[tuple[str, str], str | None],
 ) -> str | None:
     kind = r["kind"]
     if kind == "observation":
@@ -177,7 +190,7 @@ def _apply(
         return _feedback(conn, who, r, infos, mappers_touched)
     if kind == "session":
         return _session(conn, who, r, bid, origin)
-    return _score(conn, who, r)
+    return _score(conn, who, r, received)
 
 
 def _masque(
@@ -326,13 +339,23 @@ def _session(
     return sid
 
 
-def _score(conn: duckdb.DuckDBPyConnection, who: access.Caller, r: dict[str, Any]) -> str:
+def _score(
+    conn: duckdb.DuckDBPyConnection,
+    who: access.Caller,
+    r: dict[str, Any],
+    received: dict[tuple[str, str], str | None],
+) -> str:
     from masque.reflection import scoring
 
-    row = conn.execute(
-        "SELECT local_id FROM sync_received WHERE actor = ? AND kind = 'session' AND origin_id = ?",
-        [who.actor.name, str(r.get("session_id"))],
-    ).fetchone()
+    key = ("session", str(r.get("session_id")))
+    row = (
+        (received[key],)
+        if key in received
+        else conn.execute(
+            "SELECT local_id FROM sync_received WHERE actor = ? AND kind = 'session' AND origin_id = ?",
+            [who.actor.name, key[1]],
+        ).fetchone()
+    )
     if row is None or row[0] is None:
         raise Rejected("unknown_session", f"session {r.get('session_id')!r} was not pushed here by {who.actor.name}")
     notes = r.get("notes") if isinstance(r.get("notes"), str) else None
