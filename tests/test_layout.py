@@ -11,7 +11,7 @@ Layers, lowest first; a module may import its own layer and any layer below, nev
     trust       masque/trust/      actors, rings, credentials (no masque files: only base + store)
     masques     masque/masques/    the masque file: loader, schema, validate, registry, intent,
                                    inheritance, dialect, catalog, stages, trusted definitions
-    features    masque/{sessions,reflection,memory,mythatron,teams,bus,feedback}/
+    features    masque/{sessions,reflection,memory,mythatron,teams,bus,feedback,sync}/
     api         masque/api.py
     surfaces    masque/{mcp,serve,cli}/ (serve mounts mcp; cli starts both), and the `python -m` entry
                 points (`__main__` modules)
@@ -43,6 +43,7 @@ LAYERS = {
     "masque.teams": 4,
     "masque.bus": 4,
     "masque.feedback": 4,
+    "masque.sync": 4,
     "masque.api": 5,
     "masque.mcp": 6,
     "masque.serve": 6,

@@ -270,7 +270,16 @@ def test_the_served_process_answers_beside_the_cli_and_stops_cleanly(
 
 
 def test_every_masque_error_maps_to_its_documented_status() -> None:
-    from masque.errors import MasqueError, NotFound, Refused, StoreBusy, StoreError, UsageError, ValidationFailed
+    from masque.errors import (
+        Conflict,
+        MasqueError,
+        NotFound,
+        Refused,
+        StoreBusy,
+        StoreError,
+        UsageError,
+        ValidationFailed,
+    )
     from masque.serve import problems
 
     cases: list[tuple[MasqueError, int, str, int]] = [
@@ -282,6 +291,7 @@ def test_every_masque_error_maps_to_its_documented_status() -> None:
         (StoreBusy("b", hint="retry"), 503, "store_busy", 5),
         (StoreError("s"), 500, "store_error", 5),
         (MasqueError("m"), 500, "failed", 1),
+        (Conflict("c", expected=1, current=2), 409, "conflict", 6),
     ]
     for exc, status, reason, exit_code in cases:
         response = problems.error_response(exc)

@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "masque.cli.serve",
     "masque.cli.bus",
     "masque.cli.teams",
+    "masque.cli.sync",
 ]
 
 

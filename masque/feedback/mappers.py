@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -167,6 +167,33 @@ def put(path: Path, *, expect_version: int | None = None, selection: Selection |
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror or exc}", hint="check the path") from None
     doc, diags = load_mapper(str(path), decode(str(path), raw, lim))
+    return store_doc(doc, diags, source=str(path), expect_version=expect_version, selection=selection)
+
+
+def put_doc(
+    doc: Mapping[str, Any], *, expect_version: int | None = None, selection: Selection | None = None
+) -> PutResult:
+    """`put` for a document already parsed (a served request's JSON body): validated the same way."""
+    from masque.masques.mapper_file import load_mapper
+
+    source = "<request>"
+    try:
+        text = json.dumps(doc, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"the mapper is not plain JSON: {exc}") from None
+    parsed, diags = load_mapper(source, text)  # JSON is YAML: the same schema and semantic checks
+    return store_doc(parsed, diags, source=source, expect_version=expect_version, selection=selection)
+
+
+def store_doc(
+    doc: Mapping[str, Any],
+    diags: Sequence[Diagnostic],
+    *,
+    source: str,
+    expect_version: int | None,
+    selection: Selection | None,
+) -> PutResult:
+    """Store a validated mapper document as its next version (players and admins; optimistic lock)."""
     mapper_id = str(doc["metadata"]["id"])
     turns.prepare()
     with turns.transaction() as conn:
@@ -180,7 +207,7 @@ def put(path: Path, *, expect_version: int | None = None, selection: Selection |
         expected = have if expect_version is None else expect_version
         if latest is not None and expect_version is None and _same(latest.doc, doc):
             return PutResult(latest, False, tuple(diags))
-        written = write_version(conn, mapper_id, expected, doc, "put", who.actor.name, {"file": str(path)})
+        written = write_version(conn, mapper_id, expected, doc, "put", who.actor.name, {"file": source})
     return PutResult(written, True, tuple(diags))
 
 

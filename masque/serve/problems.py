@@ -9,6 +9,7 @@ Every masque.errors class keeps the meaning it has on the command line: the body
     NotFound          404                                                           exit 4
     StoreBusy         503 with Retry-After                                          exit 5
     StoreError        500                                                           exit 5
+    Conflict          409 (a stale version: re-read and apply again)                exit 6
     MasqueError       500 (a failed operation, e.g. the LLM provider)               exit 1
 """
 
@@ -22,7 +23,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from masque.errors import ExitCode, MasqueError, NotFound, Refused, StoreBusy, StoreError, UsageError, ValidationFailed
+from masque.errors import (
+    Conflict,
+    ExitCode,
+    MasqueError,
+    NotFound,
+    Refused,
+    StoreBusy,
+    StoreError,
+    UsageError,
+    ValidationFailed,
+)
 
 MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:masque:problem:"
@@ -45,6 +56,8 @@ def status_for(exc: MasqueError) -> int:
         return 404
     if isinstance(exc, StoreBusy):
         return 503
+    if isinstance(exc, Conflict):
+        return 409
     return 500  # StoreError and any other MasqueError
 
 
@@ -57,6 +70,7 @@ def reason_for(exc: MasqueError) -> str:
         (NotFound, "not_found"),
         (StoreBusy, "store_busy"),
         (StoreError, "store_error"),
+        (Conflict, "conflict"),
     ):
         if isinstance(exc, cls):
             return name
@@ -68,6 +82,7 @@ _TITLES = {
     401: "Not authenticated",
     403: "Refused",
     404: "Not found",
+    409: "Conflict",
     405: "Method not allowed",
     422: "Unprocessable content",
     500: "Operation failed",
@@ -93,7 +108,10 @@ def problem(
 
 
 def from_error(exc: MasqueError) -> dict[str, Any]:
-    return problem(status_for(exc), exc.message, reason=reason_for(exc), exit_code=int(exc.exit_code), hint=exc.hint)
+    extra = {"expected": exc.expected, "current": exc.current} if isinstance(exc, Conflict) else {}
+    return problem(
+        status_for(exc), exc.message, reason=reason_for(exc), exit_code=int(exc.exit_code), hint=exc.hint, **extra
+    )
 
 
 def response(body: dict[str, Any], headers: dict[str, str] | None = None) -> JSONResponse:
