@@ -23,6 +23,7 @@ ROUTERS = (
     "masque.serve.sessions",
     "masque.serve.stats",
     "masque.serve.memory",
+    "masque.serve.teams",
 )
 
 DESCRIPTION = """\
