@@ -376,8 +376,12 @@ def test_the_team_demo_runs(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MASQUE_")}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     env["MASQUE_CMD"] = f"{sys.executable} -m masque"
+    temp, here = tmp_path / "tmp", tmp_path / "here"
+    temp.mkdir()
+    here.mkdir()
+    env["TMPDIR"] = str(temp)
     done = subprocess.run(
-        ["bash", str(TEAM_DIR / "demo.sh")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        ["bash", str(TEAM_DIR / "demo.sh")], capture_output=True, text=True, env=env, cwd=here, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout + done.stderr
@@ -391,4 +395,5 @@ def test_the_team_demo_runs(tmp_path: Path) -> None:
         "released team auth",
     ):
         assert expected in out, out
-    assert list(tmp_path.iterdir()) == [], "the demo keeps everything in its own temporary MASQUE_HOME"
+    # Everything lived in its own temporary MASQUE_HOME, removed at the end; the working directory is untouched.
+    assert list(temp.iterdir()) == [] and list(here.iterdir()) == []
