@@ -268,6 +268,29 @@ def test_a_guest_cannot_use_the_founders_team(keys: dict[str, str], client: Test
     assert store_rows("SELECT count(*) FROM mask_events") == [(0,)]
 
 
+def test_stream_refusals_are_problems_and_serve_runs_without_the_sdk(
+    keys: dict[str, str], client: TestClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = bearer(keys["root"])
+    assert client.post("/teams", json={"masques": MEMBERS, "intent": INTENT, "name": "auth"}, headers=root).status_code
+    for query, status in (("kind=gossip", 400), ("since=yesterday", 400), ("member=nobody", 404)):
+        r = client.get(f"/teams/auth/bus/stream?{query}", headers=root)
+        assert r.status_code == status and r.headers["content-type"] == "application/problem+json", r.text
+    assert client.get("/teams/nope/bus/stream", headers=root).status_code == 404
+
+    from masque.serve.app import create_app
+    from masque.serve.mcp_mount import mount_mcp
+
+    monkeypatch.setitem(sys.modules, "mcp.server.mcpserver", None)  # as if `mcp` were not installed
+    app = create_app()
+    with caplog.at_level("WARNING", logger="masque.serve"):
+        assert mount_mcp(app) is False
+    assert "MCP endpoint /mcp not served" in caplog.text and "pip install 'masque[mcp]'" in caplog.text
+    with TestClient(app) as bare:
+        assert bare.post("/mcp", json={}, headers=root).status_code == 404
+        assert bare.get("/teams/auth", headers=root).status_code == 200
+
+
 # --- (c) `masque serve` as a real process: REST and MCP at /mcp under one bearer check -------------
 
 

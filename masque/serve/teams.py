@@ -22,7 +22,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from masque.errors import MasqueError
+from masque.errors import MasqueError, UsageError
 from masque.mcp import results
 from masque.mcp import team_bodies as bodies
 from masque.serve import problems
@@ -147,11 +147,13 @@ def stream(
 ) -> StreamingResponse:
     """Tail the bus (`masque bus watch --json`): errors before the first byte are problem responses."""
     from masque.bus import ops
-    from masque.bus.model import Kind
+    from masque.bus.model import ID_PREFIX, Kind
 
     stop_kind = Kind.parse(until) if until else None
-    kinds = bodies.kinds_of(kind)
+    kinds = [Kind.parse(k).value for k in bodies.kinds_of(kind)]
     start = since or last_event_id
+    if start is not None and not start.startswith(ID_PREFIX):
+        raise UsageError(f"since takes a bus event id, got {start!r}", hint="ids look like bus_01J...")
     # Checks the caller and the team now, so a refusal is an ordinary problem response.
     newest = ops.newest_id(ref, selection=caller)
     if member is not None:
