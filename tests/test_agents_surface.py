@@ -136,15 +136,28 @@ def test_team_cycle_over_mcp(keys: dict[str, str]) -> None:
     assert store_rows("SELECT count(*) FROM events WHERE type = 'bus_conflict_resolved'") == [(1,)]
 
 
-def test_spawn_returns_tokens_only_when_asked(keys: dict[str, str]) -> None:
-    async def main() -> dict[str, Any]:
+def test_spawn_returns_tokens_only_when_asked_and_who_posts(keys: dict[str, str]) -> None:
+    async def main() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         async with connect(memory_server()) as client:
-            return await call(client, "team_spawn", masques=MEMBERS, intent=INTENT, return_tokens=True)
+            team = await call(client, "team_spawn", masques=MEMBERS, intent=INTENT, return_tokens=True)
+            # Wearing a masque does not make the connection a member: it still acts as its caller (the actor).
+            await call(client, "don", ref="engineer", intent="implement the login form")
+            by_actor = await call(client, "bus_post", team=team["name"], kind="output", member="engineer", text="a")
+        tokens = {m["member"]: m["token"] for m in team["members"]}
+        # A client whose credential is a member's token (e.g. `masque mcp` inside `masque exec --team`) is that member.
+        async with connect(memory_server(rings.Selection(token=tokens["qa"]))) as member:
+            by_member = await call(member, "bus_post", team=team["name"], kind="output", text="b")
+            other = await refused(member, "bus_post", team=team["name"], kind="output", member="engineer", text="c")
+            assert other["reason"] == "not_that_member"
+        return team, by_actor, by_member
 
-    team = anyio.run(main)
-    tokens = [m["token"] for m in team["members"]]
-    assert all(t and t.startswith("msq_") for t in tokens)
+    team, by_actor, by_member = anyio.run(main)
+    assert all(m["token"].startswith("msq_") for m in team["members"])
     assert team["name"] == "implement-user-authentication"
+    members = {m["member"]: m["session_id"] for m in team["members"]}
+    assert (by_actor["event"]["author_member"], by_actor["event"]["actor"]) == ("engineer", "root")
+    assert by_actor["event"]["author_session"] == members["engineer"]
+    assert (by_member["event"]["author_member"], by_member["event"]["author_session"]) == ("qa", members["qa"])
 
 
 # --- (b) REST, in-process ---------------------------------------------------------------------------
