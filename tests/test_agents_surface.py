@@ -323,7 +323,7 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str 
 
 
 @pytest.fixture
-def served(keys: dict[str, str], tmp_path: Path) -> Iterator[str]:
+def served(keys: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     write_masques()  # `tool`, `open`... in ./personas, beside the example team on MASQUE_PATH
     for path in TEAM_DIR.glob("*.masque.yaml"):
         shutil.copy(path, Path.cwd() / "personas" / path.name)
@@ -348,7 +348,7 @@ def served(keys: dict[str, str], tmp_path: Path) -> Iterator[str]:
 
         try:
             _wait_until(healthy, what="masque serve to answer /health")
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", proc
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -360,8 +360,10 @@ def served(keys: dict[str, str], tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_serve_answers_rest_and_mcp_with_one_bearer(served: str, keys: dict[str, str]) -> None:
-    base = served
+def test_serve_answers_rest_and_mcp_with_one_bearer(
+    served: tuple[str, subprocess.Popen[bytes]], keys: dict[str, str]
+) -> None:
+    base, proc = served
     # Nothing presented: 401 on both, the same body shape the CLI's refusal has.
     assert httpx.get(f"{base}/teams").status_code == 401
     bare = httpx.post(f"{base}/mcp", json={}, headers={"Accept": "application/json, text/event-stream"})
@@ -402,6 +404,26 @@ def test_serve_answers_rest_and_mcp_with_one_bearer(served: str, keys: dict[str,
         # The client went away; the server keeps serving.
         assert http.get("/teams/auth").json()["status"] == "active"
         assert http.post("/teams/auth/release", json={"score": "+"}).status_code == 200
+
+    # A stream still open does not hold the server up: SIGTERM ends it and the server exits 0.
+    lines: list[str] = []
+
+    def tail() -> None:
+        with (
+            httpx.Client(base_url=base, headers=root, timeout=60) as http,
+            http.stream("GET", "/teams/auth/bus/stream") as stream,
+        ):
+            for line in stream.iter_lines():
+                lines.append(line)
+        lines.append("<ended>")
+
+    reader = threading.Thread(target=tail, daemon=True)
+    reader.start()
+    _wait_until(lambda: ": tailing" in lines, what="the stream to start")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    reader.join(30)
+    assert lines[-1] == "<ended>"
 
 
 # --- the shell demo ---------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from masque.cli.app import app
@@ -38,6 +40,7 @@ def serve_cmd(
     from masque.cli.output import print_warning
     from masque.serve.app import create_app
     from masque.serve.mcp_mount import mount_mcp
+    from masque.serve.teams import end_streams
 
     if config.session_id_from_env():
         # Identity never comes from here, but memory calls still compare a claimed MASQUE_SESSION_ID
@@ -57,4 +60,11 @@ def serve_cmd(
     api = create_app()
     mount_mcp(api, host=host)  # MCP at /mcp, same bearer check; absent (with a log line) without the SDK
     server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level=log_level.lower()))
+    stop = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        end_streams()  # open bus streams never finish on their own; graceful shutdown waits for responses
+        stop(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
     server.run()

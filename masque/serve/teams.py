@@ -7,12 +7,13 @@ not at all, the bus checks the team rule and the interaction contract, a conflic
 `GET /teams/{ref}/bus/stream` tails the bus as server-sent events, like `masque bus watch`: each poll
 stats the store's files and reads (one short turn, no connection held in between) only when something
 was committed or every few seconds, re-checking the caller's right each time. It ends when the client
-disconnects, or after `count` events / an event of kind `until`.
+disconnects, after `count` events / an event of kind `until`, or when the server stops (`end_streams`).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -119,6 +120,17 @@ def resolve(ref: str, conflict_id: str, body: ResolveRequest, caller: Caller) ->
 
 
 KEEPALIVE_SECONDS = 15.0  # a comment line now and then: proxies keep the stream open, a gone client shows
+_WAKE_SECONDS = 0.25  # how often a stream checks for its client and the server stopping, whatever its interval
+_stopping = threading.Event()
+
+
+def end_streams() -> None:
+    """The server is stopping: every open bus stream ends within a moment.
+
+    uvicorn's graceful shutdown waits for in-flight responses, and a tail never finishes on its own; the
+    `masque serve` command calls this from its exit signal handler.
+    """
+    _stopping.set()
 
 
 @router.get(
@@ -190,9 +202,13 @@ class _Tail:
 
         sent = 0
         seen: Any = None
-        read_at = quiet_since = time.monotonic()
+        read_at = quiet_since = next_look = time.monotonic()
         yield b": tailing\n\n"  # the headers and a first byte go out now: the client knows it is listening
-        while not await request.is_disconnected():
+        while not _stopping.is_set() and not await request.is_disconnected():
+            if time.monotonic() < next_look:
+                await anyio.sleep(min(_WAKE_SECONDS, next_look - time.monotonic()))
+                continue
+            next_look = time.monotonic() + self.interval
             stamp = store_stamp()
             if stamp != seen or time.monotonic() - read_at >= FULL_POLL_EVERY:
                 seen, read_at = stamp, time.monotonic()
@@ -211,7 +227,6 @@ class _Tail:
             if time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
                 quiet_since = time.monotonic()
                 yield b": keepalive\n\n"
-            await anyio.sleep(self.interval)
 
 
 def _sse(event: str, data: Any, *, event_id: str | None = None) -> bytes:
