@@ -61,10 +61,10 @@ def newest_id(team: str, *, selection: Selection | None = None) -> str | None:
     return str(row[0]) if row and row[0] else None
 
 
-_Stamp = tuple[tuple[int, int, int] | None, ...]
+Stamp = tuple[tuple[int, int, int] | None, ...]
 
 
-def _store_stamp() -> _Stamp:
+def store_stamp() -> Stamp:
     """What the store's files look like on disk: any commit changes it (its WAL grows, or a checkpoint rewrites it)."""
     path = config.store_path()
     stamp: list[tuple[int, int, int] | None] = []
@@ -103,11 +103,11 @@ def watch(
     _check_since(since)
     selection = selection_or_env(selection)
     last = since if since or from_start else newest_id(team, selection=selection)
-    seen: _Stamp | None = None
+    seen: Stamp | None = None
     read_at = 0.0
     try:
         while True:
-            stamp = _store_stamp()  # before reading: a commit during the read shows at the next poll
+            stamp = store_stamp()  # before reading: a commit during the read shows at the next poll
             if stamp != seen or time.monotonic() - read_at >= FULL_POLL_EVERY:
                 seen, read_at = stamp, time.monotonic()
                 for event in read(team, member=member, since=last, kinds=kinds, selection=selection):

@@ -42,8 +42,9 @@ def mcp_cmd(
 ) -> None:
     """Serve Masque to MCP clients (stdio, or --http); `mcp install` configures a client.
 
-    Tools list, inspect, check, don, doff, whoami, recall, remember, score and stats; a don-<name>
-    prompt per masque; masque://catalog and masque://NAME[@VERSION] resources.
+    Tools list, inspect, check, don, doff, whoami, recall, remember, score and stats; team_spawn,
+    team_show, team_release, bus_post, bus_read and bus_resolve; a don-<name> prompt per masque;
+    masque://catalog and masque://NAME[@VERSION] resources.
 
     stdio (default) acts as the local actor: --as/--key-file, else MASQUE_ACTOR(+_KEY) / MASQUE_TOKEN,
     else the founder. --http requires `Authorization: Bearer <actor key or session token>` on every

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from masque.cli.app import app
@@ -15,7 +17,8 @@ def serve_cmd(
     port: int = typer.Option(8765, "--port", min=0, max=65535, help="TCP port (0 picks a free one)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level: warning, info, debug."),
 ) -> None:
-    """Serve the REST API: activate/generate/deactivate, masques, check, sessions, stats, memory.
+    """Serve the REST API (activate/generate/deactivate, masques, check, sessions, stats, memory, teams
+    and their bus) and the MCP endpoint at /mcp.
 
     Every request needs `Authorization: Bearer <actor key msqk_... or session token msq_...>`;
     OpenAPI docs at /docs. The store is opened per request, so CLI commands keep working beside it.
@@ -36,6 +39,8 @@ def serve_cmd(
     from masque import config
     from masque.cli.output import print_warning
     from masque.serve.app import create_app
+    from masque.serve.mcp_mount import mount_mcp
+    from masque.serve.teams import end_streams
 
     if config.session_id_from_env():
         # Identity never comes from here, but memory calls still compare a claimed MASQUE_SESSION_ID
@@ -52,5 +57,14 @@ def serve_cmd(
     # uvicorn re-raises the signal that stopped it once it has shut down; a SIGTERM handled that way is
     # a clean stop (exit 0), not a death by signal.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    server = uvicorn.Server(uvicorn.Config(create_app(), host=host, port=port, log_level=log_level.lower()))
+    api = create_app()
+    mount_mcp(api, host=host)  # MCP at /mcp, same bearer check; absent (with a log line) without the SDK
+    server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_level=log_level.lower()))
+    stop = server.handle_exit
+
+    def handle_exit(sig: int, frame: Any) -> None:
+        end_streams()  # open bus streams never finish on their own; graceful shutdown waits for responses
+        stop(sig, frame)
+
+    server.handle_exit = handle_exit  # type: ignore[method-assign]
     server.run()

@@ -71,3 +71,11 @@ class Connection:
         from masque.trust.rings import Selection
 
         abandon(worn.session_id, reason="connection_closed", selection=Selection(token=worn.token))
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls a tool (proven) and the connection it calls on: every tool body's first parameter."""
+
+    selection: Selection
+    connection: Connection

@@ -109,3 +109,78 @@ class Stats(BaseModel):
     """A reflection report (`masque stats --json`)."""
 
     report: dict[str, Any]
+
+
+# --- teams and the collaboration bus (also the REST bodies of `masque serve`'s /teams) -------------
+
+
+class TeamMember(BaseModel):
+    member: str
+    role: str
+    masque: str
+    version: str
+    session_id: str
+    session_status: str | None = Field(None, description="The member session's status (team_show, team list).")
+    accessor: str | None = Field(None, description="The member credential's accessor (at spawn).")
+    expires_at: str | None = Field(None, description="When the member credential expires (at spawn).")
+    token: str | None = Field(None, description="The member's session token: only when return_tokens was asked.")
+
+
+class Team(BaseModel):
+    """A team as `masque team show --json` prints it."""
+
+    id: str
+    name: str
+    intent: str
+    actor: str
+    arbiter: str | None
+    status: str = Field(description="active or released.")
+    created_at: str | None
+    ended_at: str | None
+    score: str | None
+    notes: str | None
+    members: list[TeamMember]
+
+
+class TeamSpawned(Team):
+    """A spawned team; tokens are in `members` only when return_tokens was asked."""
+
+    subscriptions: list[dict[str, Any]] = Field(
+        default_factory=list, description="Bus subscriptions considered per member: member, pattern, wired, note."
+    )
+
+
+class Teams(BaseModel):
+    teams: list[Team]
+
+
+class TeamReleased(Team):
+    already_released: bool
+    ended: list[str] = Field(description="Session ids this call ended (members and what was chained below).")
+    revoked: list[str] = Field(description="Credential accessors this call revoked.")
+
+
+class BusEvent(BaseModel):
+    """One event on a team's bus (docs/bus.md)."""
+
+    id: str
+    team: str
+    kind: str
+    topic: str = Field(description="member.kind: what subscriptions match.")
+    author_session: str | None
+    author_member: str | None
+    actor: str
+    reply_to: str | None
+    payload: dict[str, Any]
+    ts: str
+
+
+class BusPosted(BaseModel):
+    """The posted event, and the conflict Masque recorded with it when it disagreed with another review."""
+
+    event: BusEvent
+    conflict: BusEvent | None = None
+
+
+class BusEvents(BaseModel):
+    events: list[BusEvent]

@@ -27,7 +27,6 @@ import threading
 import typing
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -40,7 +39,7 @@ from masque import __version__
 from masque.errors import MasqueError, Refused, UsageError
 from masque.mcp import results
 from masque.mcp import tools as bodies
-from masque.mcp.connections import Connection
+from masque.mcp.connections import Caller, Connection
 from masque.trust.rings import Selection
 
 SelectionFor = Callable[[Context], Selection]
@@ -51,16 +50,10 @@ _KEY = "masque"  # our slot in the SDK connection's per-connection state
 INSTRUCTIONS = (
     "Masque: don a versioned persona (a masque) with a stated intent. `list` shows the masques, `check` "
     "tells whether an intent would be allowed, `don` wears one (follow the returned system_prompt), "
-    "`recall`/`remember` use its memory, `doff` ends it (optionally with a score). One masque per connection."
+    "`recall`/`remember` use its memory, `doff` ends it (optionally with a score). One masque per connection. "
+    "`team_spawn` wears several masques as a team; its members talk with `bus_post`/`bus_read`, and a "
+    "surfaced conflict is settled once with `bus_resolve`; `team_release` ends the team."
 )
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who calls a tool (proven) and the connection it calls on."""
-
-    selection: Selection
-    connection: Connection
 
 
 def refusal(exc: MasqueError) -> CallToolResult:
@@ -166,6 +159,9 @@ def build_server(
     server = MCPServer("masque", instructions=INSTRUCTIONS, version=__version__, log_level="WARNING")
     tools = MasqueTools(server, selection_for, transport=transport, shared=transport == "stdio")
     register_tools(tools)
+    from masque.mcp.team_tools import add_team_tools  # here: team_tools builds on this module
+
+    add_team_tools(tools)
     for extend in extensions:
         extend(tools)
     register_resources(server)

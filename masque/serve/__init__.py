@@ -10,6 +10,9 @@ Modules (import them by name; this package imports nothing, so `masque --help` s
   sessions  GET /sessions
   stats     GET /stats/{level}
   memory    GET /memory/{masque}/search, POST /memory/{masque}
+  teams     POST/GET /teams, GET /teams/{ref}, POST .../release; the bus: POST/GET /teams/{ref}/bus,
+            GET .../bus/stream (server-sent events), POST .../bus/{conflict_id}/resolve
+  mcp_mount the MCP streamable-HTTP endpoint at /mcp (behind the same bearer check), when the SDK is installed
 
 Every route is a plain `def`: FastAPI runs it in its thread pool, and each opens the DuckDB store in a
 turn for its own operation, exactly as a CLI process does, so CLI commands keep working beside it.

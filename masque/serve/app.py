@@ -24,6 +24,7 @@ ROUTERS = (
     "masque.serve.stats",
     "masque.serve.memory",
     "masque.serve.feedback",
+    "masque.serve.teams",
 )
 
 DESCRIPTION = """\
