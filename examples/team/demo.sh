@@ -13,7 +13,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 read -r -a masque_cmd <<<"${MASQUE_CMD:-masque}"
-masque() { "${masque_cmd[@]}" "$@"; }
+masque() { command "${masque_cmd[@]}" "$@"; }  # `command`: never this function itself
 
 # Only this demo's own identity counts: not a session or actor from the calling shell.
 unset MASQUE_TOKEN MASQUE_ACTOR MASQUE_ACTOR_KEY MASQUE_SESSION_ID MASQUE_PARENT_SESSION_ID MASQUE_CREDENTIAL
