@@ -281,3 +281,23 @@ def test_only_config_reads_the_environment() -> None:
         if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv", "environb")
     ]
     assert readers == []
+
+
+LAZY_SURFACES = ["sessions", "reflection", "trust", "masques", "bus", "feedback", "sync", "teams", "memory"]
+
+
+@pytest.mark.parametrize("package", LAZY_SURFACES)
+def test_a_package_init_names_its_public_surface_and_each_name_resolves(package: str) -> None:
+    """Each feature package's `__init__` lists what it offers (`__all__`), loaded only when first used."""
+    import importlib
+    import subprocess
+    import sys
+
+    module = importlib.import_module(f"masque.{package}")
+    assert module.__all__, f"masque.{package} names no public surface"
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"masque.{package}.{name}"
+    # A fresh process: importing the package alone loads none of its submodules.
+    probe = f"import sys, masque.{package}; print([m for m in sys.modules if m.startswith('masque.{package}.')])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
