@@ -145,7 +145,9 @@ def _current_version(conn: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-STAGES_SQL = "SELECT masque, version, arg_max(to_stage, id) FROM mask_stages GROUP BY masque, version"
+STAGES_SQL = (  # the newest stage of each name@version; DISTINCT ON reads the same on DuckDB and PostgreSQL
+    "SELECT DISTINCT ON (masque, version) masque, version, to_stage FROM mask_stages ORDER BY masque, version, id DESC"
+)
 
 
 def write_stages_copy(conn: duckdb.DuckDBPyConnection) -> None:
@@ -158,6 +160,8 @@ def write_stages_copy(conn: duckdb.DuckDBPyConnection) -> None:
     import json
     import os
 
+    if shared_url() is not None:
+        return  # no local copy of a shared store: other servers change it (`read_stages_copy` says None)
     rows = [[str(k), str(v), str(s)] for k, v, s in conn.execute(STAGES_SQL).fetchall()]
     path = config.stages_path()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -171,6 +175,8 @@ def read_stages_copy() -> list[tuple[str, str, str]] | None:
     """The copied stages, or None when there is no readable copy (the caller reads the store)."""
     import json
 
+    if shared_url() is not None:
+        return None
     try:
         data = json.loads(config.stages_path().read_text(encoding="utf-8"))
         return [(str(k), str(v), str(s)) for k, v, s in data["stages"]]
@@ -209,9 +215,30 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[int]:
     return applied
 
 
+def shared_url() -> str | None:
+    """The PostgreSQL store's URL when one is configured (`config.store_url`), else None: the DuckDB file."""
+    return config.store_url()
+
+
+def present() -> bool:
+    """Whether a store exists to read: the DuckDB file, or (always) a configured PostgreSQL database."""
+    return shared_url() is not None or config.store_path().exists()
+
+
 @contextmanager
 def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection for one operation; the store is created and migrated on first use."""
+    """A connection for one operation; the store is created and migrated on first use.
+
+    With a PostgreSQL store configured (and no explicit `path`), a `masque.store.pg` connection with
+    the same API.
+    """
+    url = None if path is not None else shared_url()
+    if url is not None:
+        from masque.store import pg
+
+        with pg.connect(url) as shared:
+            yield shared  # type: ignore[misc]  # the DuckDB-style adapter
+        return
     path = path or config.store_path()
     timeout = config.limits().lock_timeout
     if not path.exists():

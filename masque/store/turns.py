@@ -88,8 +88,38 @@ def _acquire(fd: int, timeout: float, where: str) -> None:
 
 
 @contextmanager
+def _shared_turn(url: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """On a PostgreSQL store the turn is an advisory lock held by the operation's own connection.
+
+    Re-entrant like the file turn: a connection opened while this thread already holds the turn
+    does not ask again (it would wait for itself).
+    """
+    from masque.store import pg
+
+    with _local:
+        outer = getattr(_depth, "n", 0) > 0
+        _depth.n = getattr(_depth, "n", 0) + 1
+        try:
+            with pg.connect(url, turn=not outer) as conn:
+                yield conn  # type: ignore[misc]  # the DuckDB-style adapter
+        finally:
+            _depth.n -= 1
+
+
+@contextmanager
 def transaction() -> Iterator[duckdb.DuckDBPyConnection]:
     """`masque.store.transaction()` inside a turn."""
+    url = store.shared_url()
+    if url is not None:
+        with _shared_turn(url) as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        return
     with turn(), store.transaction() as conn:
         yield conn
 
@@ -97,5 +127,10 @@ def transaction() -> Iterator[duckdb.DuckDBPyConnection]:
 @contextmanager
 def connect(*, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """`masque.store.connect()` inside a turn."""
+    url = store.shared_url()
+    if url is not None:
+        with _shared_turn(url) as conn:
+            yield conn
+        return
     with turn(), store.connect(read_only=read_only) as conn:
         yield conn

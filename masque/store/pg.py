@@ -1,0 +1,240 @@
+"""The PostgreSQL backend: a thin adapter giving psycopg connections the DuckDB-style API the code uses.
+
+Selected by `[store] url = "postgresql://..."` (or `MASQUE_STORE_URL`, or `masque serve --store`), so
+several servers share one database. psycopg is imported here only, and only then.
+
+What the adapter does, and nothing more:
+- `conn.execute(sql, params)` returns a cursor (`fetchone`/`fetchall`/`description`), as DuckDB does;
+  `?` and `$name` placeholders become psycopg's `%s` / `%(name)s` outside string literals, and a
+  literal `%` is escaped. `::JSON` casts become `::jsonb` (the JSON columns are JSONB here).
+- JSON values come back as text (as DuckDB returns them), timestamps in UTC.
+- Explicit `BEGIN TRANSACTION` / `COMMIT` / `ROLLBACK` work as in DuckDB (the connection autocommits
+  outside them).
+- psycopg's constraint and missing-table errors are raised as the DuckDB exception classes the callers
+  already catch, so feature code has one error path for both backends.
+- The numbered migrations are applied with two type spellings changed (JSON -> JSONB, DOUBLE ->
+  DOUBLE PRECISION), after `postgres/0000_compat.sql`, which defines the few DuckDB functions the
+  core's queries use (json_extract_string, json_merge_patch, list_value, list_position, any_value).
+
+A turn (`masque.store.turns`) is a session-level `pg_advisory_lock` on the operation's connection: one
+writer at a time across every server on the database, as the file lock gives on one machine.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from masque.errors import StoreBusy, StoreError, UsageError
+
+TURN_KEY = 0x6D61_7371  # "masq": the advisory lock every turn takes
+MIGRATE_KEY = 0x6D61_7372  # taken while migrating, so two servers starting at once migrate once
+_migrated: set[str] = set()  # URLs already brought up to date by this process
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DDL_TYPES = {"JSON": "JSONB", "DOUBLE": "DOUBLE PRECISION"}
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise UsageError(
+            "a PostgreSQL store is configured but psycopg is not installed",
+            hint="pip install 'masque[postgres]', or unset [store] url / MASQUE_STORE_URL for the DuckDB file",
+        ) from None
+    return psycopg
+
+
+def _segments(sql: str) -> Iterator[tuple[bool, str]]:
+    """(is_code, text) pieces of `sql`: string literals, quoted names and comments are not code."""
+    i, start, n = 0, 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        end = -1
+        if ch in "'\"":
+            end = i + 1
+            while end < n:
+                if sql[end] == ch:
+                    if end + 1 < n and sql[end + 1] == ch:  # a doubled quote inside the literal
+                        end += 2
+                        continue
+                    break
+                end += 1
+            end += 1
+        elif sql.startswith("--", i):
+            newline = sql.find("\n", i)
+            end = n if newline < 0 else newline
+        if end < 0:
+            i += 1
+            continue
+        if start < i:
+            yield True, sql[start:i]
+        yield False, sql[i:end]
+        i = start = end
+    if start < n:
+        yield True, sql[start:]
+
+
+@functools.lru_cache(maxsize=1024)
+def translate(sql: str, with_params: bool = True) -> str:
+    """DuckDB-style SQL as psycopg wants it (see the module docstring)."""
+    out = []
+    for is_code, text in _segments(sql):
+        if not is_code:
+            out.append(text.replace("%", "%%") if with_params else text)
+            continue
+        text = re.sub(r"::\s*JSON\b", "::jsonb", text, flags=re.IGNORECASE)
+        if with_params:
+            text = text.replace("%", "%%")
+            text = re.sub(r"\$([A-Za-z_][A-Za-z0-9_]*)", r"%(\1)s", text)
+            text = text.replace("?", "%s")
+        out.append(text)
+    return "".join(out)
+
+
+def ddl(sql: str) -> str:
+    """A DuckDB migration as PostgreSQL DDL: the two type names that differ, outside literals."""
+    out = []
+    for is_code, text in _segments(sql):
+        if is_code:
+            text = re.sub(r"\b(JSON|DOUBLE)\b(?!\s+PRECISION)", lambda m: _DDL_TYPES[m[1]], text)
+        out.append(text)
+    return "".join(out)
+
+
+class Connection:
+    """A psycopg connection behind the subset of DuckDB's connection API the store's callers use."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
+        import duckdb
+
+        psycopg = _psycopg()
+        query = translate(sql, params is not None)
+        if isinstance(params, Sequence) and not isinstance(params, list | tuple):
+            params = list(params)
+        try:
+            return self.raw.execute(query, params)
+        except psycopg.errors.IntegrityError as exc:
+            raise duckdb.ConstraintException(f"Constraint Error: {exc}") from None
+        except psycopg.errors.UndefinedTable as exc:
+            raise duckdb.CatalogException(f"Catalog Error: {exc}") from None
+        except psycopg.errors.SerializationFailure as exc:
+            raise duckdb.TransactionException(f"TransactionContext Error: {exc}") from None
+        except psycopg.errors.LockNotAvailable:
+            raise _busy() from None
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"the PostgreSQL store failed: {exc}".strip(), hint=_HINT) from None
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+_HINT = "check that the PostgreSQL server named by [store] url / MASQUE_STORE_URL is running and reachable"
+
+
+def _busy() -> StoreBusy:
+    from masque import config
+
+    return StoreBusy(
+        f"the PostgreSQL store is busy: no turn within {config.limits().lock_timeout:g}s",
+        hint="another masque process holds the store for too long; retry, or raise [limits] lock_timeout",
+    )
+
+
+def _open(url: str) -> Connection:
+    from masque import config
+
+    psycopg = _psycopg()
+    from psycopg.types.string import TextLoader
+
+    timeout_ms = int(config.limits().lock_timeout * 1000)
+    try:
+        raw = psycopg.connect(
+            url,
+            autocommit=True,
+            connect_timeout=max(2, int(config.limits().lock_timeout)),
+            options=f"-c TimeZone=UTC -c lock_timeout={timeout_ms}",
+        )
+    except psycopg.Error as exc:
+        # The message names host and database, never the password (psycopg leaves it out).
+        raise StoreError(f"cannot connect to the PostgreSQL store: {str(exc).strip()}", hint=_HINT) from None
+    for name in ("json", "jsonb"):  # JSON comes back as text, as DuckDB returns it
+        raw.adapters.register_loader(name, TextLoader)
+    return Connection(raw)
+
+
+def compat_sql() -> str:
+    return resources.files("masque.store").joinpath("migrations", "postgres", "0000_compat.sql").read_text("utf-8")
+
+
+def _current_version(conn: Connection) -> int:
+    row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return 0
+    row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(conn: Connection) -> list[int]:
+    """Apply pending migrations under a database-wide lock; returns the versions applied."""
+    from masque import store
+
+    known = store.migrations()
+    conn.execute("SELECT pg_advisory_lock(?)", [MIGRATE_KEY])
+    try:
+        done = _current_version(conn)
+        if done > len(known):
+            raise StoreError(
+                f"the store was written by a newer masque (schema version {done}; this one knows {len(known)})",
+                hint="upgrade masque (pip install -U masque) on every server sharing this database",
+            )
+        if done == len(known):
+            return []
+        applied = []
+        conn.execute("BEGIN")
+        try:
+            conn.execute(compat_sql())
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            for version, name, sql in known:
+                if version > done:
+                    conn.execute(ddl(sql))
+                    conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name])
+                    applied.append(version)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return applied
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?)", [MIGRATE_KEY])
+
+
+@contextmanager
+def connect(url: str, *, turn: bool = False) -> Iterator[Connection]:
+    """A connection for one operation, migrated on first use; with `turn`, holding the store's turn."""
+    conn = _open(url)
+    try:
+        if url not in _migrated:
+            migrate(conn)
+            _migrated.add(url)
+        if turn:
+            conn.execute("SELECT pg_advisory_lock(?)", [TURN_KEY])  # waits up to lock_timeout
+        yield conn
+    finally:
+        conn.close()  # ends the session: its advisory lock goes with it
+
+
+def check_connection(url: str) -> None:
+    """Connect once and migrate: a server started against an unreachable database fails at start-up."""
+    with connect(url):
+        pass
