@@ -29,7 +29,9 @@ def test_the_embedded_duckdb_file_stays_the_default(monkeypatch: pytest.MonkeyPa
     assert config.store_url() is None
 
 
-def test_the_store_url_comes_from_the_environment_or_masque_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_store_url_comes_from_the_environment_or_masque_toml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from masque import config
 
     monkeypatch.delenv("MASQUE_STORE_URL", raising=False)
@@ -68,7 +70,9 @@ def test_placeholders_become_psycopgs_outside_string_literals_only() -> None:
         "SELECT '?', 'it''s $x 50%%', x FROM t WHERE y LIKE %s"
     )
     assert translate("SELECT 1 -- why? $because\nWHERE a = ?") == "SELECT 1 -- why? $because\nWHERE a = %s"
-    assert translate("UPDATE s SET m = json_merge_patch(m, ?::JSON)") == "UPDATE s SET m = json_merge_patch(m, %s::jsonb)"
+    assert (
+        translate("UPDATE s SET m = json_merge_patch(m, ?::JSON)") == "UPDATE s SET m = json_merge_patch(m, %s::jsonb)"
+    )
     assert translate("SELECT '50%'", with_params=False) == "SELECT '50%'"
     assert ddl("CREATE TABLE t (j JSON, d DOUBLE);\nCOMMENT ON TABLE t IS 'Free JSON, DOUBLE checked'") == (
         "CREATE TABLE t (j JSONB, d DOUBLE PRECISION);\nCOMMENT ON TABLE t IS 'Free JSON, DOUBLE checked'"
@@ -133,16 +137,21 @@ def test_a_session_activated_on_one_server_verifies_on_another(invoke: Invoke, t
     write_masques()
     root = init_store(invoke)  # the founder, written to the shared database
     a, b = two_servers
-    r = httpx.post(f"{a}/masks/activate", json={"masque": "open", "intent": "answer questions"},
-                   headers={"Authorization": f"Bearer {root}"}, timeout=30)
+    r = httpx.post(
+        f"{a}/masks/activate",
+        json={"masque": "open", "intent": "answer questions"},
+        headers={"Authorization": f"Bearer {root}"},
+        timeout=30,
+    )
     assert r.status_code == 200, r.text
     sid, token = r.json()["session_id"], r.json()["token"]
     # Server B never saw the activation: it proves the token against the shared store.
     seen = httpx.get(f"{b}/sessions/{sid}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert seen.status_code == 200, seen.text
     assert seen.json()["session_id"] == sid and seen.json()["status"] == "active"
-    ended = httpx.post(f"{b}/masks/deactivate", json={"session_id": sid},
-                       headers={"Authorization": f"Bearer {root}"}, timeout=30)
+    ended = httpx.post(
+        f"{b}/masks/deactivate", json={"session_id": sid}, headers={"Authorization": f"Bearer {root}"}, timeout=30
+    )
     assert ended.status_code == 200, ended.text
     # ... and server A sees it ended, and no longer accepts its token.
     listed = httpx.get(f"{a}/sessions", headers={"Authorization": f"Bearer {root}"}, timeout=30).json()

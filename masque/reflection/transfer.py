@@ -483,6 +483,7 @@ def import_sessions(
     if not path.is_file():
         raise NotFound(f"no file {path} to import", hint="give the path `masque sessions export` wrote")
     fmt = fmt or detect_format(path)
+    store.refuse_on_shared("masque sessions import")
     with store.connect() as conn:
         who = _admin_or_refuse(conn, selection, path)
         store.for_analytics(conn)

@@ -39,6 +39,10 @@ def prepare() -> None:
     import duckdb  # noqa: F401
 
     migrations()
+    if shared_url() is not None:
+        from masque.store import pg
+
+        pg._psycopg()  # its import is as slow as DuckDB's: not inside a turn either
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -259,6 +263,35 @@ def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[du
         yield conn
     finally:
         conn.close()
+
+
+@contextmanager
+def analytics() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection to scan (stats, export): the store file read-only, or for a PostgreSQL store
+    an in-memory copy of it (`masque.store.pg.snapshot`), so the analytic SQL is DuckDB's either way."""
+    url = shared_url()
+    if url is None:
+        with connect(read_only=True) as conn:
+            yield conn
+        return
+    from masque.store import pg
+
+    duck = pg.snapshot(url)
+    try:
+        yield duck
+    finally:
+        duck.close()
+
+
+def refuse_on_shared(what: str) -> None:
+    """UsageError when a PostgreSQL store is configured and `what` only works on the DuckDB file."""
+    if shared_url() is not None:
+        from masque.errors import UsageError
+
+        raise UsageError(
+            f"{what} works on the DuckDB store file only, and a PostgreSQL store is configured",
+            hint="unset [store] url / MASQUE_STORE_URL to use it on a local store file (see docs/store.md)",
+        )
 
 
 @contextmanager

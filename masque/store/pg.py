@@ -238,3 +238,45 @@ def check_connection(url: str) -> None:
     """Connect once and migrate: a server started against an unreachable database fails at start-up."""
     with connect(url):
         pass
+
+
+def snapshot(url: str) -> Any:
+    """An in-memory DuckDB copy of the whole store, read in one consistent PostgreSQL snapshot.
+
+    Analytics (`masque stats`, `masque sessions export`) run DuckDB SQL; on a PostgreSQL store they run
+    it over this copy, with the exact schema of the DuckDB file (the same migrations built it). Writes
+    to the copy are thrown away with it. Costs one scan of every table: fine for thousands of sessions,
+    and still the way to read millions (a dedicated export then beats re-reading per report).
+    """
+    import duckdb
+    import pyarrow as pa
+
+    from masque import store
+
+    duck = duckdb.connect(":memory:", config={"threads": 1})
+    try:
+        store.migrate(duck)
+        tables = [
+            str(r[0])
+            for r in duck.execute(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_schema = 'main' AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'"
+            ).fetchall()
+        ]
+        with connect(url) as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            for table in tables:
+                names = [str(r[0]) for r in duck.execute(f'SELECT * FROM "{table}" LIMIT 0').description or []]
+                cols = ", ".join(f'"{n}"' for n in names)
+                found = conn.raw.execute(f'SELECT {cols} FROM "{table}"').fetchall()
+                if not found:
+                    continue
+                arrow = pa.table({n: pa.array(list(c)) for n, c in zip(names, zip(*found, strict=True), strict=True)})
+                duck.register("_pg_rows", arrow)
+                duck.execute(f'INSERT INTO "{table}" ({cols}) SELECT {cols} FROM _pg_rows')
+                duck.unregister("_pg_rows")
+            conn.execute("COMMIT")
+    except BaseException:
+        duck.close()
+        raise
+    return duck
