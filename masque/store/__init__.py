@@ -283,15 +283,32 @@ def analytics() -> Iterator[duckdb.DuckDBPyConnection]:
         duck.close()
 
 
-def refuse_on_shared(what: str) -> None:
-    """UsageError when a PostgreSQL store is configured and `what` only works on the DuckDB file."""
-    if shared_url() is not None:
-        from masque.errors import UsageError
+@contextmanager
+def bulk_writer(appended: tuple[str, ...], replaced: tuple[str, ...] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection for a bulk job that writes with DuckDB's SQL (`masque sessions import`).
 
-        raise UsageError(
-            f"{what} works on the DuckDB store file only, and a PostgreSQL store is configured",
-            hint="unset [store] url / MASQUE_STORE_URL to use it on a local store file (see docs/store.md)",
-        )
+    On the DuckDB file: a plain connection. On a PostgreSQL store: the job runs on an in-memory copy
+    while this process holds the store's turn, then what it added to `appended` tables (and the
+    rewritten `replaced` ones) is written back in one transaction, even when the job raised after
+    committing (a refusal records its event).
+    """
+    url = shared_url()
+    if url is None:
+        with connect() as conn:
+            yield conn
+        return
+    from masque.store import pg, turns
+
+    with turns._shared_turn(url) as shared:
+        duck = pg.snapshot(url)
+        try:
+            pg.mark_before(duck, (*appended, *replaced))
+            try:
+                yield duck
+            finally:
+                pg.push_new_rows(duck, shared, appended, replaced)  # type: ignore[arg-type]
+        finally:
+            duck.close()
 
 
 @contextmanager

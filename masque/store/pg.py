@@ -280,3 +280,41 @@ def snapshot(url: str) -> Any:
         duck.close()
         raise
     return duck
+
+
+def push_new_rows(duck: Any, shared: Connection, appended: Sequence[str], replaced: Sequence[str]) -> None:
+    """Write what a DuckDB job added to its copy (`snapshot`) back to PostgreSQL, in one transaction.
+
+    `appended` tables get the rows the copy gained since `mark_before` (keys already present are left
+    alone); `replaced` tables (derived ones, such as score_facts) are rewritten whole when they changed.
+    The caller holds the turn from before the snapshot, so nothing else wrote in between.
+    """
+    shared.execute("BEGIN")
+    try:
+        for table in [*appended, *replaced]:
+            names = [str(r[0]) for r in duck.execute(f'SELECT * FROM "{table}" LIMIT 0').description or []]
+            cols = ", ".join(f'"{n}"' for n in names)
+            added = duck.execute(f'SELECT {cols} FROM "{table}" EXCEPT SELECT {cols} FROM "_before_{table}"')
+            rows = added.fetchall()
+            if table in replaced:
+                gone = duck.execute(
+                    f'SELECT count(*) FROM (SELECT * FROM "_before_{table}" EXCEPT SELECT * FROM "{table}")'
+                )
+                if not rows and not (gone.fetchone() or (0,))[0]:
+                    continue
+                shared.execute(f'DELETE FROM "{table}"')
+                rows = duck.execute(f'SELECT {cols} FROM "{table}"').fetchall()
+            if rows:
+                marks = ", ".join(["%s"] * len(names))
+                with shared.raw.cursor() as cur:
+                    cur.executemany(f'INSERT INTO "{table}" ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING', rows)
+        shared.execute("COMMIT")
+    except BaseException:
+        shared.execute("ROLLBACK")
+        raise
+
+
+def mark_before(duck: Any, tables: Sequence[str]) -> None:
+    """Remember the copy's rows of `tables`, so `push_new_rows` can tell what a job added."""
+    for table in tables:
+        duck.execute(f'CREATE TEMP TABLE "_before_{table}" AS SELECT * FROM "{table}"')
