@@ -40,7 +40,6 @@ class Server:
     """A running throwaway cluster; `new_database()` returns the URL of a fresh migrated database."""
 
     def __init__(self) -> None:
-        import psycopg
 
         bindir = pg_bin()
         if bindir is None:
@@ -82,6 +81,15 @@ class Server:
             stderr=subprocess.DEVNULL,
         )
         self.base = f"postgresql://postgres@127.0.0.1:{self.port}"
+        try:
+            self._ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self) -> None:
+        import psycopg
+
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -92,10 +100,10 @@ class Server:
                     raise RuntimeError("the throwaway PostgreSQL server did not start") from None
                 time.sleep(0.02)
         self._admin("CREATE DATABASE masque_template")
+        from masque import store
         from masque.store import pg
 
-        with pg.connect(f"{self.base}/masque_template"):
-            pass  # migrated on first use
+        store.check_shared(f"{self.base}/masque_template")  # migrates it
         pg._migrated.discard(f"{self.base}/masque_template")
 
     def _admin(self, sql: str) -> None:

@@ -46,10 +46,11 @@ def serve_cmd(
 
     if store_url is not None:
         config.set_store_url(store_url)
-    if config.store_url() is not None:
-        from masque.store import pg
+    shared = config.store_url()
+    if shared is not None:
+        from masque import store
 
-        pg.check_connection(config.store_url() or "")  # fail now, not at the first request
+        store.check_shared(shared)  # fail now, not at the first request
 
     if config.session_id_from_env():
         # Identity never comes from here, but memory calls still compare a claimed MASQUE_SESSION_ID

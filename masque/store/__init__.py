@@ -240,7 +240,7 @@ def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[du
     if url is not None:
         from masque.store import pg
 
-        with pg.connect(url) as shared:
+        with pg.connect(url, migrations()) as shared:
             yield shared  # type: ignore[misc]  # the DuckDB-style adapter
         return
     path = path or config.store_path()
@@ -276,39 +276,19 @@ def analytics() -> Iterator[duckdb.DuckDBPyConnection]:
         return
     from masque.store import pg
 
-    duck = pg.snapshot(url)
+    duck = pg.snapshot(url, migrations(), migrate)
     try:
         yield duck
     finally:
         duck.close()
 
 
-@contextmanager
-def bulk_writer(appended: tuple[str, ...], replaced: tuple[str, ...] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A DuckDB connection for a bulk job that writes with DuckDB's SQL (`masque sessions import`).
+def check_shared(url: str) -> None:
+    """Connect to a PostgreSQL store once and migrate it: a server fails at start-up, not at its first request."""
+    from masque.store import pg
 
-    On the DuckDB file: a plain connection. On a PostgreSQL store: the job runs on an in-memory copy
-    while this process holds the store's turn, then what it added to `appended` tables (and the
-    rewritten `replaced` ones) is written back in one transaction, even when the job raised after
-    committing (a refusal records its event).
-    """
-    url = shared_url()
-    if url is None:
-        with connect() as conn:
-            yield conn
-        return
-    from masque.store import pg, turns
-
-    with turns._shared_turn(url) as shared:
-        duck = pg.snapshot(url)
-        try:
-            pg.mark_before(duck, (*appended, *replaced))
-            try:
-                yield duck
-            finally:
-                pg.push_new_rows(duck, shared, appended, replaced)  # type: ignore[arg-type]
-        finally:
-            duck.close()
+    with pg.connect(url, migrations()):
+        pass
 
 
 @contextmanager

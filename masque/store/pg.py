@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
@@ -182,11 +182,11 @@ def _current_version(conn: Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def migrate(conn: Connection) -> list[int]:
-    """Apply pending migrations under a database-wide lock; returns the versions applied."""
-    from masque import store
+Migrations = Sequence[tuple[int, str, str]]  # (version, name, sql): `masque.store.migrations()`
 
-    known = store.migrations()
+
+def migrate(conn: Connection, known: Migrations) -> list[int]:
+    """Apply pending migrations under a database-wide lock; returns the versions applied."""
     conn.execute("SELECT pg_advisory_lock(?)", [MIGRATE_KEY])
     try:
         done = _current_version(conn)
@@ -220,12 +220,12 @@ def migrate(conn: Connection) -> list[int]:
 
 
 @contextmanager
-def connect(url: str, *, turn: bool = False) -> Iterator[Connection]:
-    """A connection for one operation, migrated on first use; with `turn`, holding the store's turn."""
+def connect(url: str, known: Migrations, *, turn: bool = False) -> Iterator[Connection]:
+    """A connection for one operation, migrated to `known` on first use; with `turn`, holding the turn."""
     conn = _open(url)
     try:
         if url not in _migrated:
-            migrate(conn)
+            migrate(conn, known)
             _migrated.add(url)
         if turn:
             conn.execute("SELECT pg_advisory_lock(?)", [TURN_KEY])  # waits up to lock_timeout
@@ -234,13 +234,7 @@ def connect(url: str, *, turn: bool = False) -> Iterator[Connection]:
         conn.close()  # ends the session: its advisory lock goes with it
 
 
-def check_connection(url: str) -> None:
-    """Connect once and migrate: a server started against an unreachable database fails at start-up."""
-    with connect(url):
-        pass
-
-
-def snapshot(url: str) -> Any:
+def snapshot(url: str, known: Migrations, build: Callable[[Any], object]) -> Any:
     """An in-memory DuckDB copy of the whole store, read in one consistent PostgreSQL snapshot.
 
     Analytics (`masque stats`, `masque sessions export`) run DuckDB SQL; on a PostgreSQL store they run
@@ -251,11 +245,9 @@ def snapshot(url: str) -> Any:
     import duckdb
     import pyarrow as pa
 
-    from masque import store
-
     duck = duckdb.connect(":memory:", config={"threads": 1})
     try:
-        store.migrate(duck)
+        build(duck)  # the DuckDB schema: `masque.store.migrate`
         tables = [
             str(r[0])
             for r in duck.execute(
@@ -263,7 +255,7 @@ def snapshot(url: str) -> Any:
                 " WHERE table_schema = 'main' AND table_type = 'BASE TABLE' AND table_name <> 'schema_migrations'"
             ).fetchall()
         ]
-        with connect(url) as conn:
+        with connect(url, known) as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             for table in tables:
                 names = [str(r[0]) for r in duck.execute(f'SELECT * FROM "{table}" LIMIT 0').description or []]

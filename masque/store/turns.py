@@ -100,7 +100,7 @@ def _shared_turn(url: str) -> Iterator[duckdb.DuckDBPyConnection]:
         outer = getattr(_depth, "n", 0) > 0
         _depth.n = getattr(_depth, "n", 0) + 1
         try:
-            with pg.connect(url, turn=not outer) as conn:
+            with pg.connect(url, store.migrations(), turn=not outer) as conn:
                 yield conn  # type: ignore[misc]  # the DuckDB-style adapter
         finally:
             _depth.n -= 1
@@ -134,3 +134,31 @@ def connect(*, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         return
     with turn(), store.connect(read_only=read_only) as conn:
         yield conn
+
+
+@contextmanager
+def bulk_writer(appended: tuple[str, ...], replaced: tuple[str, ...] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection for a bulk job that writes with DuckDB's SQL (`masque sessions import`).
+
+    On the DuckDB file: a plain connection. On a PostgreSQL store: the job runs on an in-memory copy
+    while this process holds the store's turn, then what it added to `appended` tables (and the
+    rewritten `replaced` ones) is written back in one transaction, even when the job raised after
+    committing (a refusal records its event).
+    """
+    url = store.shared_url()
+    if url is None:
+        with store.connect() as conn:
+            yield conn
+        return
+    from masque.store import pg
+
+    with _shared_turn(url) as shared:
+        duck = pg.snapshot(url, store.migrations(), store.migrate)
+        try:
+            pg.mark_before(duck, (*appended, *replaced))
+            try:
+                yield duck
+            finally:
+                pg.push_new_rows(duck, shared, appended, replaced)  # type: ignore[arg-type]
+        finally:
+            duck.close()
