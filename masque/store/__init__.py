@@ -27,7 +27,7 @@ _migrated: set[tuple[str, int]] = set()  # (path, inode) already brought up to d
 _packaged: list[tuple[int, str, str]] = []  # migrations() read once per process
 
 
-def prepare() -> None:
+def prepare(*, shared: bool | None = None) -> None:
     """Import DuckDB and read the packaged migrations now, before any lock is taken.
 
     A cold `import duckdb` takes ~0.1 s on an idle machine and several times that under load; done
@@ -39,7 +39,7 @@ def prepare() -> None:
     import duckdb  # noqa: F401
 
     migrations()
-    if shared_url() is not None:
+    if shared if shared is not None else shared_url() is not None:
         from masque.store import pg
 
         pg._psycopg()  # its import is as slow as DuckDB's: not inside a turn either
@@ -226,7 +226,7 @@ def shared_url() -> str | None:
 
 def present() -> bool:
     """Whether a store exists to read: the DuckDB file, or (always) a configured PostgreSQL database."""
-    return shared_url() is not None or config.store_path().exists()
+    return config.store_path().exists() or shared_url() is not None
 
 
 @contextmanager

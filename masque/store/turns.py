@@ -46,8 +46,8 @@ def prepare(*modules: str) -> None:
 
 @contextmanager
 def turn() -> Iterator[None]:
-    """Hold this process's turn at the store (re-entrant; waits up to [limits] lock_timeout)."""
-    store.prepare()
+    """Hold this process's turn at the store file (re-entrant; waits up to [limits] lock_timeout)."""
+    store.prepare(shared=False)
     with _local:
         if getattr(_depth, "n", 0) > 0:
             _depth.n += 1
@@ -120,7 +120,8 @@ def transaction() -> Iterator[duckdb.DuckDBPyConnection]:
                 raise
             conn.execute("COMMIT")
         return
-    with turn(), store.transaction() as conn:
+    # An explicit path: the store need not look up the configuration again (every operation pays it).
+    with turn(), store.transaction(path=config.store_path()) as conn:
         yield conn
 
 
@@ -132,7 +133,7 @@ def connect(*, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         with _shared_turn(url) as conn:
             yield conn
         return
-    with turn(), store.connect(read_only=read_only) as conn:
+    with turn(), store.connect(read_only=read_only, path=config.store_path()) as conn:
         yield conn
 
 
