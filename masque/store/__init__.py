@@ -1,4 +1,8 @@
-"""The DuckDB store: lock-aware short-lived connections and forward-only numbered migrations.
+"""The store: lock-aware short-lived connections and forward-only numbered migrations.
+
+The embedded DuckDB file is the default. With `[store] url` / `MASQUE_STORE_URL` set, the same API
+hands out PostgreSQL connections instead (`masque.store.pg`, docs/store.md); analytics still run on
+DuckDB (`analytics`, `masque.store.turns.bulk_writer`).
 
 DuckDB locks its file for the whole process, readers included, so every operation opens a connection,
 holds it for milliseconds and closes it. A lock conflict is retried with jittered backoff up to a
