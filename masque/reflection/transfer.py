@@ -485,7 +485,8 @@ def import_sessions(
         raise NotFound(f"no file {path} to import", hint="give the path `masque sessions export` wrote")
     fmt = fmt or detect_format(path)
     # On a PostgreSQL store the DuckDB SQL below runs on an in-memory copy; its new rows are written back.
-    with turns.bulk_writer(("sessions", "events", "scores", "masque_skills"), ("score_facts",)) as conn:
+    appended = ("actors", "sessions", "events", "scores", "masque_skills")  # actors: a first-use founder
+    with turns.bulk_writer(appended, ("score_facts",)) as conn:
         who = _admin_or_refuse(conn, selection, path)
         store.for_analytics(conn)
         # Staging only touches temporary tables, so it runs before the transaction: a file DuckDB
