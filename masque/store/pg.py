@@ -135,6 +135,24 @@ class Connection:
     def close(self) -> None:
         self.raw.close()
 
+    def register(self, name: str, data: object) -> None:
+        """DuckDB's Arrow registration has no PostgreSQL counterpart here: a clear refusal, not a crash."""
+        raise _duckdb_only()
+
+    def unregister(self, name: str) -> None:
+        raise _duckdb_only()
+
+    def sql(self, query: str, params: object = None) -> None:
+        raise _duckdb_only()
+
+
+def _duckdb_only() -> UsageError:
+    # Memory shards' audit and policy tables still use DuckDB-only features (docs/store.md).
+    return UsageError(
+        "this command needs the DuckDB store file: it is not available on a PostgreSQL store yet",
+        hint="run it against a local store (unset [store] url / MASQUE_STORE_URL); see docs/store.md",
+    )
+
 
 _HINT = "check that the PostgreSQL server named by [store] url / MASQUE_STORE_URL is running and reachable"
 
