@@ -113,20 +113,18 @@ class Connection:
         self.raw = raw
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-        import duckdb
-
         psycopg = _psycopg()
         query = translate(sql, params is not None)
         if isinstance(params, Sequence) and not isinstance(params, list | tuple):
             params = list(params)
         try:
             return self.raw.execute(query, params)
-        except psycopg.errors.IntegrityError as exc:
-            raise duckdb.ConstraintException(f"Constraint Error: {exc}") from None
-        except psycopg.errors.UndefinedTable as exc:
-            raise duckdb.CatalogException(f"Catalog Error: {exc}") from None
-        except psycopg.errors.SerializationFailure as exc:
-            raise duckdb.TransactionException(f"TransactionContext Error: {exc}") from None
+        except (
+            psycopg.errors.IntegrityError,
+            psycopg.errors.UndefinedTable,
+            psycopg.errors.SerializationFailure,
+        ) as exc:
+            raise _as_duckdb(exc) from None
         except psycopg.errors.LockNotAvailable:
             raise _busy() from None
         except psycopg.OperationalError as exc:
@@ -152,6 +150,19 @@ def _duckdb_only() -> UsageError:
         "this command needs the DuckDB store file: it is not available on a PostgreSQL store yet",
         hint="run it against a local store (unset [store] url / MASQUE_STORE_URL); see docs/store.md",
     )
+
+
+def _as_duckdb(exc: Exception) -> Exception:
+    """The DuckDB exception class callers already catch for this psycopg error (DuckDB imported only now:
+    `masque check` on a PostgreSQL store never needs it)."""
+    import duckdb
+
+    psycopg = _psycopg()
+    if isinstance(exc, psycopg.errors.IntegrityError):
+        return duckdb.ConstraintException(f"Constraint Error: {exc}")
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return duckdb.CatalogException(f"Catalog Error: {exc}")
+    return duckdb.TransactionException(f"TransactionContext Error: {exc}")
 
 
 _HINT = "check that the PostgreSQL server named by [store] url / MASQUE_STORE_URL is running and reachable"
