@@ -100,6 +100,21 @@ def store_url() -> str | None:
     return url
 
 
+def store_display() -> str:
+    """Where the store is, for people: the DuckDB file's path, or the PostgreSQL URL without its password."""
+    url = store_url()
+    if url is None:
+        return str(store_path())
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
 _STORE_HINT = 'use a PostgreSQL URL like "postgresql://user@127.0.0.1:5432/masque", or unset it for the DuckDB file'
 
 

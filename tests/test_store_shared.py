@@ -6,6 +6,7 @@ The rest of the store's behaviour is covered by running the shared store tests w
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -158,3 +159,16 @@ def test_a_session_activated_on_one_server_verifies_on_another(invoke: Invoke, t
     assert listed[0]["session_id"] == sid and listed[0]["status"] == "ended"
     refused = httpx.get(f"{a}/sessions/{sid}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
     assert refused.status_code in (401, 403), refused.text
+
+
+def test_path_and_init_name_the_shared_store_without_its_password(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from masque import config
+
+    monkeypatch.setenv("MASQUE_STORE_URL", "postgresql://app:s3cret@db.internal:5432/masque")
+    assert config.store_display() == "postgresql://app:***@db.internal:5432/masque"
+    shown = invoke(["path", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["store"] == "postgresql://app:***@db.internal:5432/masque"
+    assert "s3cret" not in shown.output
