@@ -69,6 +69,55 @@ def store_path() -> Path:
     return home() / "masque.duckdb"
 
 
+_STORE_URL_OVERRIDE: list[str] = []  # `masque serve --store URL` sets it for its own process
+
+
+def set_store_url(url: str) -> None:
+    """Use `url` as the store for the rest of this process (what `masque serve --store` does)."""
+    _STORE_URL_OVERRIDE[:] = [url]
+
+
+def store_url() -> str | None:
+    """The shared store's URL (`postgresql://...`), or None for the embedded DuckDB file (the default).
+
+    `masque serve --store URL`, else `$MASQUE_STORE_URL`, else `[store] url` in the config file.
+    """
+    url = _STORE_URL_OVERRIDE[0] if _STORE_URL_OVERRIDE else _env("MASQUE_STORE_URL")
+    where = "--store" if _STORE_URL_OVERRIDE else "MASQUE_STORE_URL"
+    if url is None:
+        raw = section("store").get("url")
+        if raw is None:
+            return None
+        where = f"{config_file()}: [store] url"
+        if not isinstance(raw, str):
+            raise UsageError(f"{where} must be a string, got {type(raw).__name__}", hint=_STORE_HINT)
+        url = raw
+    url = url.strip()
+    if not url:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise UsageError(f"{where}: unsupported store URL {url.split('://')[0]!r}", hint=_STORE_HINT)
+    return url
+
+
+def store_display() -> str:
+    """Where the store is, for people: the DuckDB file's path, or the PostgreSQL URL without its password."""
+    url = store_url()
+    if url is None:
+        return str(store_path())
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+_STORE_HINT = 'use a PostgreSQL URL like "postgresql://user@127.0.0.1:5432/masque", or unset it for the DuckDB file'
+
+
 def memory_dir() -> Path:
     return home() / "memory"
 

@@ -25,6 +25,7 @@ _CLEARED = [
     "MASQUE_PATH",
     "MASQUE_CONFIG",
     "MASQUE_DEBUG",
+    "MASQUE_STORE_URL",
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "CI",
@@ -32,11 +33,52 @@ _CLEARED = [
 ]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store",
+        choices=("duckdb", "postgres"),
+        default="duckdb",
+        help="store backend for every test: the DuckDB file (default) or a fresh database per test on a "
+        "throwaway PostgreSQL server",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--store") != "postgres":
+        return
+    for item in items:
+        marker = item.get_closest_marker("duckdb_only")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "about the DuckDB file")
+            item.add_marker(pytest.mark.skip(reason=f"duckdb_only: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The session's throwaway PostgreSQL server (only under --store=postgres)."""
+    from tests.pg_support import Server
+
+    server = Server()
+    request.addfinalizer(server.stop)
+    yield server
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """A fresh PostgreSQL database for this test under --store=postgres, else None (the DuckDB file)."""
+    if request.config.getoption("--store") != "postgres":
+        return None
+    server = request.getfixturevalue("pg_server")
+    return str(server.new_database())
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str | None) -> Iterator[Path]:
     """Point every location Masque uses into tmp_path and run from an empty working directory."""
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
+    if store_url is not None:
+        monkeypatch.setenv("MASQUE_STORE_URL", store_url)
     home = tmp_path / "masque-home"
     monkeypatch.setenv("MASQUE_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))

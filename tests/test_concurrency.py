@@ -202,6 +202,7 @@ def _turns(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return [json.loads(line[5:]) for line in result.stderr.splitlines() if line.startswith("TURN ")]
 
 
+@pytest.mark.duckdb_only(reason="the probe times the file turn's flock; a PostgreSQL turn is an advisory lock")
 def test_a_cold_process_imports_nothing_while_holding_the_store_turn() -> None:
     """The turn is held only for the transaction: a cold `import duckdb` alone took ~0.5 s under load."""
     probe = _script("probe.py", TURN_PROBE)

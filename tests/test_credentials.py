@@ -144,15 +144,18 @@ def test_guest_token_stops_verifying_after_the_guest_cap(invoke: Invoke) -> None
     assert result["reason"] == "not_qualified" and "capped" in result["message"]
 
 
-def test_no_credential_when_the_session_cannot_be_written(invoke: Invoke) -> None:
+def test_no_credential_when_the_session_cannot_be_written(invoke: Invoke, store_url: str | None) -> None:
     """The session, its events and the credential commit together: a failing write mints nothing."""
     from masque.sessions import lifecycle as sessions
 
-    with store.transaction() as conn:  # events becomes read-only: the event insert will fail
-        conn.execute("DROP INDEX events_type")
-        conn.execute("DROP INDEX events_session")
-        conn.execute("ALTER TABLE events RENAME TO events_kept")
-        conn.execute("CREATE VIEW events AS SELECT * FROM events_kept")
+    with store.transaction() as conn:  # the event insert will fail
+        if store_url is not None:  # PostgreSQL's simple views take inserts: refuse every new row instead
+            conn.execute("ALTER TABLE events ADD CONSTRAINT no_new_events CHECK (false) NOT VALID")
+        else:  # events becomes a read-only view
+            conn.execute("DROP INDEX events_type")
+            conn.execute("DROP INDEX events_session")
+            conn.execute("ALTER TABLE events RENAME TO events_kept")
+            conn.execute("CREATE VIEW events AS SELECT * FROM events_kept")
     with pytest.raises(Exception, match="events"):
         sessions.assume("tool", "implement it")
     assert store_rows("SELECT count(*) FROM credentials") == [(0,)]

@@ -261,6 +261,7 @@ def test_a_changed_extends_parent_changes_the_childs_content_hash(invoke: Invoke
     assert result.exit_code == ExitCode.REFUSED and str(child) in result.stderr
 
 
+@pytest.mark.duckdb_only(reason="removes the local JSON copy of the pins, which a PostgreSQL store does not keep")
 def test_the_python_api_wears_only_the_trusted_definition(invoke: Invoke, trusted: Path, evil: Path) -> None:
     import masque
 

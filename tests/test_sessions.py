@@ -234,7 +234,7 @@ def test_stale_sweep_releases_dead_holders_and_expired_sessions(invoke: Invoke) 
     live = sessions.assume("open", "work on it")  # held by this (living) test process
     late = sessions.assume("open", "work on it")
     with store.transaction() as conn:
-        conn.execute("UPDATE sessions SET expires_at = now() - INTERVAL 1 MINUTE WHERE id = ?", [late.session_id])
+        conn.execute("UPDATE sessions SET expires_at = now() - INTERVAL '1 minute' WHERE id = ?", [late.session_id])
     swept = json.loads(invoke(["sessions", "--stale", "--json"]).stdout)
     assert {(s["session_id"], s["stale_reason"], s["status"]) for s in swept} == {
         (orphan.session_id, "abandoned", "abandoned"),

@@ -297,6 +297,7 @@ def test_the_example_team_spawns_as_the_docs_show(invoke: Invoke) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.duckdb_only(reason="the probe times the file turn's flock; a PostgreSQL turn is an advisory lock")
 def test_team_commands_import_nothing_while_holding_the_store_turn() -> None:
     """As for assume/release: a cold process loads its modules before taking the turn, not under it."""
     from test_concurrency import TURN_PROBE

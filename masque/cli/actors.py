@@ -34,14 +34,16 @@ def init_cmd(
     json_out: bool = _JSON,
 ) -> None:
     """Create the store and its founder (admin). Prints the founder's key once: keep it."""
+    from masque import config
     from masque.cli.output import print_json
     from masque.trust import rings
 
     result = rings.init(founder)
+    where = config.store_display()  # the file's path, or the PostgreSQL URL without its password
     if json_out:
         print_json(
             {
-                "store": str(result.store),
+                "store": where,
                 "created": result.created,
                 "name": result.founder.name,
                 "ring": result.founder.ring.value,
@@ -50,14 +52,14 @@ def init_cmd(
         )
         return
     if not result.created and result.key is None:
-        typer.echo(f"store {result.store} is already initialised; founder {result.founder.name} (admin)", err=True)
+        typer.echo(f"store {where} is already initialised; founder {result.founder.name} (admin)", err=True)
         return
     if not result.created:
-        typer.echo(f"store {result.store}: issued the key of founder {result.founder.name} (admin)", err=True)
+        typer.echo(f"store {where}: issued the key of founder {result.founder.name} (admin)", err=True)
         typer.echo("founder key (shown once; store it safely, e.g. in a 0600 file for --key-file):", err=True)
         typer.echo(result.key)
         return
-    typer.echo(f"created {result.store}; founder {result.founder.name} (admin)", err=True)
+    typer.echo(f"created {where}; founder {result.founder.name} (admin)", err=True)
     typer.echo("founder key (shown once; store it safely, e.g. in a 0600 file for --key-file):", err=True)
     typer.echo(result.key)
 

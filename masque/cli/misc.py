@@ -16,7 +16,7 @@ def path_cmd(
 
     places = {
         "home": str(config.home()),
-        "store": str(config.store_path()),
+        "store": config.store_display(),
         "memory": config.memory_storage().where(),
         "config": str(config.config_file() or (config.config_home() / "masque.toml")),
         "crash_log": str(config.crash_log_path()),

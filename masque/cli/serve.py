@@ -16,6 +16,13 @@ def serve_cmd(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
     port: int = typer.Option(8765, "--port", min=0, max=65535, help="TCP port (0 picks a free one)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level: warning, info, debug."),
+    store_url: str | None = typer.Option(
+        None,
+        "--store",
+        metavar="URL",
+        help="Shared PostgreSQL store (postgresql://user@host:5432/db) instead of the DuckDB file; "
+        "several servers on one database see the same actors and sessions. Needs 'masque[postgres]'.",
+    ),
 ) -> None:
     """Serve the REST API (activate/generate/deactivate, masques, check, sessions, stats, memory, teams
     and their bus) and the MCP endpoint at /mcp.
@@ -41,6 +48,14 @@ def serve_cmd(
     from masque.serve.app import create_app
     from masque.serve.mcp_mount import mount_mcp
     from masque.serve.teams import end_streams
+
+    if store_url is not None:
+        config.set_store_url(store_url)
+    shared = config.store_url()
+    if shared is not None:
+        from masque import store
+
+        store.check_shared(shared)  # fail now, not at the first request
 
     if config.session_id_from_env():
         # Identity never comes from here, but memory calls still compare a claimed MASQUE_SESSION_ID

@@ -604,12 +604,12 @@ def recorded_stages(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple
     Reads through `conn` when given (an assume passes its transaction's, saving a store open), else
     from the copy the store keeps beside itself (`store.write_stages_copy`), else from the store.
     """
-    from masque import config, store
+    from masque import store
 
     found: list[Any]
     if conn is not None:
         found = conn.execute(store.STAGES_SQL).fetchall()
-    elif not config.store_path().exists():
+    elif not store.present():
         return {}
     else:
         copied = store.read_stages_copy()  # no DuckDB import for `check` and `list`

@@ -168,11 +168,11 @@ def retire(ref: str, selection: Selection | None = None) -> StageChange:
 
 def history(ref: str | None = None) -> list[dict[str, object]]:
     """Recorded stage changes, oldest first (all, or one name / name@version)."""
-    from masque import config, store
+    from masque import store
     from masque.masques.catalog import candidate_keys
     from masque.model import Ref
 
-    if not config.store_path().exists():
+    if not store.present():
         return []
     sql = "SELECT id, masque, version, from_stage, to_stage, actor, changed_at FROM mask_stages"
     params: list[object] = []

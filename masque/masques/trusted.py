@@ -86,7 +86,15 @@ _sidecar_cache: dict[str, tuple[tuple[int, int, int], list[Pin]]] = {}
 
 
 def from_sidecar() -> list[Pin]:
-    """The JSON copy of the pins; empty when there is no store, no copy, or a damaged one."""
+    """The JSON copy of the pins; empty when there is no store, no copy, or a damaged one.
+
+    A PostgreSQL store keeps no local copy (other servers change the pins): it is read directly.
+    """
+    from masque import store
+
+    if store.shared_url() is not None:
+        with store.connect(read_only=True) as conn:
+            return from_store(conn)
     if not config.store_path().exists():
         return []  # a copy left behind by a deleted store pins nothing
     path = config.pins_path()
@@ -111,6 +119,10 @@ def pins(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str],
 
 def write_sidecar(conn: duckdb.DuckDBPyConnection) -> None:
     """Rewrite the JSON copy from the store, atomically (called under the store's turn)."""
+    from masque import store
+
+    if store.shared_url() is not None:
+        return  # no local copy of a shared store (`from_sidecar` reads it directly)
     path = config.pins_path()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     body = json.dumps({"pins": [p.to_dict() for p in from_store(conn)]}, indent=1)
@@ -209,10 +221,11 @@ def list_pins(selection: Selection | None = None) -> list[Pin]:
     """
     from dataclasses import replace
 
+    from masque import store
     from masque.store import turns
     from masque.trust import rings
 
-    if not config.store_path().exists():
+    if not store.present():
         return []
     with turns.connect() as conn:
         viewer = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor

@@ -44,10 +44,10 @@ def target_for_session(session_id: str, selection: Selection | None = None) -> T
 
     `selection` is who asks (default: the CLI's `--as`/environment); a served surface passes its bearer's.
     """
-    from masque import config, store
+    from masque import store
     from masque.masques.validate import resolve_file
 
-    if not config.store_path().exists():
+    if not store.present():
         raise NotFound(f"session {session_id} not found: there is no store yet", hint="assume a masque first")
     with store.connect(read_only=True) as conn:
         found = store.rows(
@@ -200,9 +200,9 @@ def generate(
 
 def generations(session_id: str | None = None, limit: int = 20) -> list[dict[str, object]]:
     """Logged generations, newest first (optionally of one session)."""
-    from masque import config, store
+    from masque import store
 
-    if not config.store_path().exists():
+    if not store.present():
         return []
     sql = (
         "SELECT id, session_id, masque, version, provider, model, prompt, response, prompt_tokens,"

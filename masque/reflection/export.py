@@ -171,7 +171,7 @@ def selected_records(
         params["masque"] = masque.casefold()
         where.append("s.masque = $masque")
         event_where.append("e.masque = $masque")
-    with store.connect(read_only=True) as conn:
+    with store.analytics() as conn:  # the DuckDB file, or an in-memory copy of a PostgreSQL store
         who = rings.resolve_acting(conn, selection or rings.selection_from_env()).actor
         if who.ring is not Ring.ADMIN:
             seen = ", ".join(f"'{r.value}'" for r in rings.visible_rings(who))

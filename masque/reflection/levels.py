@@ -184,6 +184,12 @@ def report(
     from masque import store
     from masque.reflection.scoring import rebuild_score_facts, score_facts_in_step
 
+    if store.shared_url() is not None:  # a PostgreSQL store: DuckDB's SQL over an in-memory copy
+        with store.analytics() as conn:
+            seen = visible_to(conn, filters or Filters(), acting)
+            if not score_facts_in_step(conn):
+                rebuild_score_facts(conn)  # in the copy only: the shared store stays as it is
+            return build_report(conn, selection, seen, top=top)
     with store.connect(read_only=True) as conn:
         seen = visible_to(conn, filters or Filters(), acting)
         if score_facts_in_step(conn):

@@ -477,13 +477,16 @@ def import_sessions(
     """
     from masque import store
     from masque.durations import utcnow
+    from masque.store import turns
     from masque.store.events import record_event
 
     path = path.expanduser()
     if not path.is_file():
         raise NotFound(f"no file {path} to import", hint="give the path `masque sessions export` wrote")
     fmt = fmt or detect_format(path)
-    with store.connect() as conn:
+    # On a PostgreSQL store the DuckDB SQL below runs on an in-memory copy; its new rows are written back.
+    appended = ("actors", "sessions", "events", "scores", "masque_skills")  # actors: a first-use founder
+    with turns.bulk_writer(appended, ("score_facts",)) as conn:
         who = _admin_or_refuse(conn, selection, path)
         store.for_analytics(conn)
         # Staging only touches temporary tables, so it runs before the transaction: a file DuckDB

@@ -459,7 +459,9 @@ def grant(conn: duckdb.DuckDBPyConnection, d: Decided) -> Session:
         trusted.register(conn, d.resolved, actor=who.actor.name)
     if w.skills:
         conn.execute(
-            "INSERT OR IGNORE INTO masque_skills VALUES " + ", ".join("(?, ?, ?, ?)" for _ in w.skills),
+            "INSERT INTO masque_skills VALUES "
+            + ", ".join("(?, ?, ?, ?)" for _ in w.skills)
+            + " ON CONFLICT DO NOTHING",
             [v for k in w.skills for v in (w.key, w.version, k.uri, k.level.value)],
         )
     started = (

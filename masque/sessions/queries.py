@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from masque.trust.credentials import TokenStatus
     from masque.trust.rings import Acting, Selection
 
-_RINGS = "['admin', 'player', 'guest', 'outsider']"
+_RINGS = "list_value('admin', 'player', 'guest', 'outsider')"  # portable: DuckDB and the PostgreSQL store
 
 
 def list_sessions(*, active: bool = False, limit: int = 100, selection: Selection | None = None) -> list[Session]:
@@ -46,9 +46,8 @@ def list_sessions(*, active: bool = False, limit: int = 100, selection: Selectio
                        s.end_reason, s.exit_code, s.holder_pid, s.holder_host, s.content_hash,
                        s.source_path, s.metadata, c.accessor, c.expires_at
                 FROM sessions s
-                LEFT JOIN (SELECT session_id, arg_max(accessor, issued_at) AS accessor,
-                                  arg_max(expires_at, issued_at) AS expires_at
-                           FROM credentials GROUP BY session_id) c ON c.session_id = s.id
+                LEFT JOIN (SELECT DISTINCT ON (session_id) session_id, accessor, expires_at
+                           FROM credentials ORDER BY session_id, issued_at DESC) c ON c.session_id = s.id
                 WHERE {" AND ".join(where)} ORDER BY s.id DESC LIMIT ?""",
             [*params, limit],
         ).fetchall()

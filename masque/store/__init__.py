@@ -1,4 +1,8 @@
-"""The DuckDB store: lock-aware short-lived connections and forward-only numbered migrations.
+"""The store: lock-aware short-lived connections and forward-only numbered migrations.
+
+The embedded DuckDB file is the default. With `[store] url` / `MASQUE_STORE_URL` set, the same API
+hands out PostgreSQL connections instead (`masque.store.pg`, docs/store.md); analytics still run on
+DuckDB (`analytics`, `masque.store.turns.bulk_writer`).
 
 DuckDB locks its file for the whole process, readers included, so every operation opens a connection,
 holds it for milliseconds and closes it. A lock conflict is retried with jittered backoff up to a
@@ -27,7 +31,7 @@ _migrated: set[tuple[str, int]] = set()  # (path, inode) already brought up to d
 _packaged: list[tuple[int, str, str]] = []  # migrations() read once per process
 
 
-def prepare() -> None:
+def prepare(*, shared: bool | None = None) -> None:
     """Import DuckDB and read the packaged migrations now, before any lock is taken.
 
     A cold `import duckdb` takes ~0.1 s on an idle machine and several times that under load; done
@@ -39,6 +43,10 @@ def prepare() -> None:
     import duckdb  # noqa: F401
 
     migrations()
+    if shared if shared is not None else shared_url() is not None:
+        from masque.store import pg
+
+        pg._psycopg()  # its import is as slow as DuckDB's: not inside a turn either
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -145,7 +153,9 @@ def _current_version(conn: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
-STAGES_SQL = "SELECT masque, version, arg_max(to_stage, id) FROM mask_stages GROUP BY masque, version"
+STAGES_SQL = (  # the newest stage of each name@version; DISTINCT ON reads the same on DuckDB and PostgreSQL
+    "SELECT DISTINCT ON (masque, version) masque, version, to_stage FROM mask_stages ORDER BY masque, version, id DESC"
+)
 
 
 def write_stages_copy(conn: duckdb.DuckDBPyConnection) -> None:
@@ -158,6 +168,8 @@ def write_stages_copy(conn: duckdb.DuckDBPyConnection) -> None:
     import json
     import os
 
+    if shared_url() is not None:
+        return  # no local copy of a shared store: other servers change it (`read_stages_copy` says None)
     rows = [[str(k), str(v), str(s)] for k, v, s in conn.execute(STAGES_SQL).fetchall()]
     path = config.stages_path()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -171,6 +183,8 @@ def read_stages_copy() -> list[tuple[str, str, str]] | None:
     """The copied stages, or None when there is no readable copy (the caller reads the store)."""
     import json
 
+    if shared_url() is not None:
+        return None
     try:
         data = json.loads(config.stages_path().read_text(encoding="utf-8"))
         return [(str(k), str(v), str(s)) for k, v, s in data["stages"]]
@@ -223,6 +237,8 @@ def change_marker(path: Path | None = None) -> tuple[tuple[int, ...] | None, boo
     """
     import os
 
+    if path is None and shared_url() is not None:
+        return None, False  # a PostgreSQL store has no file to stamp: nothing may be cached
     path = path or config.store_path()
     stamp: list[int] = []
     newest = 0
@@ -241,9 +257,30 @@ def change_marker(path: Path | None = None) -> tuple[tuple[int, ...] | None, boo
     return tuple(stamp), time.time_ns() - newest > SETTLED_NS
 
 
+def shared_url() -> str | None:
+    """The PostgreSQL store's URL when one is configured (`config.store_url`), else None: the DuckDB file."""
+    return config.store_url()
+
+
+def present() -> bool:
+    """Whether a store exists to read: the DuckDB file, or (always) a configured PostgreSQL database."""
+    return config.store_path().exists() or shared_url() is not None
+
+
 @contextmanager
 def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection for one operation; the store is created and migrated on first use."""
+    """A connection for one operation; the store is created and migrated on first use.
+
+    With a PostgreSQL store configured (and no explicit `path`), a `masque.store.pg` connection with
+    the same API.
+    """
+    url = None if path is not None else shared_url()
+    if url is not None:
+        from masque.store import pg
+
+        with pg.connect(url, migrations()) as shared:
+            yield shared  # type: ignore[misc]  # the DuckDB-style adapter
+        return
     path = path or config.store_path()
     timeout = config.limits().lock_timeout
     if not path.exists():
@@ -264,6 +301,32 @@ def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[du
         yield conn
     finally:
         conn.close()
+
+
+@contextmanager
+def analytics() -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection to scan (stats, export): the store file read-only, or for a PostgreSQL store
+    an in-memory copy of it (`masque.store.pg.snapshot`), so the analytic SQL is DuckDB's either way."""
+    url = shared_url()
+    if url is None:
+        with connect(read_only=True) as conn:
+            yield conn
+        return
+    from masque.store import pg
+
+    duck = pg.snapshot(url, migrations(), migrate)
+    try:
+        yield duck
+    finally:
+        duck.close()
+
+
+def check_shared(url: str) -> None:
+    """Connect to a PostgreSQL store once and migrate it: a server fails at start-up, not at its first request."""
+    from masque.store import pg
+
+    with pg.connect(url, migrations()):
+        pass
 
 
 @contextmanager

@@ -46,8 +46,8 @@ def prepare(*modules: str) -> None:
 
 @contextmanager
 def turn() -> Iterator[None]:
-    """Hold this process's turn at the store (re-entrant; waits up to [limits] lock_timeout)."""
-    store.prepare()
+    """Hold this process's turn at the store file (re-entrant; waits up to [limits] lock_timeout)."""
+    store.prepare(shared=False)
     with _local:
         if getattr(_depth, "n", 0) > 0:
             _depth.n += 1
@@ -88,14 +88,78 @@ def _acquire(fd: int, timeout: float, where: str) -> None:
 
 
 @contextmanager
+def _shared_turn(url: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    """On a PostgreSQL store the turn is an advisory lock held by the operation's own connection.
+
+    Re-entrant like the file turn: a connection opened while this thread already holds the turn
+    does not ask again (it would wait for itself).
+    """
+    from masque.store import pg
+
+    with _local:
+        outer = getattr(_depth, "n", 0) > 0
+        _depth.n = getattr(_depth, "n", 0) + 1
+        try:
+            with pg.connect(url, store.migrations(), turn=not outer) as conn:
+                yield conn  # type: ignore[misc]  # the DuckDB-style adapter
+        finally:
+            _depth.n -= 1
+
+
+@contextmanager
 def transaction() -> Iterator[duckdb.DuckDBPyConnection]:
     """`masque.store.transaction()` inside a turn."""
-    with turn(), store.transaction() as conn:
+    url = store.shared_url()
+    if url is not None:
+        with _shared_turn(url) as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        return
+    # An explicit path: the store need not look up the configuration again (every operation pays it).
+    with turn(), store.transaction(path=config.store_path()) as conn:
         yield conn
 
 
 @contextmanager
 def connect(*, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """`masque.store.connect()` inside a turn."""
-    with turn(), store.connect(read_only=read_only) as conn:
+    url = store.shared_url()
+    if url is not None:
+        with _shared_turn(url) as conn:
+            yield conn
+        return
+    with turn(), store.connect(read_only=read_only, path=config.store_path()) as conn:
         yield conn
+
+
+@contextmanager
+def bulk_writer(appended: tuple[str, ...], replaced: tuple[str, ...] = ()) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB connection for a bulk job that writes with DuckDB's SQL (`masque sessions import`).
+
+    On the DuckDB file: a plain connection. On a PostgreSQL store: the job runs on an in-memory copy
+    while this process holds the store's turn, then what it added to `appended` tables (and the
+    rewritten `replaced` ones) is written back in one transaction, even when the job raised after
+    committing (a refusal records its event).
+    """
+    url = store.shared_url()
+    if url is None:
+        with store.connect() as conn:
+            yield conn
+        return
+    from masque.store import pg
+
+    with _shared_turn(url) as shared:
+        duck = pg.snapshot(url, store.migrations(), store.migrate)
+        try:
+            pg.mark_before(duck, (*appended, *replaced))
+            try:
+                yield duck
+            finally:
+                pg.push_new_rows(duck, shared, appended, replaced)  # type: ignore[arg-type]
+        finally:
+            duck.close()

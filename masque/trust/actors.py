@@ -17,7 +17,7 @@ from masque.model import Ring
 if TYPE_CHECKING:
     import duckdb
 
-RING_LIST_SQL = "['admin', 'player', 'guest', 'outsider']"
+RING_LIST_SQL = "list_value('admin', 'player', 'guest', 'outsider')"  # portable: DuckDB and the PostgreSQL store
 ACTOR_SQL = f"""
 SELECT a.name, a.ring, a.is_founder, a.created_by, a.created_at,
   (SELECT d.reason || ' (by ' || d.by_actor || ')'

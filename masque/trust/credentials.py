@@ -136,7 +136,8 @@ def looks_like_token(text: str) -> bool:
 
 def _secret(conn: duckdb.DuckDBPyConnection, *, create: bool) -> bytes | None:
     path = config.store_path()
-    cache_key = (str(path), path.stat().st_ino if path.exists() else 0)
+    shared = config.store_url()  # a PostgreSQL store: one secret per database, whatever the home
+    cache_key = (shared, 0) if shared else (str(path), path.stat().st_ino if path.exists() else 0)
     cached = _secrets.get(cache_key)
     if cached is not None:
         return cached
