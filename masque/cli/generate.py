@@ -60,22 +60,7 @@ def generate_cmd(
         print_warning(warning)
     c = result.completion
     if json_out:
-        print_json(
-            {
-                "id": result.id,
-                "session_id": result.session_id,
-                "masque": result.masque,
-                "version": result.version,
-                "provider": c.provider,
-                "offline": c.offline,
-                "model": c.model,
-                "response": c.text,
-                "prompt_tokens": c.prompt_tokens,
-                "completion_tokens": c.completion_tokens,
-                "latency_ms": round(c.latency_ms, 3),
-                "note": c.note,
-            }
-        )
+        print_json(result.to_json())
         return
     if not c.text.endswith("\n"):
         sys.stdout.write("\n")

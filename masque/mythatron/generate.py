@@ -30,6 +30,24 @@ class Generation:
     completion: Completion
     warnings: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, Any]:
+        """The documented shape of `masque generate --json` and the served `done` event."""
+        c = self.completion
+        return {
+            "id": self.id,
+            "session_id": self.session_id,
+            "masque": self.masque,
+            "version": self.version,
+            "provider": c.provider,
+            "offline": c.offline,
+            "model": c.model,
+            "response": c.text,
+            "prompt_tokens": c.prompt_tokens,
+            "completion_tokens": c.completion_tokens,
+            "latency_ms": round(c.latency_ms, 3),
+            "note": c.note,
+        }
+
 
 @dataclass(frozen=True)
 class Target:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from masque.errors import NotFound, UsageError, ValidationFailed
-from masque.reflection.transfer import EVENT_FIELDS, NESTED, REQUIRED, SESSION_COLUMNS, Format, sql_path_literal
+from masque.errors import NotFound, UsageError
+from masque.reflection.transfer import EVENT_FIELDS, Format, record_columns, sql_path_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -101,10 +101,6 @@ def export_partitioned(
     return PartitionedExport(final, name, int(counts[0]), int(counts[1]), int(counts[2]), files)
 
 
-def _struct_type(fields: dict[str, str]) -> str:
-    return "STRUCT(" + ", ".join(f"{k} {v}" for k, v in fields.items()) + ")"
-
-
 def open_files(conn: duckdb.DuckDBPyConnection, patterns: list[str]) -> None:
     """Create views named like the store's tables (what reports read) over exported Parquet files.
 
@@ -122,21 +118,7 @@ def open_files(conn: duckdb.DuckDBPyConnection, patterns: list[str]) -> None:
             raise NotFound(f"no file matches {pattern!r}", hint="quote the pattern: --from 'DIR/**/*.parquet'")
         paths += [f"'{sql_path_literal(Path(p))}'" for p in found]
     src = f"read_parquet([{', '.join(paths)}], hive_partitioning = true, union_by_name = true)"
-    try:
-        present = {r[0] for r in conn.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-    except Exception as exc:  # duckdb raises several types for unreadable files
-        raise ValidationFailed(
-            f"{', '.join(patterns)}: not readable as exported sessions: {str(exc).splitlines()[0]}",
-            hint="export them with `masque sessions export --partition DIR`",
-        ) from None
-    missing = [c for c in REQUIRED if c not in present]
-    if missing:
-        raise ValidationFailed(
-            f"{', '.join(patterns)}: missing column(s) {', '.join(missing)}",
-            hint="these are not `masque sessions export` files (docs/reflection.md has the record shape)",
-        )
-    cols = [c if c in present else f"NULL::{t} AS {c}" for c, t in SESSION_COLUMNS.items()]
-    cols += [name if name in present else f"[]::{_struct_type(fields)}[] AS {name}" for name, fields in NESTED.items()]
+    cols = record_columns(conn, src, ", ".join(patterns), "export them with `masque sessions export --partition DIR`")
     conn.execute(f"CREATE TEMP VIEW _files AS SELECT kind, {', '.join(cols)} FROM {src}")
     # Views, not tables: each report query reads only the columns it needs, in parallel, and copying a
     # million rows into temporary tables costs more than the whole report. A session exported by two

@@ -140,28 +140,34 @@ def sql_path_literal(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
-    src = f"read_parquet('{sql_path_literal(path)}', file_row_number = true)"
+def record_columns(conn: duckdb.DuckDBPyConnection, src: str, where: str, hint: str) -> list[str]:
+    """The select list that reads `src` (a DuckDB table function over exported files) as full records.
+
+    Columns the files lack become typed NULLs or empty lists, so older or partial exports still read.
+    Files DuckDB cannot read, or without the required columns, are refused (ValidationFailed) naming `where`.
+    """
     try:
         present = {r[0] for r in conn.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
     except Exception as exc:  # duckdb raises several types for unreadable files
         raise ValidationFailed(
-            f"{path}: not a readable Parquet file: {str(exc).splitlines()[0]}",
-            hint="export it with `masque sessions export --format parquet`",
+            f"{where}: not readable as exported sessions: {str(exc).splitlines()[0]}", hint=hint
         ) from None
     missing = [c for c in REQUIRED if c not in present]
     if missing:
         raise ValidationFailed(
-            f"{path}: missing column(s) {', '.join(missing)}",
+            f"{where}: missing column(s) {', '.join(missing)}",
             hint="see the record shape in docs/reflection.md (`masque sessions export` writes it)",
         )
-    cols = ["file_row_number + 1 AS line", "kind"]
-    for name, kind in SESSION_COLUMNS.items():
-        cols.append(name if name in present else f"NULL::{kind} AS {name}")
-    for name, fields in NESTED.items():
-        cols.append(name if name in present else f"[]::{_struct_type(fields)}[] AS {name}")
+    cols = [name if name in present else f"NULL::{kind} AS {name}" for name, kind in SESSION_COLUMNS.items()]
+    cols += [name if name in present else f"[]::{_struct_type(fields)}[] AS {name}" for name, fields in NESTED.items()]
+    return cols
+
+
+def _stage_parquet(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    src = f"read_parquet('{sql_path_literal(path)}', file_row_number = true)"
+    cols = record_columns(conn, src, str(path), "export it with `masque sessions export --format parquet`")
     # A view, not a table: each pass reads only the Parquet columns it needs, in parallel.
-    conn.execute(f"CREATE TEMP VIEW _in AS SELECT {', '.join(cols)} FROM {src}")
+    conn.execute(f"CREATE TEMP VIEW _in AS SELECT file_row_number + 1 AS line, kind, {', '.join(cols)} FROM {src}")
 
 
 def _stage_jsonl(conn: duckdb.DuckDBPyConnection, path: Path) -> list[RowProblem]:

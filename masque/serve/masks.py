@@ -143,22 +143,7 @@ def _events(first: Any, pieces: queue.Queue[Any]) -> Iterator[bytes]:
 
 
 def _summary(result: Any) -> dict[str, Any]:
-    c = result.completion
-    return {
-        "id": result.id,
-        "session_id": result.session_id,
-        "masque": result.masque,
-        "version": result.version,
-        "provider": c.provider,
-        "offline": c.offline,
-        "model": c.model,
-        "response": c.text,
-        "prompt_tokens": c.prompt_tokens,
-        "completion_tokens": c.completion_tokens,
-        "latency_ms": round(c.latency_ms, 3),
-        "note": c.note,
-        "warnings": list(result.warnings),
-    }
+    return {**result.to_json(), "warnings": list(result.warnings)}
 
 
 @router.post("/deactivate", response_model=DeactivateResponse, responses=ERRORS)
