@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_mythatron_openai import FakeOpenAI, make_handler
+from test_mythatron_openai import FakeOpenAI, running_fake_openai
 from test_sessions_support import add_actor, assume_json, init_store, store_rows, write_masques
 
 from masque.errors import ExitCode
@@ -293,26 +291,9 @@ def test_profile_rebuilds_conflict_on_a_stale_version(invoke: Invoke, store: str
 
 @pytest.fixture
 def llm_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    state = FakeOpenAI()
-    state.pieces = ["Tool is a focused ", "morning worker."]
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    config = tmp_path / "masque.toml"
-    config.write_text('[llm]\nmodel = "fake-model"\ntimeout = 5\nmax_retries = 0\n', encoding="utf-8")
-    monkeypatch.setenv("MASQUE_CONFIG", str(config))
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{httpd.server_address[1]}/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    from masque.llm import _client
-
-    _client.cache_clear()
-    yield state
-    state.hold.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
-    _client.cache_clear()
+    with running_fake_openai(tmp_path, monkeypatch, 'model = "fake-model"\ntimeout = 5\nmax_retries = 0\n') as state:
+        state.pieces = ["Tool is a focused ", "morning worker."]
+        yield state
 
 
 def test_profile_summary_by_the_llm_through_the_real_openai_client(

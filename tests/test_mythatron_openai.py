@@ -7,6 +7,7 @@ go, which is how the timeout case works without sleeping.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -103,27 +104,38 @@ def make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+@contextlib.contextmanager
+def running_fake_openai(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, llm_config: str = "timeout = 5\nmax_retries = 0\n"
+) -> Iterator[FakeOpenAI]:
+    """A FakeOpenAI on a free 127.0.0.1 port, with OPENAI_BASE_URL and an [llm] config pointing at it."""
     state = FakeOpenAI()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     config = tmp_path / "masque.toml"
-    config.write_text("[llm]\ntimeout = 5\nmax_retries = 0\n", encoding="utf-8")
+    config.write_text("[llm]\n" + llm_config, encoding="utf-8")
     monkeypatch.setenv("MASQUE_CONFIG", str(config))
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{httpd.server_address[1]}/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     from masque.llm import _client
 
     _client.cache_clear()
-    yield state
-    state.hold.set()
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
-    _client.cache_clear()
+    try:
+        yield state
+    finally:
+        state.hold.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+        _client.cache_clear()
+
+
+@pytest.fixture
+def server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    with running_fake_openai(tmp_path, monkeypatch) as state:
+        yield state
 
 
 @pytest.fixture(autouse=True)

@@ -12,17 +12,15 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
-from test_mythatron_openai import FakeOpenAI, make_handler
+from test_mythatron_openai import FakeOpenAI, running_fake_openai
 from test_sessions_support import add_actor, init_store, store_rows, write_masques
 
 from masque.serve.app import create_app
@@ -46,24 +44,8 @@ def client() -> Iterator[TestClient]:
 
 @pytest.fixture
 def llm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    state = FakeOpenAI()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    config = tmp_path / "masque.toml"
-    config.write_text('[llm]\ntimeout = 5\nmax_retries = 0\nmodel = "fake-model"\n', encoding="utf-8")
-    monkeypatch.setenv("MASQUE_CONFIG", str(config))
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{httpd.server_address[1]}/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    from masque.llm import _client
-
-    _client.cache_clear()
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
-    _client.cache_clear()
+    with running_fake_openai(tmp_path, monkeypatch, 'timeout = 5\nmax_retries = 0\nmodel = "fake-model"\n') as state:
+        yield state
 
 
 def bearer(secret: str) -> dict[str, str]:
