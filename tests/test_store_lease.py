@@ -215,3 +215,11 @@ def test_threads_never_share_the_leased_connection_at_once(prepared: None, plans
             assert conn.execute("SELECT count(*) FROM lease_threads").fetchone() == (committed,)
     finally:
         lease.disable()
+
+
+def test_a_connection_set_up_for_analytics_is_not_kept(prepared: None, leased: None) -> None:
+    with turns.connect() as conn:
+        store.for_analytics(conn)
+    with turns.connect() as again:
+        assert again is not conn
+        assert again.execute("SELECT current_setting('threads')").fetchone() == (1,)

@@ -140,6 +140,9 @@ def for_analytics(conn: duckdb.DuckDBPyConnection) -> None:
     """Give a connection that is about to scan (stats, export, import) every core, in UTC, quietly."""
     import os
 
+    from masque.store import lease
+
+    lease.spoil()  # a leased connection is not kept with these settings
     conn.execute(f"SET threads = {max(1, os.cpu_count() or 1)}")
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("SET enable_progress_bar = false")

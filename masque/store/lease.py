@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     import duckdb
 
 LINGER = 0.2  # seconds an idle lease is kept before the store is given up anyway
+# A busy holder serves the requests already queued inside it for up to this long after taking the
+# turn, even when another process waits: one open then pays for several requests. Bounded, so a
+# waiter waits at most this plus one request; an idle holder yields to a waiter at once.
+BATCH = 0.2
 _PROBE = 0.002  # seconds between the idle lease's checks for a waiter
 
 PROCESS_LOCK = threading.RLock()  # the turn's in-process lock (masque.store.turns uses this one)
@@ -44,7 +48,9 @@ _turn_path: Path | None = None  # the sidecar that fd locks (a process could swi
 _conn: duckdb.DuckDBPyConnection | None = None  # the kept connection, valid only with _turn_fd
 _conn_key: tuple[str, int] | None = None  # (path, inode) the kept connection belongs to
 _borrowed = False  # the kept connection is in use by the current turn
+_spoiled = False  # the block changed the connection's settings: close it after this use
 _idle_since = 0.0
+_held_since = 0.0  # when this process last took the turn by queueing for it
 _wake = threading.Event()
 _thread: threading.Thread | None = None
 
@@ -105,22 +111,29 @@ def _someone_waits() -> bool:
     return False
 
 
+def _must_yield() -> bool:
+    return time.monotonic() - _held_since > BATCH and _someone_waits()
+
+
 def resume(turn_path: Path) -> int | None:
     """At the start of a turn (PROCESS_LOCK held): the turn fd still held, or None to queue for one."""
-    if _turn_fd is not None and (turn_path != _turn_path or _someone_waits()):
+    if _turn_fd is not None and (turn_path != _turn_path or _must_yield()):
         release()  # fair turns: a waiter goes first, we queue behind it
     return _turn_fd
 
 
 def keep(fd: int, turn_path: Path) -> bool:
     """At the end of a turn (PROCESS_LOCK held): True if the turn stays held as this process's lease."""
-    global _turn_fd, _turn_path, _idle_since
-    if not _enabled or _someone_waits():
+    global _turn_fd, _turn_path, _idle_since, _held_since
+    now = time.monotonic()
+    if _turn_fd is None:
+        _held_since = now
+    if not _enabled or _must_yield():
         _close_conn()
         _turn_fd = None
         return False
     _turn_fd, _turn_path = fd, turn_path
-    _idle_since = time.monotonic()
+    _idle_since = now
     _wake.set()
     return True
 
@@ -147,7 +160,7 @@ def _close_conn() -> None:
 @contextmanager
 def borrow(path: Path, open_store: Callable[[], duckdb.DuckDBPyConnection]) -> Iterator[duckdb.DuckDBPyConnection]:
     """The kept connection for `path` (opened with `open_store` when missing), inside a turn."""
-    global _conn, _conn_key, _borrowed
+    global _conn, _conn_key, _borrowed, _spoiled
     import duckdb
 
     from masque.store import turns
@@ -180,6 +193,15 @@ def borrow(path: Path, open_store: Callable[[], duckdb.DuckDBPyConnection]) -> I
             _leave_clean(conn)
         finally:
             _borrowed = False
+            if _spoiled:
+                _spoiled = False
+                _close_conn()
+
+
+def spoil() -> None:
+    """The connection in use had its settings changed (`store.for_analytics`): do not keep it after this use."""
+    global _spoiled
+    _spoiled = _borrowed
 
 
 def _leave_clean(conn: duckdb.DuckDBPyConnection) -> None:
