@@ -223,3 +223,16 @@ def test_a_connection_set_up_for_analytics_is_not_kept(prepared: None, leased: N
     with turns.connect() as again:
         assert again is not conn
         assert again.execute("SELECT current_setting('threads')").fetchone() == (1,)
+
+
+def test_a_commit_through_the_kept_connection_changes_the_store_marker(prepared: None, leased: None) -> None:
+    """The in-process read caches (masque.memory.readcache) key on this marker: a kept connection must move it."""
+    with turns.transaction() as conn:
+        conn.execute("CREATE TABLE marker_probe (n INTEGER)")
+    before, _ = store.change_marker()
+    with turns.connect(read_only=True) as conn:
+        conn.execute("SELECT count(*) FROM marker_probe").fetchone()
+    assert store.change_marker()[0] == before  # a read commits nothing
+    with turns.transaction() as conn:
+        conn.execute("INSERT INTO marker_probe VALUES (1)")
+    assert store.change_marker()[0] != before
