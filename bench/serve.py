@@ -12,8 +12,8 @@ Starts `python -m masque serve` on a free 127.0.0.1 port, then for --seconds at 
 
 It prints the failures of both (any non-zero exit or non-2xx answer; must be 0, else it exits 1), the
 warm p50/p95 of each request, and the ratio of the cold CLI's p50 for the same operation, measured in
-the same seconds under the same load, to the served p50. The server opens the store per request, so
-the CLI loops never see a lock error.
+the same seconds under the same load, to the served p50. The server keeps the store between requests
+only while no CLI process waits for it (the store lease), so the CLI loops never see a lock error.
 """
 
 from __future__ import annotations

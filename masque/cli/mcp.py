@@ -115,7 +115,13 @@ def _serve_http(host: str, port: int, allow_remote: bool) -> None:
         sys.stderr.write(f"masque mcp: serving {url} (Authorization: Bearer <actor key or session token>)\n")
         sys.stderr.flush()
 
-    serve(server, host, port, ready=ready)
+    from masque.store import lease
+
+    lease.enable()  # keep the store between requests while no other process waits for it
+    try:
+        serve(server, host, port, ready=ready)
+    finally:
+        lease.release()
 
 
 @mcp_app.command("install")

@@ -28,7 +28,8 @@ def serve_cmd(
     and their bus) and the MCP endpoint at /mcp.
 
     Every request needs `Authorization: Bearer <actor key msqk_... or session token msq_...>`;
-    OpenAPI docs at /docs. The store is opened per request, so CLI commands keep working beside it.
+    OpenAPI docs at /docs. The server keeps the store open between requests only while no other
+    process wants it (a store lease), so CLI commands keep working beside it.
     SIGTERM or Ctrl-C stops it after in-flight requests finish. Needs `pip install 'masque[serve]'`.
     """
     import signal
@@ -82,4 +83,10 @@ def serve_cmd(
         stop(sig, frame)
 
     server.handle_exit = handle_exit  # type: ignore[method-assign]
-    server.run()
+    from masque.store import lease
+
+    lease.enable()  # keep the store between requests while no other process waits for it
+    try:
+        server.run()
+    finally:
+        lease.release()

@@ -15,7 +15,7 @@ import random
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,10 +97,18 @@ _CREATION_GRACE = 2.0  # seconds; creating a store writes its headers within mil
 
 
 def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+    with ExitStack() as announced:
+        return _open_retrying(path, read_only, timeout, announced)
+
+
+def _open_retrying(path: Path, read_only: bool, timeout: float, announced: ExitStack) -> duckdb.DuckDBPyConnection:
     import duckdb
+
+    from masque.store import lease
 
     deadline = time.monotonic() + timeout
     delay = 0.002
+    announcing = False
     while True:
         try:
             # Only a read-write connection can create the file (after an unfinished one was removed).
@@ -124,6 +132,9 @@ def _open(path: Path, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnect
                     f"the store {path} is locked by {holder} for more than {timeout:g}s",
                     hint="wait for that process to finish, or raise [limits] lock_timeout in masque.toml",
                 ) from None
+            if not (announcing or same_process):  # a leasing server gives the store up when it sees this
+                announced.enter_context(lease.waiting())
+                announcing = True
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.1)
         except duckdb.Error as exc:
@@ -137,6 +148,9 @@ def for_analytics(conn: duckdb.DuckDBPyConnection) -> None:
     """Give a connection that is about to scan (stats, export, import) every core, in UTC, quietly."""
     import os
 
+    from masque.store import lease
+
+    lease.spoil()  # a leased connection is not kept with these settings
     conn.execute(f"SET threads = {max(1, os.cpu_count() or 1)}")
     conn.execute("SET TimeZone = 'UTC'")
     conn.execute("SET enable_progress_bar = false")
@@ -272,7 +286,8 @@ def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[du
     """A connection for one operation; the store is created and migrated on first use.
 
     With a PostgreSQL store configured (and no explicit `path`), a `masque.store.pg` connection with
-    the same API.
+    the same API. In a process holding a store lease (`masque.store.lease`) the connection is the kept
+    read-write one.
     """
     url = None if path is not None else shared_url()
     if url is not None:
@@ -281,7 +296,21 @@ def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[du
         with pg.connect(url, migrations()) as shared:
             yield shared  # type: ignore[misc]  # the DuckDB-style adapter
         return
+    from masque.store import lease
+
     path = path or config.store_path()
+    if lease.enabled():
+        with lease.borrow(path, lambda: _open_migrated(path, False)) as conn:
+            yield conn
+        return
+    conn = _open_migrated(path, read_only)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _open_migrated(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     timeout = config.limits().lock_timeout
     if not path.exists():
         read_only = False
@@ -298,9 +327,10 @@ def connect(*, read_only: bool = False, path: Path | None = None) -> Iterator[du
                 migrate(conn)
             path.chmod(0o600)
             _migrated.add((str(path), path.stat().st_ino))
-        yield conn
-    finally:
+    except BaseException:
         conn.close()
+        raise
+    return conn
 
 
 @contextmanager

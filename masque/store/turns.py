@@ -6,7 +6,9 @@ process that has waited longest sleeps longest, while a fresh arrival polls ever
 so an unlucky process can starve past the lock deadline. Session operations therefore first take a
 turn on a sidecar `flock` (`masque.duckdb.turn` next to the store), polled at a short fixed interval
 so every waiter has the same chance, and only then open the store. The turn is re-entrant within a
-process (nested helpers share it) and is released as soon as the store connection closes.
+process (nested helpers share it) and is released as soon as the store connection closes, except in a
+long-lived process holding a store lease (`masque.store.lease`), which keeps it until another process
+waits.
 
 A turn is held only for the transaction: everything a caller needs that is not in the store (imports,
 above all DuckDB's; parsed masque files) is prepared before taking it, with `prepare` here and
@@ -28,12 +30,13 @@ from typing import TYPE_CHECKING
 
 from masque import config, store
 from masque.errors import StoreBusy
+from masque.store import lease
 
 if TYPE_CHECKING:
     import duckdb
 
 _POLL = 0.002
-_local = threading.RLock()
+_local = lease.PROCESS_LOCK  # one lock for turns and the lease
 _depth = threading.local()
 
 
@@ -56,22 +59,36 @@ def turn() -> Iterator[None]:
             finally:
                 _depth.n -= 1
             return
-        home = config.ensure_home()
-        path = home / f"{config.store_path().name}.turn"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            _acquire(fd, config.limits().lock_timeout, str(path))
-            _depth.n = 1
+        path = config.ensure_home() / f"{config.store_path().name}.turn"
+        fd = lease.resume(path)  # this process's lease still holds the turn: no need to queue
+        if fd is None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                yield
-            finally:
-                _depth.n = 0
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                _acquire(fd, config.limits().lock_timeout, str(path))
+            except BaseException:
+                os.close(fd)
+                raise
+        _depth.n = 1
+        try:
+            yield
         finally:
-            os.close(fd)
+            _depth.n = 0
+            if not lease.keep(fd, path):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
 
 
 def _acquire(fd: int, timeout: float, where: str) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    with lease.waiting():  # a process holding the store as a lease gives it up when it sees this
+        _poll(fd, timeout, where)
+
+
+def _poll(fd: int, timeout: float, where: str) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
