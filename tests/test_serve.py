@@ -224,7 +224,8 @@ def test_the_served_process_answers_beside_the_cli_and_stops_cleanly(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=dict(os.environ),
+        # Started from a shell that wears a session: that id is no claim for what the server serves.
+        env={**os.environ, "MASQUE_SESSION_ID": "ses_of_the_starting_shell"},
     )
     try:
         _wait_until_answering(f"{base}/health", proc)
@@ -235,6 +236,8 @@ def test_the_served_process_answers_beside_the_cli_and_stops_cleanly(
         )
         assert r.status_code == 200, r.text
         sid = r.json()["session_id"]
+        added = httpx.post(f"{base}/memory/open", json={"text": "served memory"}, headers=bearer(r.json()["token"]))
+        assert added.status_code == 201, added.text
         # The server holds nothing open: the CLI lists (and ends) the session while it runs.
         listed = run_masque("sessions", "--json", "--active")
         assert listed.returncode == 0, listed.stderr

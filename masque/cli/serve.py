@@ -58,13 +58,9 @@ def serve_cmd(
 
         store.check_shared(shared)  # fail now, not at the first request
 
-    if config.session_id_from_env():
-        # Identity never comes from here, but memory calls still compare a claimed MASQUE_SESSION_ID
-        # with the caller's token, so a server started inside a session would refuse other sessions.
-        print_warning(
-            "MASQUE_SESSION_ID is set in the server's environment: memory requests under other sessions "
-            "will be refused; start the server outside any session (`masque release` first)"
-        )
+    # Served identity is the request's bearer only: the id of a session the starting shell wears is no
+    # claim for what this server serves (memory verbs would otherwise compare callers' tokens to it).
+    config.drop_session_claim()
     if host not in _LOOPBACK:
         print_warning(
             f"serving on {host} without TLS: bearer keys and tokens cross the network in clear; "
