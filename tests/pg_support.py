@@ -12,11 +12,12 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from net_support import free_port
 
 _counter = itertools.count(1)
 
@@ -24,12 +25,6 @@ _counter = itertools.count(1)
 def pg_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_postgres() -> list[str]:
@@ -55,7 +50,7 @@ class Server:
             check=True,
             capture_output=True,
         )
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = subprocess.Popen(
             [
                 *_as_postgres(),

@@ -6,7 +6,6 @@ LanceDB talks to the server exactly as it would to S3 or MinIO; the tests look i
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,12 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from net_support import free_port
 
 
 def _http(method: str, url: str) -> bytes:

@@ -13,11 +13,9 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
 from mcp_support import REPO, call, connect, http_client, memory_server, refused
+from net_support import free_port, wait_until
 from test_sessions_support import add_actor, init_store, store_rows, write_masques
 
 from masque.trust import rings
@@ -307,27 +306,12 @@ def test_stream_refusals_are_problems_and_serve_runs_without_the_sdk(
 # --- (c) `masque serve` as a real process: REST and MCP at /mcp under one bearer check -------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def served(keys: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     write_masques()  # `tool`, `open`... in ./personas, beside the example team on MASQUE_PATH
     for path in TEAM_DIR.glob("*.masque.yaml"):
         shutil.copy(path, Path.cwd() / "personas" / path.name)
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "serve.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     env.pop("MASQUE_PATH")
@@ -347,7 +331,7 @@ def served(keys: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, subproce
                 return False
 
         try:
-            _wait_until(healthy, what="masque serve to answer /health")
+            wait_until(healthy, what="masque serve to answer /health")
             yield f"http://127.0.0.1:{port}", proc
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -419,7 +403,7 @@ def test_serve_answers_rest_and_mcp_with_one_bearer(
 
     reader = threading.Thread(target=tail, daemon=True)
     reader.start()
-    _wait_until(lambda: ": tailing" in lines, what="the stream to start")
+    wait_until(lambda: ": tailing" in lines, what="the stream to start")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     reader.join(30)

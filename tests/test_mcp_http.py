@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import anyio
 import httpx2 as httpx
 import pytest
 from mcp_support import REPO, call, http_client, refused, session_row, token_valid
+from net_support import free_port, wait_until
 from test_sessions_support import add_actor, init_store, store_rows, write_masques
 
 pytestmark = pytest.mark.slow
@@ -29,21 +29,6 @@ INITIALIZE = {
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def keys(invoke: Callable[..., Any]) -> dict[str, str]:
     write_masques()
@@ -52,7 +37,7 @@ def keys(invoke: Callable[..., Any]) -> dict[str, str]:
 
 @pytest.fixture
 def server(keys: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "server.log").open("w")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
@@ -68,7 +53,7 @@ def server(keys: dict[str, str], tmp_path: Path) -> Iterator[str]:
             return s.connect_ex(("127.0.0.1", port)) == 0
 
     try:
-        _wait_until(accepting, what="the server to accept connections")
+        wait_until(accepting, what="the server to accept connections")
         yield f"http://127.0.0.1:{port}/mcp"
     finally:
         proc.send_signal(signal.SIGINT)
@@ -149,7 +134,7 @@ def test_concurrent_sessions_and_abandon_on_close(server: str, keys: dict[str, s
     assert worn["root"]["session_id"] != worn["ola"]["session_id"]
     for actor in ("root", "ola"):
         sid = worn[actor]["session_id"]
-        _wait_until(lambda sid=sid: session_row(sid)["status"] == "abandoned", what=f"{sid} to be abandoned")
+        wait_until(lambda sid=sid: session_row(sid)["status"] == "abandoned", what=f"{sid} to be abandoned")
         assert session_row(sid)["end_reason"] == "connection_closed"
         assert not token_valid(worn[actor]["token"])
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 from fastapi.testclient import TestClient
+from net_support import free_port
 from test_mythatron_openai import FakeOpenAI, running_fake_openai
 from test_sessions_support import add_actor, init_store, store_rows, write_masques
 
@@ -195,12 +195,6 @@ def test_registry_stats_and_memory_answer_like_the_cli(
     assert found["results"][0]["text"] == "lighthouses use fresnel lenses"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_until_answering(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -217,7 +211,7 @@ def _wait_until_answering(url: str, proc: subprocess.Popen[str], timeout: float 
 def test_the_served_process_answers_beside_the_cli_and_stops_cleanly(
     keys: dict[str, str], run_masque: Callable[..., subprocess.CompletedProcess[str]]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "masque", "serve", "--port", str(port), "--log-level", "warning"],

@@ -105,14 +105,15 @@ def shared_db(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def two_servers(tmp_path: Path, shared_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Two `masque serve --store URL` processes, each with its own MASQUE_HOME, on one database."""
-    from test_serve import _free_port, _wait_until_answering
+    from net_support import free_port
+    from test_serve import _wait_until_answering
 
     monkeypatch.setenv("MASQUE_STORE_URL", shared_db)  # the test's own CLI calls (masque init) use it too
     procs: list[subprocess.Popen[str]] = []
     bases = []
     try:
         for name in ("a", "b"):
-            port = _free_port()
+            port = free_port()
             env = {k: v for k, v in os.environ.items() if k != "MASQUE_STORE_URL"}
             env["MASQUE_HOME"] = str(tmp_path / f"server-{name}")
             cmd = [sys.executable, "-m", "masque", "serve", "--port", str(port), "--log-level", "warning"]

@@ -26,6 +26,7 @@ import httpx2 as httpx
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from net_support import free_port
 from test_sessions_support import add_actor, init_store, store_rows, write_masques
 
 from masque.serve.app import create_app
@@ -139,12 +140,6 @@ def test_observe_map_and_feedback_over_http_follow_the_ring_rule(keys: dict[str,
 
 
 # --- a real server and a second home -------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
