@@ -13,7 +13,7 @@ import pytest
 
 from masque import __version__
 
-HEAVY = ("duckdb", "lancedb", "pyarrow", "openai")
+HEAVY = ("duckdb", "lancedb", "lance", "pyarrow", "openai")
 
 PROBE = """
 import sys

@@ -7,7 +7,7 @@ import sys
 
 
 def test_import_masque_loads_nothing_heavy() -> None:
-    heavy = ("duckdb", "lancedb", "pyarrow", "openai", "typer")
+    heavy = ("duckdb", "lancedb", "lance", "pyarrow", "openai", "typer")
     code = f"import sys, masque; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -19,6 +19,7 @@ from masque.memory import ops, shards
 from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access
 from masque.memory.shards import Memory, Shard
+from masque.memory.view import View, open_view
 
 if TYPE_CHECKING:
     from masque.trust.rings import Selection
@@ -92,37 +93,38 @@ def vector_index(shard: Shard) -> Any | None:
     return next((ix for ix in shard.indices() if ix.columns == ["vector"]), None)
 
 
-def _vector_query(shard: Shard, vector: Any, where: str | None, limit: int, indexed: bool) -> list[dict[str, Any]]:
-    query = shard.table.search(vector, vector_column_name="vector").distance_type("cosine")
-    if indexed:
-        # Hashed vectors cluster loosely, so recall depends on probing many partitions (a third:
-        # recall@10 0.96 on 100k, a sixth: 0.90); re-ranking 5x the candidates on the full vectors
-        # fixes the order that 8-bit quantisation blurs. Latency barely moves between the two.
-        parts = max(1, shard.count() // ROWS_PER_PARTITION)
-        query = query.nprobes(max(20, parts // 3)).refine_factor(5)
-    if where:
-        query = query.where(where, prefilter=True)
-    return list(query.select([*_SEARCH_COLUMNS, "_distance"]).limit(limit).to_arrow().to_pylist())
+def _probes(view: View) -> tuple[int, int] | None:
+    """How the vector index is searched: (partitions probed, refine factor); None when there is no index.
+
+    Hashed vectors cluster loosely, so recall depends on probing many partitions (a third: recall@10
+    0.96 on 100k, a sixth: 0.90); re-ranking 5x the candidates on the full vectors fixes the order
+    that 8-bit quantisation blurs. Latency barely moves between the two.
+    """
+    if not view.vector_indexed:
+        return None
+    parts = max(1, view.count() // ROWS_PER_PARTITION)
+    return max(20, parts // 3), 5
 
 
-def _text_query(shard: Shard, text: str, where: str | None, limit: int) -> list[dict[str, Any]]:
-    query = shard.table.search(text, query_type="fts", fts_columns="text")
-    if where:
-        query = query.where(where, prefilter=True)
-    return list(query.select([*_SEARCH_COLUMNS, "_score"]).limit(limit).to_arrow().to_pylist())
+def _vector_query(view: View, vector: Any, where: str | None, limit: int) -> list[dict[str, Any]]:
+    return view.nearest(vector, _SEARCH_COLUMNS, where, limit, _probes(view))
+
+
+def _text_query(view: View, text: str, where: str | None, limit: int) -> list[dict[str, Any]]:
+    return view.matching(text, _SEARCH_COLUMNS, where, limit)
 
 
 def _rankings(
-    shard: Shard, query: str, vector: Any, where: str | None, depth: int
+    view: View, query: str, vector: Any, where: str | None, depth: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    # Both rankers run at once: LanceDB executes queries on its own event loop outside the GIL.
-    text_future = _pool().submit(_text_query, shard, query, where, depth) if query.strip() else None
-    by_vector = _vector_query(shard, vector, where, depth, vector_index(shard) is not None)
+    # Both rankers run at once: Lance executes queries on its own threads outside the GIL.
+    text_future = _pool().submit(_text_query, view, query, where, depth) if query.strip() else None
+    by_vector = _vector_query(view, vector, where, depth)
     return by_vector, (text_future.result() if text_future else [])
 
 
 def hybrid(
-    shard: Shard, query: str, vector: Any, k: int, window: ops.Window, filters_sql: str | None = None
+    view: View, query: str, vector: Any, k: int, window: ops.Window, filters_sql: str | None = None
 ) -> list[Hit]:
     """Top `k` live rows by reciprocal rank fusion of the vector and full-text rankings.
 
@@ -131,14 +133,12 @@ def hybrid(
     rows can never push live ones out of the top k.
     """
     depth = max(k * 2, 20)
-    with shard.guard():
-        by_vector, by_text = _rankings(shard, query, vector, filters_sql, depth)
+    by_vector, by_text = _rankings(view, query, vector, filters_sql, depth)
     alive_v = [r for r in by_vector if window.alive(r)]
     alive_t = [r for r in by_text if window.alive(r)]
     if len(alive_v) < len(by_vector) or len(alive_t) < len(by_text):
         where = " AND ".join(p for p in (filters_sql, window.sql()) if p)
-        with shard.guard():
-            alive_v, alive_t = _rankings(shard, query, vector, where, depth)
+        alive_v, alive_t = _rankings(view, query, vector, where, depth)
     by_vector, by_text = alive_v, alive_t
     rows: dict[str, dict[str, Any]] = {}
     fused: dict[str, float] = {}
@@ -186,15 +186,15 @@ def find(
     tgt = ops.target(masque, selection=selection, action="search")
     if not ops.check_read(tgt, "search"):
         return SearchResult(tgt.masque, Access.OPTED_OUT, ())
-    shard = ops.open_for(tgt)
+    view = open_view(tgt.masque, expected=tgt.settings.has_data)
     hits: list[Hit] = []
-    if shard is not None:
+    if view is not None:
         embedder = configured_embedder(tgt.masque)
-        shards.check_embedder(shard, embedder.id)
+        shards.check_embedder(view, embedder.id)
         vector = embedder.embed([query])
-        shards.check_dim(shard, vector, embedder.id)
+        shards.check_dim(view, vector, embedder.id)
         window = ops.Window(now or utcnow(), tgt.retention)
-        hits = hybrid(shard, query, vector[0], k, window, " AND ".join(filters.sql()) or None)
+        hits = hybrid(view, query, vector[0], k, window, " AND ".join(filters.sql()) or None)
     detail = {"k": k, "query_chars": len(query), **filters.to_json()}
     ops.log_only(tgt, "search", tgt.access, ids=[h.memory.id for h in hits], detail=detail)
     return SearchResult(tgt.masque, tgt.access, tuple(hits))

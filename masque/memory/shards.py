@@ -4,7 +4,8 @@ The table schema carries the embedder id and dimension as schema metadata, so a 
 itself even without the DuckDB registry. Every write is one LanceDB commit: a batch is either wholly
 in the table or not at all (what makes `kill -9` during an import safe). LanceDB commits are
 optimistic; appends merge on their own, and the rare conflicts of deletes and overwrites are retried.
-This is the only module (with search.py) that touches lancedb, always imported inside functions.
+This is the only module (with search.py) that touches lancedb, always imported inside functions;
+search reads through lance instead (`masque.memory.view`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from masque import config
 from masque.errors import MasqueError, StoreBusy, StoreError, UsageError
@@ -188,7 +189,7 @@ def retry(what: str, fn: Callable[[], T], refresh: Callable[[], Any] | None = No
                 refresh()
 
 
-def _lance_message(exc: BaseException) -> str:
+def lance_message(exc: BaseException) -> str:
     """The useful head of a LanceDB error (they end in long lists of Rust source locations)."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     text = text.split(", /rustc/")[0]
@@ -199,7 +200,7 @@ def _is_damage(exc: BaseException) -> bool:
     return isinstance(exc, OSError) or "LanceError" in str(exc) or "lance error" in str(exc)
 
 
-def _is_transport(exc: BaseException) -> bool:
+def is_transport(exc: BaseException) -> bool:
     """An object store that did not answer (connection, DNS, TLS, credentials), not a damaged shard."""
     text = str(exc)
     return any(word in text for word in ("RetryError", "ConnectError", "Client error with status", "Forbidden"))
@@ -213,6 +214,48 @@ def rebuild_hint(masque: str) -> str:
     )
 
 
+class Described(Protocol):
+    """What a shard says about itself: a `Shard` (LanceDB, read-write) or a `view.View` (lance, read-only)."""
+
+    masque: str
+    embedder_id: str | None
+    dim: int
+
+    @property
+    def name(self) -> str: ...
+
+
+@contextmanager
+def guarded(masque: str, location: str) -> Iterator[None]:
+    """Turn Lance I/O failures (a data file gone, a torn file) on `masque`'s shard into one clear StoreError."""
+    name = table_name(masque)
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, MasqueError) or not _is_damage(exc):
+            raise
+        if is_conflict(exc):
+            raise StoreBusy(
+                f"memory shard {name} of masque {masque!r} stayed busy: concurrent writers "
+                f"kept winning for {_RETRY_DEADLINE:g}s ({lance_message(exc)})",
+                hint="run the command again",
+            ) from None
+        if location.startswith("s3://") and is_transport(exc):
+            raise unreachable(config.memory_storage(), exc) from None
+        raise StoreError(
+            f"memory shard {name} of masque {masque!r} is damaged ({location}): {lance_message(exc)}",
+            hint=rebuild_hint(masque),
+        ) from None
+
+
+def read_schema_meta(schema: pa.Schema) -> tuple[str | None, int]:
+    """The embedder id and vector dimension a shard's schema records."""
+    meta = schema.metadata or {}
+    embedder_id = meta.get(META_EMBEDDER, b"").decode() or None
+    dim = int(meta[META_DIM]) if META_DIM in meta else int(schema.field("vector").type.list_size)
+    return embedder_id, dim
+
+
 class Shard:
     """An open LanceDB table for one masque."""
 
@@ -220,35 +263,14 @@ class Shard:
         self.masque = masque
         self.table = table
         self.location = location  # a local path or an s3:// URI, for messages
-        meta = table.schema.metadata or {}
-        self.embedder_id = meta.get(META_EMBEDDER, b"").decode() or None
-        self.dim = int(meta[META_DIM]) if META_DIM in meta else table.schema.field("vector").type.list_size
+        self.embedder_id, self.dim = read_schema_meta(table.schema)
 
     @property
     def name(self) -> str:
         return table_name(self.masque)
 
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        """Turn LanceDB I/O failures (a data file gone, a torn file) into one clear StoreError."""
-        try:
-            yield
-        except Exception as exc:
-            if isinstance(exc, MasqueError) or not _is_damage(exc):
-                raise
-            if is_conflict(exc):
-                raise StoreBusy(
-                    f"memory shard {self.name} of masque {self.masque!r} stayed busy: concurrent writers "
-                    f"kept winning for {_RETRY_DEADLINE:g}s ({_lance_message(exc)})",
-                    hint="run the command again",
-                ) from None
-            if self.location.startswith("s3://") and _is_transport(exc):
-                raise unreachable(config.memory_storage(), exc) from None
-            raise StoreError(
-                f"memory shard {self.name} of masque {self.masque!r} is damaged ({self.location}): "
-                f"{_lance_message(exc)}",
-                hint=rebuild_hint(self.masque),
-            ) from None
+    def guard(self) -> AbstractContextManager[None]:
+        return guarded(self.masque, self.location)
 
     def add(self, batch: pa.Table) -> None:
         with self.guard():
@@ -452,7 +474,7 @@ def _object_store_reason(exc: BaseException) -> str:
         at = text.find(marker)
         if at >= 0:
             return text[at : at + 80].split(",")[0]
-    return _lance_message(exc)
+    return lance_message(exc)
 
 
 def remote() -> bool:
@@ -516,7 +538,7 @@ def open_shard(masque: str, *, expected: bool = False) -> Shard | None:
         raise
     except Exception as exc:
         raise StoreError(
-            f"memory shard {table_name(masque)} of masque {masque!r} is damaged ({where}): {_lance_message(exc)}",
+            f"memory shard {table_name(masque)} of masque {masque!r} is damaged ({where}): {lance_message(exc)}",
             hint=rebuild_hint(masque),
         ) from None
     return shard
@@ -557,7 +579,7 @@ def overwrite_shard(shard: Shard, batch: pa.Table) -> Shard:
     return Shard(shard.masque, table, shard.location)
 
 
-def check_embedder(shard: Shard, embedder_id: str) -> None:
+def check_embedder(shard: Described, embedder_id: str) -> None:
     """A shard answers only queries embedded the way its vectors were."""
     if shard.embedder_id and shard.embedder_id != embedder_id:
         raise UsageError(
@@ -567,7 +589,7 @@ def check_embedder(shard: Shard, embedder_id: str) -> None:
         )
 
 
-def check_dim(shard: Shard, vectors: np.ndarray, embedder_id: str) -> None:
+def check_dim(shard: Described, vectors: np.ndarray, embedder_id: str) -> None:
     if len(vectors) and vectors.shape[1] != shard.dim:
         raise UsageError(
             f"embedder {embedder_id} returned {vectors.shape[1]}-dimensional vectors but memory shard "
