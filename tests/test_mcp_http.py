@@ -153,3 +153,86 @@ def test_a_session_token_is_a_bearer_too(server: str, invoke: Callable[..., Any]
             assert inner["actor"] == "ola"
 
     anyio.run(main)
+
+
+# The guard's bookkeeping of session owners, against a stand-in for the SDK's app (it opens a session on
+# a request without Mcp-Session-Id, answers 404 for one it closed, and can hold a request open like a
+# GET stream) and a clock the test moves: no waiting on real time.
+class _FakeSdk:
+    def __init__(self) -> None:
+        self.open: set[str] = set()
+        self.hold = anyio.Event()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = dict(scope["headers"])
+        session = headers.get(b"mcp-session-id", b"").decode()
+        if not session:
+            session = f"s{len(self.open) + 1}"
+            self.open.add(session)
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"mcp-session-id", session.encode())]}
+            )
+        elif session not in self.open:
+            await send({"type": "http.response.start", "status": 404, "headers": []})
+        else:
+            if scope["method"] == "GET":
+                await self.hold.wait()  # a stream stays open until the test lets it go
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+async def _request(guard: Any, key: str, session: str | None = None, method: str = "POST") -> tuple[int, str | None]:
+    headers = [(b"authorization", f"Bearer {key}".encode())]
+    if session:
+        headers.append((b"mcp-session-id", session.encode()))
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await guard({"type": "http", "method": method, "headers": headers}, receive, send)
+    start = sent[0]
+    opened = dict(start.get("headers", [])).get(b"mcp-session-id")
+    return start["status"], opened.decode() if opened else None
+
+
+def test_the_guard_forgets_owners_of_ended_reaped_and_long_idle_sessions(keys: dict[str, str]) -> None:
+    from masque.mcp.http import BearerGuard
+
+    now = [0.0]
+    sdk = _FakeSdk()
+    guard = BearerGuard(sdk, idle_timeout=100.0, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        _, first = await _request(guard, keys["root"])
+        _, second = await _request(guard, keys["root"])
+        assert first and second and guard.tracked() == 2 and guard.owner(first) == "root"
+        assert (await _request(guard, keys["ola"], first))[0] == 403  # bound to root
+
+        # Ended by the client: forgotten.
+        assert (await _request(guard, keys["root"], second, "DELETE"))[0] == 200
+        assert guard.tracked() == 1
+
+        # A stream held open keeps its owner however long it lasts...
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_request, guard, keys["root"], first, "GET")
+            await anyio.sleep(0)  # let the stream's request enter the guard
+            now[0] += 10_000
+            await _request(guard, keys["ola"])  # a new session sweeps idle owners
+            assert (await _request(guard, keys["ola"], first))[0] == 403
+            sdk.hold.set()
+        # ...and once it is idle longer than the SDK keeps sessions, the next sweep forgets it.
+        now[0] += 10_000
+        await _request(guard, keys["ola"])
+        assert guard.owner(first) is None and guard.tracked() == 1  # only the session just opened
+
+        # Closed by the SDK (a 404): forgotten at once.
+        _, third = await _request(guard, keys["root"])
+        sdk.open.discard(str(third))
+        assert (await _request(guard, keys["root"], third))[0] == 404
+        assert guard.owner(str(third)) is None
+
+    anyio.run(scenario)

@@ -10,7 +10,8 @@ never see, use or end the first caller's worn session.
 To mount it in another ASGI app (e.g. `masque serve` at `/mcp`)::
 
     server = build_server(http_selection, transport="http")
-    app.mount("/mcp", BearerGuard(server.streamable_http_app(streamable_http_path="/")))
+    sdk_app = server.streamable_http_app(streamable_http_path="/", session_idle_timeout=SESSION_IDLE_TIMEOUT)
+    app.mount("/mcp", BearerGuard(sdk_app))
     # and run `server.session_manager.run()` in the host app's lifespan.
 """
 
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -53,13 +56,51 @@ def _actor_of(authorization: str | None) -> str:
     return rings.acting(rings.bearer_selection(authorization)).actor.name
 
 
-class BearerGuard:
-    """ASGI middleware: refuse a request without a valid bearer, or on another actor's MCP session."""
+# The SDK closes a stateful session after this long without a request in flight (its own default,
+# passed explicitly so the guard forgets owners on the same schedule).
+SESSION_IDLE_TIMEOUT = 30 * 60.0
+# Forget an owner only this long after the SDK would have closed the session: never while it may live.
+FORGET_MARGIN = 60.0
 
-    def __init__(self, app: ASGIApp) -> None:
+
+@dataclass
+class _Owner:
+    actor: str
+    last_seen: float  # when a request on the session last started or ended
+    in_flight: int = 0  # requests on it being served now (an open GET stream keeps its session alive)
+
+
+class BearerGuard:
+    """ASGI middleware: refuse a request without a valid bearer, or on another actor's MCP session.
+
+    Owners are forgotten when the client ends its session (DELETE), when the SDK answers 404 for it
+    (closed or reaped), and once it has been idle, with nothing in flight, longer than the SDK keeps
+    an idle session: so a long-running server's table does not grow with every session ever opened.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        idle_timeout: float = SESSION_IDLE_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
-        self._owners: dict[str, str] = {}  # Mcp-Session-Id -> the actor who opened it
+        self._owners: dict[str, _Owner] = {}  # Mcp-Session-Id -> the actor who opened it
         self._lock = threading.Lock()
+        self._forget_after = idle_timeout + FORGET_MARGIN
+        self._clock = clock
+
+    def tracked(self) -> int:
+        """How many MCP sessions have a remembered owner."""
+        with self._lock:
+            return len(self._owners)
+
+    def owner(self, session: str) -> str | None:
+        """The actor who opened `session`, while it is remembered."""
+        with self._lock:
+            found = self._owners.get(session)
+            return found.actor if found else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,32 +113,59 @@ class BearerGuard:
             await _refuse(send, 401 if isinstance(exc, Refused) else 400, exc)
             return
         session = headers.get("mcp-session-id")
-        if session is not None:
-            with self._lock:
-                owner = self._owners.get(session)
-            if owner is not None and owner != actor:
-                bound = Refused(
-                    f"this MCP session was opened by another actor; actor {actor!r} cannot use it",
-                    reason="connection_bound",
-                    hint="open your own MCP session with your own bearer credential",
-                )
-                await _refuse(send, 403, bound)
-                return
-
+        owner = self._enter(session, actor) if session is not None else None
+        if owner is not None and owner.actor != actor:
+            bound = Refused(
+                f"this MCP session was opened by another actor; actor {actor!r} cannot use it",
+                reason="connection_bound",
+                hint="open your own MCP session with your own bearer credential",
+            )
+            await _refuse(send, 403, bound)
+            return
         ending = scope.get("method") == "DELETE" and session is not None
 
         async def remember_owner(message: Message) -> None:
-            if message["type"] == "http.response.start" and ending and message["status"] < 300:
-                with self._lock:
-                    self._owners.pop(str(session), None)  # the client ended its MCP session
-            elif message["type"] == "http.response.start":
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if session is not None and (status == 404 or (ending and status < 300)):
+                    self._forget(session)  # ended by the client, or no longer known to the SDK
                 for key, value in message.get("headers", []):
-                    if key.decode("latin-1").lower() == "mcp-session-id":
-                        with self._lock:
-                            self._owners.setdefault(value.decode("latin-1"), actor)
+                    if key.decode("latin-1").lower() == "mcp-session-id" and session is None:
+                        self._opened(value.decode("latin-1"), actor)
             await send(message)
 
-        await self.app(scope, receive, remember_owner)
+        try:
+            await self.app(scope, receive, remember_owner)
+        finally:
+            if owner is not None:
+                with self._lock:
+                    owner.in_flight -= 1
+                    owner.last_seen = self._clock()
+
+    def _enter(self, session: str, actor: str) -> _Owner | None:
+        """The session's owner; counted in flight when `actor` is that owner."""
+        with self._lock:
+            owner = self._owners.get(session)
+            if owner is not None and owner.actor == actor:
+                owner.in_flight += 1
+                owner.last_seen = self._clock()
+            return owner
+
+    def _opened(self, session: str, actor: str) -> None:
+        now = self._clock()
+        with self._lock:
+            self._owners.setdefault(session, _Owner(actor, now))
+            idle = [
+                key
+                for key, o in self._owners.items()
+                if o.in_flight == 0 and now - o.last_seen > self._forget_after and key != session
+            ]
+            for key in idle:
+                del self._owners[key]
+
+    def _forget(self, session: str) -> None:
+        with self._lock:
+            self._owners.pop(session, None)
 
 
 async def _refuse(send: Send, status: int, exc: MasqueError) -> None:
@@ -113,7 +181,7 @@ async def _refuse(send: Send, status: int, exc: MasqueError) -> None:
 
 def http_app(server: MCPServer, host: str = "127.0.0.1", path: str = "/mcp") -> ASGIApp:
     """The server's streamable HTTP app at `path`, behind the bearer guard."""
-    app = server.streamable_http_app(streamable_http_path=path, host=host)
+    app = server.streamable_http_app(streamable_http_path=path, host=host, session_idle_timeout=SESSION_IDLE_TIMEOUT)
     return BearerGuard(app)
 
 

@@ -29,12 +29,15 @@ def mount_mcp(app: FastAPI, *, host: str = "127.0.0.1") -> bool:
         return False
     from starlette.routing import Route
 
-    from masque.mcp.http import BearerGuard, http_selection
+    from masque.mcp.http import SESSION_IDLE_TIMEOUT, BearerGuard, http_selection
     from masque.mcp.server import build_server
 
     server = build_server(http_selection, transport="http")
     # host: the SDK turns DNS-rebinding protection on for a loopback host (Host/Origin checked).
-    guarded = BearerGuard(server.streamable_http_app(streamable_http_path=PATH, host=host))
+    sdk_app = server.streamable_http_app(
+        streamable_http_path=PATH, host=host, session_idle_timeout=SESSION_IDLE_TIMEOUT
+    )
+    guarded = BearerGuard(sdk_app)
     app.router.routes.append(Route(PATH, endpoint=guarded, include_in_schema=False))
     serving = app.router.lifespan_context
 
