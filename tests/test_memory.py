@@ -157,6 +157,7 @@ def test_retention_from_config(invoke: Invoke, monkeypatch: pytest.MonkeyPatch, 
     assert [m.text for m in memory.list_memories("keeper", now=later)] == ["long lived"]
 
 
+@pytest.mark.duckdb_only(reason="a fresh home on a shared PostgreSQL store is not a fresh store")
 def test_export_then_import_into_a_fresh_home_round_trips(
     invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

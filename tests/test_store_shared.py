@@ -19,6 +19,10 @@ import pytest
 from test_sessions_support import init_store, write_masques
 
 from masque.errors import UsageError
+from tests import s3_support
+
+s3_endpoint = s3_support.s3_endpoint  # the fixtures
+s3_memory = s3_support.s3_memory
 
 Invoke = Callable[..., Any]
 
@@ -173,3 +177,51 @@ def test_path_and_init_name_the_shared_store_without_its_password(
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["store"] == "postgresql://app:***@db.internal:5432/masque"
     assert "s3cret" not in shown.output
+
+
+@pytest.fixture
+def two_homes_on_one_database(tmp_path: Path, shared_db: str, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Two machines' homes (`MASQUE_HOME`) sharing one PostgreSQL store: switch with monkeypatch.setenv."""
+    monkeypatch.setenv("MASQUE_STORE_URL", shared_db)
+    return [tmp_path / "home-a", tmp_path / "home-b"]
+
+
+def _memory_texts(invoke: Invoke, query: str) -> list[str]:
+    found = invoke(["memory", "search", "codesmith", query, "--json"])
+    assert found.exit_code == 0, found.output
+    return [r["text"] for r in json.loads(found.stdout)["results"]]
+
+
+def test_memory_on_a_shared_store_with_shared_object_storage_is_seen_from_every_home(
+    invoke: Invoke,
+    two_homes_on_one_database: list[Path],
+    s3_memory: Any,
+    personas: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home_a, home_b = two_homes_on_one_database
+    monkeypatch.setenv("MASQUE_PATH", str(personas))
+    monkeypatch.setenv("MASQUE_HOME", str(home_a))
+    init_store(invoke)
+    added = invoke(["memory", "add", "codesmith", "the parser keeps line numbers"])
+    assert added.exit_code == 0, added.output
+    monkeypatch.setenv("MASQUE_HOME", str(home_b))  # another machine: its own home, the same store and bucket
+    assert _memory_texts(invoke, "parser line numbers") == ["the parser keeps line numbers"]
+    log = invoke(["memory", "log", "--json"])  # B's search is in the one compliance log, beside A's add
+    assert log.exit_code == 0, log.output
+    assert {"add", "search"} <= {e["action"] for e in json.loads(log.stdout)["entries"]}
+
+
+def test_memory_kept_on_one_machine_of_a_shared_store_is_named_as_a_setup_gap(
+    invoke: Invoke, two_homes_on_one_database: list[Path], personas: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home_a, home_b = two_homes_on_one_database
+    monkeypatch.setenv("MASQUE_PATH", str(personas))
+    monkeypatch.setenv("MASQUE_HOME", str(home_a))
+    init_store(invoke)
+    assert invoke(["memory", "add", "codesmith", "kept on machine a"]).exit_code == 0
+    assert _memory_texts(invoke, "machine") == ["kept on machine a"]
+    monkeypatch.setenv("MASQUE_HOME", str(home_b))
+    refused = invoke(["memory", "search", "codesmith", "machine"])
+    assert refused.exit_code == 5
+    assert "not on this machine" in refused.output and 'uri = "s3://' in refused.output

@@ -160,31 +160,36 @@ def record(
     """Append history rows for (memory_id, content_hash) pairs in one bulk insert."""
     if not items:
         return
+    n = len(items)
+    payload = json.dumps(dict(detail or {}), sort_keys=True, default=str)
+    columns: dict[str, list[Any]] = {
+        "id": [new_id("mhi_") for _ in items],
+        "memory_id": [m for m, _ in items],
+        "masque": [masque] * n,
+        "event": [event.value] * n,
+        "content_hash": [h for _, h in items],
+        "session_id": list(session_ids) if session_ids is not None else [caller.session_id] * n,
+        "actor": [caller.actor] * n,
+        "ts": [utcnow()] * n,
+        "detail": [payload] * n,
+    }
+    names = ", ".join(columns)
+    if not store.is_duckdb(conn):  # PostgreSQL: one pipelined statement for all rows
+        marks = ", ".join("?::JSON" if name == "detail" else "?" for name in columns)
+        conn.executemany(
+            f"INSERT INTO memory_history ({names}) VALUES ({marks})", list(zip(*columns.values(), strict=True))
+        )
+        return
     import pyarrow as pa
 
-    now = utcnow()
-    payload = json.dumps(dict(detail or {}), sort_keys=True, default=str)
-    sessions = list(session_ids) if session_ids is not None else [caller.session_id] * len(items)
-    batch = pa.table(
-        {
-            "id": [new_id("mhi_") for _ in items],
-            "memory_id": [m for m, _ in items],
-            "masque": [masque] * len(items),
-            "event": [event.value] * len(items),
-            "content_hash": [h for _, h in items],
-            "session_id": pa.array(sessions, pa.string()),
-            "actor": [caller.actor] * len(items),
-            "ts": pa.array([now] * len(items), pa.timestamp("us", tz="UTC")),
-            "detail": [payload] * len(items),
-        }
-    )
+    types = {"session_id": pa.string(), "ts": pa.timestamp("us", tz="UTC")}
+    batch = pa.table({name: pa.array(values, types.get(name)) for name, values in columns.items()})
+    # DuckDB inserts an Arrow batch in one scan, where executemany would run one INSERT per row.
     # No try/finally: after a failed INSERT the transaction is aborted and unregistering would raise
     # "transaction is aborted", hiding the real error. A leftover view is replaced by the next register.
     conn.register("_memory_history_batch", batch)
     conn.execute(
-        "INSERT INTO memory_history (id, memory_id, masque, event, content_hash, session_id, actor, ts, detail) "
-        "SELECT id, memory_id, masque, event, content_hash, session_id, actor, ts, detail::JSON "
-        "FROM _memory_history_batch"
+        f"INSERT INTO memory_history ({names}) SELECT * REPLACE (detail::JSON AS detail) FROM _memory_history_batch"
     )
     conn.unregister("_memory_history_batch")
 

@@ -206,6 +206,23 @@ def is_transport(exc: BaseException) -> bool:
     return any(word in text for word in ("RetryError", "ConnectError", "Client error with status", "Forbidden"))
 
 
+def missing(masque: str, where: str) -> StoreError:
+    """The store records memories for `masque` but its shard is not where memory lives."""
+    from masque import store
+
+    if store.shared_url() is not None and not config.memory_storage().remote:
+        # Several servers share the store but each has its own memory directory: not damage, a setup gap.
+        return StoreError(
+            f"memory shard {table_name(masque)} of masque {masque!r} is not on this machine ({where}): the "
+            "shared store records memories that another server keeps in its own memory directory",
+            hint='with a shared [store] url, keep memory on shared object storage too ([memory] uri = "s3://..."); '
+            "see docs/store.md",
+        )
+    return StoreError(
+        f"memory shard {table_name(masque)} of masque {masque!r} is missing ({where})", hint=rebuild_hint(masque)
+    )
+
+
 def rebuild_hint(masque: str) -> str:
     return (
         f"move the damaged shard aside (its directory, or its prefix in the bucket) and re-import your last export: "
@@ -527,10 +544,7 @@ def open_shard(masque: str, *, expected: bool = False) -> Shard | None:
         table = _open_table(masque)
         if table is None:
             if expected:
-                raise StoreError(
-                    f"memory shard {table_name(masque)} of masque {masque!r} is missing ({where})",
-                    hint=rebuild_hint(masque),
-                )
+                raise missing(masque, where)
             return None
         shard = Shard(masque, table, where)
         shard.count()  # touch the manifest and data files now, so damage shows here and not mid-command

@@ -178,7 +178,8 @@ def summaries(masque: str | None = None, *, limit: int = 1, selection: Selection
         rows = store.rows(
             conn,
             "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY masque ORDER BY created_at DESC, id DESC) AS n "
-            "FROM ai_memory_summary WHERE $m IS NULL OR masque = $m) WHERE n <= $limit ORDER BY masque, n",
+            "FROM ai_memory_summary WHERE CAST($m AS VARCHAR) IS NULL OR masque = $m) AS ranked "
+            "WHERE n <= $limit ORDER BY masque, n",
             {"m": wanted, "limit": limit},
         )
         settings = {name: policy.shard_settings(conn, name) for name in {r["masque"] for r in rows}}

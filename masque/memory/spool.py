@@ -39,6 +39,8 @@ def append(row: Sequence[Any]) -> None:
     line = ("\n" + json.dumps(values, separators=(",", ":")) + "\n").encode("utf-8")
     path = config.memory_log_spool_path()
     created = not path.exists()
+    if created and path.parent == config.home():
+        config.ensure_home()  # on a PostgreSQL store nothing else may have made the home yet
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_SH)

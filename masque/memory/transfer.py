@@ -115,7 +115,9 @@ def _check_sessions(batch: Sequence[Memory], caller: Caller, source: str) -> Non
         return
     with store.connect(read_only=True) as conn:
         owners = dict(
-            conn.execute("SELECT id, actor FROM sessions WHERE id IN (SELECT unnest($ids))", {"ids": wanted}).fetchall()
+            conn.execute(
+                "SELECT id, actor FROM sessions WHERE list_contains($ids::VARCHAR[], id)", {"ids": wanted}
+            ).fetchall()
         )
     foreign = sorted(sid for sid, actor in owners.items() if actor != caller.actor)
     if foreign:

@@ -137,7 +137,4 @@ def _not_found(exc: Exception) -> bool:
 def _check_missing(masque: str, where: str, expected: bool) -> None:
     """A shard that was never written is news; one the registry says holds data is damage."""
     if expected:
-        raise StoreError(
-            f"memory shard {shards.table_name(masque)} of masque {masque!r} is missing ({where})",
-            hint=shards.rebuild_hint(masque),
-        )
+        raise shards.missing(masque, where)

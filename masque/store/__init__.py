@@ -276,6 +276,13 @@ def shared_url() -> str | None:
     return config.store_url()
 
 
+def is_duckdb(conn: object) -> bool:
+    """Whether `conn` is a DuckDB connection rather than the PostgreSQL adapter (`masque.store.pg`)."""
+    from masque.store import pg
+
+    return not isinstance(conn, pg.Connection)
+
+
 def present() -> bool:
     """Whether a store exists to read: the DuckDB file, or (always) a configured PostgreSQL database."""
     return config.store_path().exists() or shared_url() is not None

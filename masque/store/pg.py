@@ -14,7 +14,8 @@ What the adapter does, and nothing more:
   already catch, so feature code has one error path for both backends.
 - The numbered migrations are applied with two type spellings changed (JSON -> JSONB, DOUBLE ->
   DOUBLE PRECISION), after `postgres/0000_compat.sql`, which defines the few DuckDB functions the
-  core's queries use (json_extract_string, json_merge_patch, list_value, list_position, any_value).
+  core's queries use (json_extract_string, json_merge_patch, list_value, list_position, list_contains,
+  any_value).
 
 A turn (`masque.store.turns`) is a session-level `pg_advisory_lock` on the operation's connection: one
 writer at a time across every server on the database, as the file lock gives on one machine.
@@ -113,12 +114,20 @@ class Connection:
         self.raw = raw
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> Any:
-        psycopg = _psycopg()
         query = translate(sql, params is not None)
         if isinstance(params, Sequence) and not isinstance(params, list | tuple):
             params = list(params)
+        return self._run(lambda: self.raw.execute(query, params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for many parameter rows (psycopg pipelines them: one round trip, not one per row)."""
+        query = translate(sql, True)
+        self._run(lambda: self.raw.cursor().executemany(query, [list(r) for r in rows]))
+
+    def _run(self, statement: Callable[[], Any]) -> Any:
+        psycopg = _psycopg()
         try:
-            return self.raw.execute(query, params)
+            return statement()
         except (
             psycopg.errors.IntegrityError,
             psycopg.errors.UndefinedTable,
@@ -225,6 +234,9 @@ def migrate(conn: Connection, known: Migrations) -> list[int]:
                 hint="upgrade masque (pip install -U masque) on every server sharing this database",
             )
         if done == len(known):
+            # The compat functions may have grown since this database was migrated: CREATE OR REPLACE is
+            # idempotent and runs once per process and URL.
+            conn.execute(compat_sql())
             return []
         applied = []
         conn.execute("BEGIN")

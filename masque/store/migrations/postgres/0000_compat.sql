@@ -15,6 +15,8 @@ CREATE OR REPLACE FUNCTION list_value(VARIADIC items text[]) RETURNS text[]
   LANGUAGE sql IMMUTABLE AS $$ SELECT items $$;
 CREATE OR REPLACE FUNCTION list_position(items text[], item text) RETURNS integer
   LANGUAGE sql IMMUTABLE AS $$ SELECT array_position(items, item) $$;
+CREATE OR REPLACE FUNCTION list_contains(items text[], item text) RETURNS boolean
+  LANGUAGE sql IMMUTABLE AS $$ SELECT item = ANY(items) $$;
 CREATE OR REPLACE FUNCTION masque_any_value_step(state anyelement, value anyelement) RETURNS anyelement
   LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce(state, value) $$;
 CREATE OR REPLACE AGGREGATE any_value(anyelement) (SFUNC = masque_any_value_step, STYPE = anyelement);
