@@ -23,6 +23,7 @@ from masque.memory.audit import Event
 from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access, Caller
 from masque.memory.shards import Memory, Shard
+from masque.memory.view import View, open_view
 from masque.model import Ring
 
 if TYPE_CHECKING:
@@ -408,7 +409,7 @@ def add(
 
 
 def _rows(
-    tgt: Target, shard: Shard, filters: Filters, now: dt.datetime, include_expired: bool, limit: int | None = None
+    tgt: Target, shard: View, filters: Filters, now: dt.datetime, include_expired: bool, limit: int | None = None
 ) -> list[Memory]:
     """Matching rows newest first (ids sort by time); with a limit, only the newest are read in full."""
     parts = filters.sql()
@@ -438,7 +439,7 @@ def list_memories(
     tgt = target(masque, selection=selection, action="list")
     if not check_read(tgt, "list"):
         return []
-    shard = open_for(tgt)
+    shard = open_view(tgt.masque, expected=tgt.settings.has_data)
     found = _rows(tgt, shard, filters, now or utcnow(), include_expired, limit) if shard else []
     log_only(tgt, "list", tgt.access, ids=[m.id for m in found], detail=filters.to_json())
     return found
@@ -450,7 +451,7 @@ def get(
     tgt = target(masque, selection=selection, action="get")
     found = []
     if check_read(tgt, "get"):
-        shard = open_for(tgt)
+        shard = open_view(tgt.masque, expected=tgt.settings.has_data)
         found = _rows(tgt, shard, Filters(ids=(memory_id,)), now or utcnow(), False) if shard else []
         log_only(tgt, "get", tgt.access, ids=[m.id for m in found])
     if not found:

@@ -1,4 +1,4 @@
-"""A read-only view of a shard through `lance` (pylance): what search reads with.
+"""A read-only view of a shard through `lance` (pylance): what search, list and get read with.
 
 LanceDB writes the shards; searching needs only the dataset. `import lance` costs ~0.25 s where
 `import lancedb` costs ~0.65 s (its namespace client's pydantic models, the embedding registry, the
@@ -45,6 +45,13 @@ class View:
     def vector_indexed(self) -> bool:
         with self.guard():
             return any(list(ix.field_names) == ["vector"] for ix in self.dataset.describe_indices())
+
+    def rows(
+        self, where: str | None, columns: Sequence[str] = shards.COLUMNS, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows matching `where` (all when None), in storage order."""
+        with self.guard():
+            return list(self.dataset.to_table(columns=list(columns), filter=where, limit=limit).to_pylist())
 
     def nearest(
         self, vector: Any, columns: Sequence[str], where: str | None, limit: int, probes: tuple[int, int] | None
