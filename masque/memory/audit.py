@@ -39,6 +39,8 @@ class Event(str, Enum):
 
 @dataclass(frozen=True)
 class LogEntry:
+    """One row of the memory access log."""
+
     id: str
     ts: dt.datetime
     action: str
@@ -69,6 +71,8 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One row of a memory's history (added, imported, forgotten, ...)."""
+
     id: str
     memory_id: str
     masque: str

@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from masque.durations import as_utc, utcnow
 from masque.errors import NotFound
-from masque.model import Collaboration, Ring, Skill
 
 if TYPE_CHECKING:
     import duckdb
 
+    from masque.enums import Ring
     from masque.masques.intent import Decision
+    from masque.model import Collaboration, Skill  # not at run time: a release needs none of the model's classes
 ENDED = ("ended", "revoked", "abandoned")
 LIVE = ("active", "revoking")
 
@@ -52,6 +53,8 @@ class Wearable:
 
 @dataclass(frozen=True)
 class Knowledge:
+    """A knowledge pointer of a session and the endpoint it resolved to (None: unresolved)."""
+
     uri: str
     endpoint: str | None
 
