@@ -33,7 +33,7 @@ _NEEDS = (
     "masque.trust.credentials",
     "masque.trust.rings",
     "masque.memory",
-    "masque.memory.audit",
+    "masque.memory.diff",
 )
 _SCORING = "masque.reflection.scoring"  # only a release that records a score needs it
 

@@ -38,14 +38,13 @@ from masque.sessions.model import (
     Ended,
     Knowledge,
     Session,
-    Wearable,
     _from_row,
     _holder_start,
     holder_alive,
     load,
     render_prompt,
-    wearable_from_model,
 )
+from masque.sessions.wearable import Wearable, wearable_from_model
 from masque.store import turns
 from masque.store.events import record_event
 
@@ -253,7 +252,6 @@ def prepare_assumption(
         "masque.sessions.events",
         "masque.trust.credentials",
         "masque.trust.rings",
-        "isodate",  # parse_duration's ISO reader: a cached definition no longer brings it in through validation
     )
     return Prepared(ref, intent, ready, early, pid, _holder_start(pid), ttl, local, strict_knowledge, metadata)
 
