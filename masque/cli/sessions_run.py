@@ -8,7 +8,6 @@ importing Typer. Keep them free of `typer` imports: tests/test_cli_lean.py check
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,8 @@ def fmt_value(value: Any) -> str:
 
 
 def exports(pairs: dict[str, Any]) -> str:
+    import shlex  # only `--format env` quotes for the shell
+
     return "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in pairs.items() if v is not None)
 
 
