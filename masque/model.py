@@ -5,71 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
+from masque.enums import Level, Ring, Score, Stage  # also `masque.model` names, as before the split
 from masque.errors import UsageError
-
-
-class Ring(str, Enum):
-    """Trust rings, innermost first. A lower `rank` means more trust."""
-
-    ADMIN = "admin"
-    PLAYER = "player"
-    GUEST = "guest"
-    OUTSIDER = "outsider"
-
-    @property
-    def rank(self) -> int:
-        return _RING_ORDER.index(self)
-
-    def outranks(self, other: Ring) -> bool:
-        """True when this ring is strictly inside (more trusted than) `other`."""
-        return self.rank < other.rank
-
-
-_RING_ORDER = [Ring.ADMIN, Ring.PLAYER, Ring.GUEST, Ring.OUTSIDER]
-
-
-class Level(str, Enum):
-    """Claimed skill proficiency, weakest first."""
-
-    NOVICE = "novice"
-    COMPETENT = "competent"
-    PROFICIENT = "proficient"
-    EXPERT = "expert"
-    MASTER = "master"
-
-    @property
-    def rank(self) -> int:
-        return list(Level).index(self)
-
-
-class Score(str, Enum):
-    """Contribution symbols from the schema reference."""
-
-    ADDITIVE = "+"
-    NEGATIVE = "-"
-    DIVIDING = "/"
-    MULTIPLICATIVE = "*"
-    EXPONENTIAL = "e"
-
-
-# Default numeric values for aggregation; configurable under [scoring] in masque.toml.
-DEFAULT_SCORE_VALUES: Mapping[str, float] = {"-": -1.0, "/": 0.0, "+": 1.0, "*": 2.0, "e": 3.0}
-
-
-class Stage(str, Enum):
-    """Rollout stages (seed 000): draft -> beta -> live; retired is a soft delete."""
-
-    DRAFT = "draft"
-    BETA = "beta"
-    LIVE = "live"
-    RETIRED = "retired"
 
 
 @dataclass(frozen=True)
 class Skill:
+    """A claimed skill: its `skill://domain/name` URI and level."""
+
     uri: str  # skill://domain/name
     level: Level
 
@@ -84,12 +29,16 @@ class Skill:
 
 @dataclass(frozen=True)
 class Intent:
+    """The intent policy: allowed and denied globs."""
+
     allowed: tuple[str, ...]
     denied: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Access:
+    """What a session may reach: its vault role and credential lifetime."""
+
     vault_role: str | None = None
     ttl: str = "session"  # "session" or an ISO 8601 duration
 
@@ -100,6 +49,8 @@ class Access:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One dated score in a masque's performance history."""
+
     date: str
     score: Score
     notes: str | None = None
@@ -107,6 +58,8 @@ class HistoryEntry:
 
 @dataclass(frozen=True)
 class Performance:
+    """A masque's overall score and its history."""
+
     score: Score | None = None
     history: tuple[HistoryEntry, ...] = ()
 

@@ -48,6 +48,53 @@ def test_months_are_refused_with_a_hint() -> None:
     assert info.value.hint and "P30D" in info.value.hint
 
 
+def _isodate_reading(text: str) -> dt.timedelta | str:
+    """What parse_duration made of an ISO 8601 duration when isodate read every one of them."""
+    import isodate
+
+    from masque.durations import MAX_DURATION
+
+    try:
+        value = isodate.parse_duration(text.strip().upper())
+    except OverflowError:
+        return "too long"
+    except (isodate.ISO8601Error, ValueError):
+        return "not a duration"
+    if not isinstance(value, dt.timedelta):
+        return "months or years"
+    return "too long" if value > MAX_DURATION else "not positive" if value <= dt.timedelta(0) else value
+
+
+def _our_reading(text: str) -> dt.timedelta | str:
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        message = str(exc)
+        outcomes = {"maximum": "too long", "months or years": "months or years", "zero": "not positive"}
+        for words, outcome in outcomes.items():
+            if words in message:
+                return outcome
+        return "not a duration"
+
+
+_UNIT = st.one_of(st.integers(0, 60), st.integers(0, 10**12))
+
+
+@given(
+    st.tuples(*(st.one_of(st.none(), _UNIT) for _ in "WDHMS")),
+    st.booleans(),
+    st.sampled_from(["", " ", "X", ".5", ",5"]),
+)
+def test_whole_iso_durations_read_as_isodate_reads_them(parts: tuple[int | None, ...], lower: bool, tail: str) -> None:
+    """Whole-unit ISO durations are read without isodate; the outcome must be isodate's, to the microsecond."""
+    weeks, days, hours, minutes, seconds = parts
+    date = "".join(f"{n}{u}" for n, u in zip((weeks, days), "WD", strict=True) if n is not None)
+    time = "".join(f"{n}{u}" for n, u in zip((hours, minutes, seconds), "HMS", strict=True) if n is not None)
+    text = f"P{date}{'T' + time if time else ''}{tail}"
+    text = text.lower() if lower else text
+    assert _our_reading(text) == _isodate_reading(text)
+
+
 @given(st.integers(min_value=1, max_value=400 * 86400))
 def test_format_then_parse_round_trips(seconds: int) -> None:
     value = dt.timedelta(seconds=seconds)

@@ -631,7 +631,8 @@ def test_a_stored_intent_never_forges_rows_of_masque_sessions(invoke: Any) -> No
 
 
 def test_the_rendered_prompt_never_gains_a_section_from_the_intent() -> None:
-    from masque.sessions.model import render_prompt, wearable_from_model
+    from masque.sessions.model import render_prompt
+    from masque.sessions.wearable import wearable_from_model
 
     class _Resolved:  # what registry.resolve returns, as far as wearable_from_model reads it
         masque = _masque()

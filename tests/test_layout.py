@@ -6,7 +6,7 @@ cost). Imports under `if TYPE_CHECKING:` never run, so they are left out.
 
 Layers, lowest first; a module may import its own layer and any layer below, never above:
 
-    base        masque/{__init__,errors,config,ids,durations,files,llm,model}.py
+    base        masque/{__init__,errors,config,ids,durations,files,llm,enums,model}.py
     store       masque/store/      connection, turns, migrations, the one event writer
     trust       masque/trust/      actors, rings, credentials (no masque files: only base + store)
     masques     masque/masques/    the masque file: loader, schema, validate, registry, intent,

@@ -19,8 +19,8 @@ _JSON = typer.Option(False, "--json", help="Print as JSON.")
 
 
 def _ring(value: str) -> object:
+    from masque.enums import Ring
     from masque.errors import UsageError
-    from masque.model import Ring
 
     try:
         return Ring(value.strip().lower())

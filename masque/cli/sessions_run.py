@@ -8,7 +8,6 @@ importing Typer. Keep them free of `typer` imports: tests/test_cli_lean.py check
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +42,8 @@ def fmt_value(value: Any) -> str:
 
 
 def exports(pairs: dict[str, Any]) -> str:
+    import shlex  # only `--format env` quotes for the shell
+
     return "".join(f"export {k}={shlex.quote(str(v))}\n" for k, v in pairs.items() if v is not None)
 
 
@@ -125,14 +126,14 @@ def _say(message: str) -> None:
 
 def release(*, session_id: str | None, score: str | None, notes: str | None, fmt: str) -> None:
     from masque.cli.output import print_json
-    from masque.sessions import lifecycle as sessions
+    from masque.sessions import end  # not the lifecycle module: releasing needs none of assume's machinery
 
     if fmt not in FORMATS:
         from masque.errors import UsageError
 
         raise UsageError(f"unknown --format {fmt!r}", hint="use text, json or env")
     try:
-        ended = sessions.release(session_id, score=score, notes=notes)
+        ended = end.release(session_id, score=score, notes=notes)
     except NotFound:
         if fmt == "env" and session_id is None:
             sys.stdout.write(UNSET)  # the shell's session does not exist: still clear it, then say why

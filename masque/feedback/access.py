@@ -19,8 +19,8 @@ import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from masque.enums import Ring
 from masque.errors import NotFound
-from masque.model import Ring
 
 if TYPE_CHECKING:
     import duckdb

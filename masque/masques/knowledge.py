@@ -28,6 +28,8 @@ SCHEME = "mcp://"
 
 @dataclass(frozen=True)
 class Pointer:
+    """A knowledge URI split into server and resource, with where it resolves to."""
+
     uri: str
     server: str  # "" when the URI is not an mcp:// URI
     resource: str | None  # the path after the server, None when there is none

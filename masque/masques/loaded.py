@@ -36,6 +36,8 @@ def suffixes() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class LoadedMasque:
+    """A masque file parsed and validated: the model, its path, content hash and warnings."""
+
     masque: Masque
     path: Path
     sha256: str

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from masque.enums import Ring
 from masque.errors import NotFound, Refused, UsageError
 from masque.masques import registry, trusted
 from masque.masques.refs import slot_of
-from masque.model import Ring
 
 if TYPE_CHECKING:
     from pathlib import Path

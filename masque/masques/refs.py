@@ -10,6 +10,8 @@ __all__ = ["name_key", "slot_of", "version_key"]
 def slot_of(name: str, version: str) -> tuple[str, str]:
     """What one definition is keyed by: the name key and the version without semver build metadata
     (semver makes `1.0.0+evil` equal to `1.0.0`, and an exact pin matches both)."""
+    if "+" not in version:  # no build metadata to drop: no need to parse (nor import semver)
+        return name_key(name), version
     return name_key(name), version.split("+", 1)[0] if version_key(version)[0] == 1 else version
 
 

@@ -19,7 +19,6 @@ parsed, so the shortcut never hides a masque.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -50,6 +49,8 @@ class Source(str, Enum):
 
 @dataclass(frozen=True)
 class SearchDir:
+    """One directory of the search path and where it came from."""
+
     path: Path
     source: Source
     rank: int  # precedence when name@version collide: lower wins (the user's dir is 0)
@@ -570,6 +571,8 @@ def claimants(ref: str) -> list[Entry]:
 
 def _pick(ref: str, want: Ref, active: list[Entry], conn: duckdb.DuckDBPyConnection | None = None) -> Entry:
     def newest(candidates: list[Entry]) -> Entry | None:
+        if len(candidates) < 2:  # nothing to order, so no semver import either
+            return candidates[0] if candidates else None
         try:
             return max(candidates, key=lambda e: version_key(str(e.version)), default=None)
         except TypeError:
@@ -659,6 +662,8 @@ def _named_like(path: Path, wanted: str) -> bool:
 
 
 def _unknown_name(ref: str, want: Ref, dirs: Sequence[SearchDir], skipped: int = 0, untrusted: int = 0) -> NotFound:
+    import difflib
+
     names = sorted({name_key(n) for n in known_names()})
     close = difflib.get_close_matches(name_key(want.name), names, n=3, cutoff=0.6)
     where = ", ".join(str(d.path) for d in dirs)
@@ -700,9 +705,10 @@ def prepare(ref: str) -> None:
         want = Ref.parse(ref)
     except MasqueError:
         return
-    import semver  # noqa: F401  (version ordering)
-
-    _scan(search_dirs(), want)
+    scanned = _scan(search_dirs(), want)
+    versions = {loaded.masque.version for _, _, loaded in scanned if not isinstance(loaded, MasqueError)}
+    if want.version is not None or len(versions) > 1 or any("+" in v for v in versions):
+        import semver  # noqa: F401  (versions to match or order: `semver` is slow to import)
 
 
 def clear_cache() -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from masque.durations import utcnow
+from masque.enums import Stage
 from masque.errors import Refused, UsageError
-from masque.model import Stage
 from masque.store.events import record_event
 
 if TYPE_CHECKING:

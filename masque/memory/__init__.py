@@ -49,7 +49,7 @@ def session_diff(session_id: str, conn: Any = None) -> dict[str, Any]:
     from inside a transaction. Shape: {"session_id", "added", "forgotten", "added_ids",
     "forgotten_ids", "shards": {masque: {"added", "forgotten"}}}.
     """
-    from masque.memory.audit import session_diff as diff
+    from masque.memory.diff import session_diff as diff
 
     return diff(session_id, conn)
 

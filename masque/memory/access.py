@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from masque import config
+from masque.enums import Ring
 from masque.errors import NotFound, Refused
-from masque.model import Ring
 
 if TYPE_CHECKING:
     import duckdb

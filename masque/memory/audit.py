@@ -3,7 +3,7 @@
 Neither ever holds memory text or query text: the log keeps ids and counts, the history keeps content
 hashes, so forgetting a memory in LanceDB really removes its words. Writes go through DuckDB in the
 caller's transaction; a read's log entry goes to the spool (masque.memory.spool), folded in before the
-log is read. This module never imports lancedb (session release calls `session_diff`).
+log is read. This module never imports lancedb.
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ from masque import store
 from masque.durations import as_utc, utcnow
 from masque.ids import new_id
 from masque.memory import spool
+from masque.memory.diff import MAX_LOGGED_IDS
 
 if TYPE_CHECKING:
     import duckdb
 
     from masque.memory.policy import Access, Caller
-
-MAX_LOGGED_IDS = 1000
 
 
 class Event(str, Enum):
@@ -39,6 +38,8 @@ class Event(str, Enum):
 
 @dataclass(frozen=True)
 class LogEntry:
+    """One row of the memory access log."""
+
     id: str
     ts: dt.datetime
     action: str
@@ -69,6 +70,8 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """One row of a memory's history (added, imported, forgotten, ...)."""
+
     id: str
     memory_id: str
     masque: str
@@ -260,35 +263,3 @@ def history(conn: duckdb.DuckDBPyConnection, memory_id: str) -> list[HistoryEntr
         )
         for r in found
     ]
-
-
-def session_diff(session_id: str, conn: duckdb.DuckDBPyConnection | None = None) -> dict[str, Any]:
-    """The shard changes a session made: what `masque release` stores in sessions.metadata.
-
-    Returns {"session_id", "added": n, "forgotten": n, "added_ids": [...], "forgotten_ids": [...],
-    "shards": {masque: {"added": n, "forgotten": n}}}; ids are capped at 1000 each. Pure DuckDB:
-    pass the caller's open connection when inside a transaction (a second connection to the same
-    file from one process must not differ in read-only mode).
-    """
-    if conn is None:
-        with store.connect(read_only=True) as own:
-            return session_diff(session_id, own)
-    found = conn.execute(
-        "SELECT masque, event, memory_id FROM memory_history WHERE session_id = ? "
-        "AND event IN ('added', 'imported', 'forgotten') ORDER BY id",
-        [session_id],
-    ).fetchall()
-    added = [m for _, e, m in found if e in ("added", "imported")]
-    forgotten = [m for _, e, m in found if e == "forgotten"]
-    shards: dict[str, dict[str, int]] = {}
-    for masque, event, _ in found:
-        slot = shards.setdefault(masque, {"added": 0, "forgotten": 0})
-        slot["forgotten" if event == "forgotten" else "added"] += 1
-    return {
-        "session_id": session_id,
-        "added": len(added),
-        "forgotten": len(forgotten),
-        "added_ids": added[:MAX_LOGGED_IDS],
-        "forgotten_ids": forgotten[:MAX_LOGGED_IDS],
-        "shards": shards,
-    }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config, store
 from masque.durations import utcnow
+from masque.enums import Ring
 from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
 from masque.memory import audit, policy, shards, spool
@@ -24,7 +25,6 @@ from masque.memory.embedders import configured_embedder
 from masque.memory.policy import Access, Caller
 from masque.memory.shards import Memory, Shard
 from masque.memory.view import View, open_view
-from masque.model import Ring
 
 if TYPE_CHECKING:
     import numpy as np

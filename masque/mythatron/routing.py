@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from masque.durations import utcnow
+from masque.enums import Stage
 from masque.errors import NotFound, UsageError, ValidationFailed
-from masque.model import Stage
 from masque.store.events import record_event
 
 DEFAULT_FALLBACK = "generalist"

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from masque.enums import Ring
 from masque.errors import UsageError
-from masque.model import Ring
 from masque.reflection.transfer import (
     EVENT_FIELDS,
     SCORE_FIELDS,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from masque.model import Ring, Score
+from masque.enums import Ring, Score
 from masque.reflection.scope import STATUSES, Filters, Level, Scope, Selection, fetch, round3
 from masque.reflection.scoring import ScoringConfig, scoring_config
 from masque.reflection.tables import details, empty_row

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config
 from masque.durations import utcnow
+from masque.enums import DEFAULT_SCORE_VALUES, Level, Score
 from masque.errors import NotFound, UsageError
 from masque.ids import new_id
-from masque.model import DEFAULT_SCORE_VALUES, Level, Score
 from masque.store.events import record_event
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from masque.model import Ring, Score
+from masque.enums import Ring, Score
 from masque.reflection.scope import STATUSES, Level, Scope, fetch, round3
 
 if TYPE_CHECKING:

@@ -26,8 +26,8 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from masque.enums import Level, Ring, Score
 from masque.errors import NotFound, Refused, UsageError, ValidationFailed
-from masque.model import Level, Ring, Score
 
 if TYPE_CHECKING:
     import duckdb

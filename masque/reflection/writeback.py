@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from masque.enums import Score
 from masque.errors import NotFound, UsageError, ValidationFailed
-from masque.model import Score
 from masque.reflection.scoring import ScoringConfig, scoring_config
 
 

@@ -3,7 +3,8 @@
 Modules (the package imports none of them until a name of `__all__` below is first used):
   lifecycle  `assume` (decide, mint, write session + events in one transaction) and re-exports of the rest
   end        release, revoke (with a grace period) and the ends that cascade down a session chain
-  model      the Session / Wearable values and loading them from rows
+  model      the Session value and loading it from rows
+  wearable   what a masque gives a session (`Wearable`), whichever way it was defined
   code       code-defined masques (`Masque`, `ModelMasque`, MASQUE_CODE_MASQUES), re-exported by masque.api
   events     session-shaped events over the one event writer (`masque.store.events`)
   queries    list, show, whoami, the stale sweep
@@ -26,7 +27,7 @@ __all__, __getattr__ = lazy_exports(
         "record_score": "end",
         "may_end": "end",
         "Session": "model",
-        "Wearable": "model",
+        "Wearable": "wearable",
         "Ended": "model",
         "load": "model",
         "render_prompt": "model",

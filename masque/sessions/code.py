@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from masque import config
 from masque.errors import UsageError
 from masque.model import Access, Intent, Ring, Skill
-from masque.sessions.model import Wearable, wearable_from_model
+from masque.sessions.wearable import Wearable, wearable_from_model
 
 if TYPE_CHECKING:
     from masque.masques.intent import Decision

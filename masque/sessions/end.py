@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config
 from masque.durations import utcnow
+from masque.enums import Ring
 from masque.errors import NotFound, Refused, UsageError
-from masque.model import Ring
 from masque.sessions.events import record_session_event, record_session_events
 from masque.sessions.model import ENDED, LIVE, Ended, Session, holder_alive, load
 from masque.store import turns
@@ -33,9 +33,9 @@ _NEEDS = (
     "masque.trust.credentials",
     "masque.trust.rings",
     "masque.memory",
-    "masque.memory.audit",
-    "masque.reflection.scoring",
+    "masque.memory.diff",
 )
+_SCORING = "masque.reflection.scoring"  # only a release that records a score needs it
 
 
 def _chain(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
@@ -171,7 +171,7 @@ def release(
 ) -> Ended:
     """Doff a session (default: MASQUE_SESSION_ID). Ended already -> Ended(already_ended=True)."""
     sid = _session_id_or_env(session_id)
-    turns.prepare(*_NEEDS)
+    turns.prepare(*_NEEDS, *((_SCORING,) if score is not None else ()))
     with turns.transaction() as conn:
         s = load(conn, sid)
         who = _who_may_end(conn, s, selection)
@@ -190,9 +190,15 @@ def release(
             ended_at=utcnow(),
             end_reason=why,
             exit_code=exit_code if exit_code is not None else s.exit_code,
-            memory=load(conn, sid).memory,  # the shard diff _end just archived
+            memory=_archived_memory(conn, sid),
         )
         return Ended(after, False, tuple(ended), tuple(revoked))
+
+
+def _archived_memory(conn: duckdb.DuckDBPyConnection, session_id: str) -> dict[str, Any] | None:
+    """The shard diff `_end` just archived in the session's metadata (only that column: no full `load`)."""
+    row = conn.execute("SELECT metadata FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return json.loads(row[0]).get("memory") if row and row[0] else None
 
 
 def abandon(session_id: str, *, reason: str = "abandoned", selection: Selection | None = None) -> Ended:

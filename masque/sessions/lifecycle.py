@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config
 from masque.durations import format_duration, parse_duration, utcnow
+from masque.enums import Ring
 from masque.errors import Refused, UsageError
 from masque.ids import new_id
-from masque.model import Ring
 from masque.sessions.code import resolve_wearable
 from masque.sessions.end import DEFAULT_GRACE, abandon, end_actor_sessions, record_score, release, revoke
 from masque.sessions.events import record_session_events
@@ -38,14 +38,13 @@ from masque.sessions.model import (
     Ended,
     Knowledge,
     Session,
-    Wearable,
     _from_row,
     _holder_start,
     holder_alive,
     load,
     render_prompt,
-    wearable_from_model,
 )
+from masque.sessions.wearable import Wearable, wearable_from_model
 from masque.store import turns
 from masque.store.events import record_event
 
@@ -91,6 +90,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Plan:
+    """The expiries of one assumption and the caps that bounded them."""
+
     session_expires: dt.datetime
     cred_expires: dt.datetime
     cred_max: dt.datetime
@@ -251,7 +252,6 @@ def prepare_assumption(
         "masque.sessions.events",
         "masque.trust.credentials",
         "masque.trust.rings",
-        "isodate",  # parse_duration's ISO reader: a cached definition no longer brings it in through validation
     )
     return Prepared(ref, intent, ready, early, pid, _holder_start(pid), ttl, local, strict_knowledge, metadata)
 
@@ -457,13 +457,7 @@ def grant(conn: duckdb.DuckDBPyConnection, d: Decided) -> Session:
         from masque.masques import trusted
 
         trusted.register(conn, d.resolved, actor=who.actor.name)
-    if w.skills:
-        conn.execute(
-            "INSERT INTO masque_skills VALUES "
-            + ", ".join("(?, ?, ?, ?)" for _ in w.skills)
-            + " ON CONFLICT DO NOTHING",
-            [v for k in w.skills for v in (w.key, w.version, k.uri, k.level.value)],
-        )
+    _record_skills(conn, w)
     started = (
         "mask_session_started",
         session,
@@ -493,6 +487,25 @@ def grant(conn: duckdb.DuckDBPyConnection, d: Decided) -> Session:
     )
     record_session_events(conn, [started, minted_event])
     return replace(session, token=minted.token, system_prompt=render_prompt(w, p.intent, d.links))
+
+
+def _record_skills(conn: duckdb.DuckDBPyConnection, w: Wearable) -> None:
+    """Record the skills this name@version claims, once: a skill already recorded keeps its row.
+
+    Almost every assume finds them all recorded; reading costs far less than an upsert that changes nothing.
+    """
+    if not w.skills:
+        return
+    recorded = conn.execute("SELECT skill FROM masque_skills WHERE masque = ? AND version = ?", [w.key, w.version])
+    known = {row[0] for row in recorded.fetchall()}
+    missing = [k for k in w.skills if k.uri not in known]
+    if missing:
+        conn.execute(
+            "INSERT INTO masque_skills VALUES "
+            + ", ".join("(?, ?, ?, ?)" for _ in missing)
+            + " ON CONFLICT DO NOTHING",  # duplicate URIs in one list, or a concurrent writer on PostgreSQL
+            [v for k in missing for v in (w.key, w.version, k.uri, k.level.value)],
+        )
 
 
 def _pinned_here(conn: duckdb.DuckDBPyConnection, resolved: Any) -> bool:

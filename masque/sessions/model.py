@@ -1,4 +1,5 @@
-"""Session values: what a masque gives a session (`Wearable`), the `Session` record, and reading one.
+"""Session values: the `Session` record, and reading one. What a masque gives a session (`Wearable`)
+is in `masque.sessions.wearable`, which a release never needs.
 
 Split from `masque.sessions.lifecycle` (which re-exports these names and remains the only writer of
 session rows) to keep each module small.
@@ -9,49 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from masque.durations import as_utc, utcnow
 from masque.errors import NotFound
-from masque.model import Collaboration, Ring, Skill
 
 if TYPE_CHECKING:
     import duckdb
 
-    from masque.masques.intent import Decision
+    from masque.sessions.wearable import Wearable
 ENDED = ("ended", "revoked", "abandoned")
 LIVE = ("active", "revoking")
 
 
 @dataclass(frozen=True)
-class Wearable:
-    """Everything an assumption needs from a masque, whichever way it was defined (YAML or code)."""
-
-    key: str
-    name: str
-    version: str
-    ring: Ring
-    decide: Callable[[str], Decision]
-    lens: str
-    context: str | None = None
-    knowledge: tuple[str, ...] = ()
-    vault_role: str | None = None
-    ttl: str = "session"
-    skills: tuple[Skill, ...] = ()
-    content_hash: str | None = None
-    source_path: str | None = None
-    source: str = "registry"
-    collaboration: Collaboration | None = None  # role in a team (`masque team spawn`), bus capabilities
-
-    @property
-    def ref(self) -> str:
-        return f"{self.key}@{self.version}"
-
-
-@dataclass(frozen=True)
 class Knowledge:
+    """A knowledge pointer of a session and the endpoint it resolved to (None: unresolved)."""
+
     uri: str
     endpoint: str | None
 
@@ -218,31 +194,6 @@ def render_prompt(w: Wearable, intent: str, knowledge: tuple[Knowledge, ...]) ->
         lines = [f"- {k.uri}" + (f" ({k.endpoint})" if k.endpoint else " (unresolved)") for k in knowledge]
         parts.append("Knowledge (look things up here rather than guessing):\n" + "\n".join(lines))
     return "\n\n".join(parts) + "\n"
-
-
-def wearable_from_model(resolved: Any) -> Wearable:
-    """A Wearable from `masque.masques.registry.Resolved` (a validated YAML/JSON masque)."""
-    from masque.masques.intent import Policy
-
-    m = resolved.masque
-    policy = Policy.compile(m.intent)
-    return Wearable(
-        key=m.key,
-        name=m.name,
-        version=m.version,
-        ring=m.ring,
-        decide=policy.decide,
-        lens=m.lens,
-        context=m.context,
-        knowledge=tuple(m.knowledge),
-        vault_role=m.access.vault_role if m.access else None,
-        ttl=m.access.ttl if m.access else "session",
-        skills=tuple(m.skills),
-        content_hash=resolved.sha256,
-        source_path=str(resolved.path),
-        source=str(resolved.source),
-        collaboration=m.collaboration,
-    )
 
 
 def _holder_start(pid: int) -> str | None:

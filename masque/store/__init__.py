@@ -26,7 +26,7 @@ from masque.errors import StoreBusy, StoreError
 if TYPE_CHECKING:
     import duckdb
 
-_LOCK_RE = re.compile(r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)")
+_LOCK = r"Conflicting lock is held in (?P<holder>.*?) \(PID (?P<pid>\d+)\)"  # read only when giving up
 _migrated: set[tuple[str, int]] = set()  # (path, inode) already brought up to date by this process
 _packaged: list[tuple[int, str, str]] = []  # migrations() read once per process
 
@@ -126,7 +126,7 @@ def _open_retrying(path: Path, read_only: bool, timeout: float, announced: ExitS
                     hint="check permissions and disk space; `masque path` shows where the store lives",
                 ) from None
             if time.monotonic() >= deadline:
-                match = _LOCK_RE.search(str(exc))
+                match = re.search(_LOCK, str(exc))
                 holder = f"PID {match['pid']} ({match['holder']})" if match else "another process"
                 raise StoreBusy(
                     f"the store {path} is locked by {holder} for more than {timeout:g}s",

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from masque.durations import as_utc, utcnow
+from masque.enums import Ring
 from masque.errors import (
     Conflict,
     ExitCode,
@@ -40,7 +41,6 @@ from masque.errors import (
     UsageError,
     ValidationFailed,
 )
-from masque.model import Ring
 from masque.store import turns
 from masque.sync import outbox
 

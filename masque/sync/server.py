@@ -22,10 +22,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from masque.durations import as_utc, utcnow
+from masque.enums import Ring
 from masque.errors import MasqueError, NotFound, Refused, UsageError
 from masque.feedback import access, observations
 from masque.ids import new_id
-from masque.model import Ring
 from masque.store import turns
 from masque.store.events import record_event
 from masque.sync import outbox

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from masque.durations import as_utc, utcnow
+from masque.enums import Ring
 from masque.errors import Refused
-from masque.model import Ring
 from masque.store import turns
 from masque.store.events import record_event
 from masque.teams.model import Member, Team, find_team, list_teams, mark_released

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from masque.durations import utcnow
+from masque.enums import Ring
 from masque.errors import NotFound, Refused
-from masque.model import Ring
 from masque.store import turns
 from masque.store.events import record_for_session
 from masque.trust import rings

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from masque.durations import as_utc
+from masque.enums import Ring
 from masque.errors import NotFound, Refused
-from masque.model import Ring
 
 if TYPE_CHECKING:
     import duckdb
@@ -32,6 +32,8 @@ FROM actors a
 
 @dataclass(frozen=True)
 class Actor:
+    """A named actor, its trust ring and who created it."""
+
     name: str
     ring: Ring
     is_founder: bool = False

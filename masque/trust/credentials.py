@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from masque import config
 from masque.durations import as_utc, format_duration, utcnow
+from masque.enums import Ring
 from masque.errors import Refused, UsageError
 from masque.ids import new_id
-from masque.model import Ring
 from masque.store import turns
 from masque.store.events import record_for_session
 from masque.trust.actors import check_qualified, find_actor

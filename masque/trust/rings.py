@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from masque import config
 from masque.durations import utcnow
+from masque.enums import Ring
 from masque.errors import NotFound, Refused, UsageError
 from masque.ids import new_id
-from masque.model import Ring
 from masque.store import turns
 from masque.store.events import record_event
 from masque.trust import credentials
@@ -76,6 +76,8 @@ class NewActor:
 
 @dataclass(frozen=True)
 class InitResult:
+    """What `masque init` did: the store, its founder and the founder's key (shown once)."""
+
     store: Path
     founder: Actor
     key: str | None = field(default=None, repr=False)  # None when the store was already initialised
