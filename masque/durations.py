@@ -16,10 +16,6 @@ _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
 # parses no duration (every `release`) pays nothing for them at import.
 _SHORT = r"^(?:(\d+(?:\.\d+)?)([wdhms]))+$"
 _SHORT_PART = r"(\d+(?:\.\d+)?)([wdhms])"
-# The ISO 8601 durations masques use (`PT8H`, `P1D`, `P1DT12H`): whole weeks, days, hours, minutes and
-# seconds, read here because importing isodate costs ~3 ms of every cold `assume`. Anything else
-# (fractions, months, the alternative format, values over the maximum) is left to isodate, as before.
-_ISO_WHOLE = r"^P(?:([0-9]+)W)?(?:([0-9]+)D)?(?:T(?:([0-9]+)H)?(?:([0-9]+)M)?(?:([0-9]+)S)?)?$"
 _HINT = "use an ISO 8601 duration such as PT15M, PT8H or P1D, or a short form such as 15m, 12h, 30d, 1h30m"
 # The longest duration accepted anywhere: 100 years keeps `now ± duration` inside datetime's range
 # (years 1-9999) with room to spare; nothing Masque times (TTLs, retention, --since) needs more.
@@ -62,12 +58,6 @@ def parse_duration(text: str) -> dt.timedelta:
 
 
 def _parse_iso(raw: str) -> dt.timedelta:
-    whole = re.match(_ISO_WHOLE, raw.upper())
-    if whole and any(whole.groups()):
-        weeks, days, hours, minutes, seconds = (int(part or 0) for part in whole.groups())
-        total = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
-        if total <= MAX_DURATION.total_seconds():
-            return dt.timedelta(seconds=total)
     import isodate
 
     try:

@@ -242,7 +242,6 @@ def test_the_cached_targets_never_import_typer() -> None:
 # of the modules the cold agent cycle must not pay for were.
 _NOT_ON_THE_HOT_PATH = (
     "semver",  # only to match or order several versions
-    "isodate",  # only for ISO durations beyond whole weeks, days, hours, minutes and seconds
     "difflib",  # only for a "did you mean" hint
     "shlex",  # only for `--format env`
     "masque.model",  # release: the masque model's classes (the enums are masque.enums)
@@ -294,8 +293,7 @@ def test_cold_assume_release_and_search_skip_typer_once_the_spec_is_cached(
     assert released.returncode == 0 and json.loads(released.stdout)["status"] == "ended"
     assert "typer imported: False" in released.stderr
     assert _also_imported(released.stderr) == set()
-    # Once the definition is cached (validating the file reads its ISO durations with isodate): codesmith
-    # has one version and a whole-hours access.ttl, and json needs no shell quoting.
+    # Once the definition is cached: codesmith has one version, and json needs no shell quoting.
     again = masque("assume", "codesmith", "--intent", "implement the parser", "--format", "json")
     assert again.returncode == 0, again.stderr
     assert _also_imported(again.stderr) == {"masque.model", "masque.sessions.lifecycle", "masque.sessions.wearable"}

@@ -86,7 +86,7 @@ _UNIT = st.one_of(st.integers(0, 60), st.integers(0, 10**12))
     st.sampled_from(["", " ", "X", ".5", ",5"]),
 )
 def test_whole_iso_durations_read_as_isodate_reads_them(parts: tuple[int | None, ...], lower: bool, tail: str) -> None:
-    """Whole-unit ISO durations are read without isodate; the outcome must be isodate's, to the microsecond."""
+    """Every outcome (a value to the microsecond, or which refusal) is what isodate's reading implies."""
     weeks, days, hours, minutes, seconds = parts
     date = "".join(f"{n}{u}" for n, u in zip((weeks, days), "WD", strict=True) if n is not None)
     time = "".join(f"{n}{u}" for n, u in zip((hours, minutes, seconds), "HMS", strict=True) if n is not None)

@@ -252,6 +252,7 @@ def prepare_assumption(
         "masque.sessions.events",
         "masque.trust.credentials",
         "masque.trust.rings",
+        "isodate",  # parse_duration's ISO reader: a cached definition no longer brings it in through validation
     )
     return Prepared(ref, intent, ready, early, pid, _holder_start(pid), ttl, local, strict_knowledge, metadata)
 
