@@ -225,3 +225,31 @@ def test_memory_kept_on_one_machine_of_a_shared_store_is_named_as_a_setup_gap(
     refused = invoke(["memory", "search", "codesmith", "machine"])
     assert refused.exit_code == 5
     assert "not on this machine" in refused.output and 'uri = "s3://' in refused.output
+
+
+def test_compat_functions_are_redefined_only_when_this_masque_changed_them(
+    invoke: Invoke,
+    shared_db: str,
+    run_masque: Callable[..., subprocess.CompletedProcess[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import psycopg
+
+    monkeypatch.setenv("MASQUE_STORE_URL", shared_db)
+    init_store(invoke)  # migrates the new database, compat functions included
+
+    def list_contains_row() -> Any:
+        with psycopg.connect(shared_db, autocommit=True) as db:
+            row = db.execute("SELECT xmin::text FROM pg_proc WHERE proname = 'list_contains'").fetchone()
+            return row[0] if row else None
+
+    before = list_contains_row()
+    assert before is not None
+    assert run_masque("whoami").returncode == 0  # another process, up to date: the catalog is left alone
+    assert list_contains_row() == before
+    with psycopg.connect(shared_db, autocommit=True) as db:  # a database from a masque that lacked it
+        db.execute("DROP FUNCTION list_contains(text[], text)")
+        db.execute("UPDATE schema_compat SET digest = 'an older masque'")
+    done = run_masque("whoami")
+    assert done.returncode == 0, done.stderr
+    assert list_contains_row() is not None

@@ -24,6 +24,7 @@ writer at a time across every server on the database, as the file lock gives on 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -154,7 +155,8 @@ class Connection:
 
 
 def _duckdb_only() -> UsageError:
-    # Memory shards' audit and policy tables still use DuckDB-only features (docs/store.md).
+    # Arrow registration and relations are for DuckDB-side work (export, import), which runs on an
+    # in-memory DuckDB copy (`snapshot`); reaching one on this adapter is refused, not crashed.
     return UsageError(
         "this command needs the DuckDB store file: it is not available on a PostgreSQL store yet",
         hint="run it against a local store (unset [store] url / MASQUE_STORE_URL); see docs/store.md",
@@ -223,6 +225,24 @@ def _current_version(conn: Connection) -> int:
 Migrations = Sequence[tuple[int, str, str]]  # (version, name, sql): `masque.store.migrations()`
 
 
+def _compat_current(conn: Connection, digest: str) -> bool:
+    """Whether the database holds exactly this masque's compat functions (a digest of their SQL)."""
+    row = conn.execute("SELECT to_regclass('schema_compat') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return False
+    row = conn.execute("SELECT digest FROM schema_compat").fetchone()
+    return bool(row) and row[0] == digest
+
+
+def _apply_compat(conn: Connection, compat: str, digest: str) -> None:
+    """(Re)define the compat functions and record their digest: only when they changed, since every
+    CREATE OR REPLACE rewrites catalog rows (done per process, it would bloat pg_proc)."""
+    conn.execute(compat)
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_compat (digest TEXT NOT NULL)")
+    conn.execute("DELETE FROM schema_compat")
+    conn.execute("INSERT INTO schema_compat (digest) VALUES (?)", [digest])
+
+
 def migrate(conn: Connection, known: Migrations) -> list[int]:
     """Apply pending migrations under a database-wide lock; returns the versions applied."""
     conn.execute("SELECT pg_advisory_lock(?)", [MIGRATE_KEY])
@@ -233,15 +253,22 @@ def migrate(conn: Connection, known: Migrations) -> list[int]:
                 f"the store was written by a newer masque (schema version {done}; this one knows {len(known)})",
                 hint="upgrade masque (pip install -U masque) on every server sharing this database",
             )
+        compat = compat_sql()
+        digest = hashlib.sha256(compat.encode("utf-8")).hexdigest()
         if done == len(known):
-            # The compat functions may have grown since this database was migrated: CREATE OR REPLACE is
-            # idempotent and runs once per process and URL.
-            conn.execute(compat_sql())
+            if not _compat_current(conn, digest):  # this masque defines functions the database lacks
+                conn.execute("BEGIN")
+                try:
+                    _apply_compat(conn, compat, digest)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
             return []
         applied = []
         conn.execute("BEGIN")
         try:
-            conn.execute(compat_sql())
+            _apply_compat(conn, compat, digest)
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
                 " name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
