@@ -409,7 +409,7 @@ def add(
 
 
 def _rows(
-    tgt: Target, shard: View, filters: Filters, now: dt.datetime, include_expired: bool, limit: int | None = None
+    tgt: Target, view: View, filters: Filters, now: dt.datetime, include_expired: bool, limit: int | None = None
 ) -> list[Memory]:
     """Matching rows newest first (ids sort by time); with a limit, only the newest are read in full."""
     parts = filters.sql()
@@ -417,11 +417,11 @@ def _rows(
         parts.append(live_filter(now, tgt.retention))
     where = " AND ".join(parts) if parts else None
     if limit:
-        newest = sorted((r["id"] for r in shard.rows(where, columns=("id",))), reverse=True)[:limit]
+        newest = sorted((r["id"] for r in view.rows(where, columns=("id",))), reverse=True)[:limit]
         if not newest:
             return []
         where = "id IN (" + ", ".join(shards.sql_str(i) for i in newest) + ")"
-    found = [shards.memory_from_row(r) for r in shard.rows(where)]
+    found = [shards.memory_from_row(r) for r in view.rows(where)]
     found.sort(key=lambda m: m.id, reverse=True)
     return found
 
@@ -439,8 +439,8 @@ def list_memories(
     tgt = target(masque, selection=selection, action="list")
     if not check_read(tgt, "list"):
         return []
-    shard = open_view(tgt.masque, expected=tgt.settings.has_data)
-    found = _rows(tgt, shard, filters, now or utcnow(), include_expired, limit) if shard else []
+    view = open_view(tgt.masque, expected=tgt.settings.has_data)
+    found = _rows(tgt, view, filters, now or utcnow(), include_expired, limit) if view else []
     log_only(tgt, "list", tgt.access, ids=[m.id for m in found], detail=filters.to_json())
     return found
 
@@ -451,8 +451,8 @@ def get(
     tgt = target(masque, selection=selection, action="get")
     found = []
     if check_read(tgt, "get"):
-        shard = open_view(tgt.masque, expected=tgt.settings.has_data)
-        found = _rows(tgt, shard, Filters(ids=(memory_id,)), now or utcnow(), False) if shard else []
+        view = open_view(tgt.masque, expected=tgt.settings.has_data)
+        found = _rows(tgt, view, Filters(ids=(memory_id,)), now or utcnow(), False) if view else []
         log_only(tgt, "get", tgt.access, ids=[m.id for m in found])
     if not found:
         raise NotFound(

@@ -102,7 +102,7 @@ def _probes(view: View) -> tuple[int, int] | None:
     """
     if not view.vector_indexed:
         return None
-    parts = max(1, view.count() // ROWS_PER_PARTITION)
+    parts = max(1, view.count // ROWS_PER_PARTITION)
     return max(20, parts // 3), 5
 
 

@@ -5,7 +5,7 @@ itself even without the DuckDB registry. Every write is one LanceDB commit: a ba
 in the table or not at all (what makes `kill -9` during an import safe). LanceDB commits are
 optimistic; appends merge on their own, and the rare conflicts of deletes and overwrites are retried.
 This is the only module (with search.py) that touches lancedb, always imported inside functions;
-search reads through lance instead (`masque.memory.view`).
+search, list and get read through lance instead (`masque.memory.view`).
 """
 
 from __future__ import annotations
@@ -206,6 +206,14 @@ def is_transport(exc: BaseException) -> bool:
     return any(word in text for word in ("RetryError", "ConnectError", "Client error with status", "Forbidden"))
 
 
+def damaged(masque: str, where: str, exc: BaseException) -> StoreError:
+    """A shard whose files cannot be read as a Lance table."""
+    return StoreError(
+        f"memory shard {table_name(masque)} of masque {masque!r} is damaged ({where}): {lance_message(exc)}",
+        hint=rebuild_hint(masque),
+    )
+
+
 def missing(masque: str, where: str) -> StoreError:
     """The store records memories for `masque` but its shard is not where memory lives."""
     from masque import store
@@ -259,10 +267,7 @@ def guarded(masque: str, location: str) -> Iterator[None]:
             ) from None
         if location.startswith("s3://") and is_transport(exc):
             raise unreachable(config.memory_storage(), exc) from None
-        raise StoreError(
-            f"memory shard {name} of masque {masque!r} is damaged ({location}): {lance_message(exc)}",
-            hint=rebuild_hint(masque),
-        ) from None
+        raise damaged(masque, location, exc) from None
 
 
 def read_schema_meta(schema: pa.Schema) -> tuple[str | None, int]:
@@ -551,10 +556,7 @@ def open_shard(masque: str, *, expected: bool = False) -> Shard | None:
     except MasqueError:
         raise
     except Exception as exc:
-        raise StoreError(
-            f"memory shard {table_name(masque)} of masque {masque!r} is damaged ({where}): {lance_message(exc)}",
-            hint=rebuild_hint(masque),
-        ) from None
+        raise damaged(masque, where, exc) from None
     return shard
 
 

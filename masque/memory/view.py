@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from masque import config
-from masque.errors import MasqueError, StoreError
+from masque.errors import MasqueError
 from masque.memory import shards
 
 TEXT_INDEX_COLUMNS = ["text"]
@@ -37,7 +37,9 @@ class View:
     def guard(self) -> AbstractContextManager[None]:
         return shards.guarded(self.masque, self.location)
 
+    @cached_property
     def count(self) -> int:
+        """Rows in this version (a view never moves to a newer one)."""
         with self.guard():
             return int(self.dataset.count_rows())
 
@@ -119,7 +121,7 @@ def open_view(masque: str, *, expected: bool = False) -> View | None:
         options = dict(storage.options) if storage.remote else None
         dataset = lance.dataset(where, storage_options=options, session=_session(lance))
         view = View(masque, dataset, where)
-        view.count()  # touch the manifest now, so damage shows here and not mid-search
+        view.count  # noqa: B018  (touch the manifest now, so damage shows here and not mid-search)
     except MasqueError:
         raise
     except Exception as exc:
@@ -128,11 +130,7 @@ def open_view(masque: str, *, expected: bool = False) -> View | None:
             return None
         if storage.remote and shards.is_transport(exc):
             raise shards.unreachable(storage, exc) from None
-        raise StoreError(
-            f"memory shard {shards.table_name(masque)} of masque {masque!r} is damaged ({where}): "
-            f"{shards.lance_message(exc)}",
-            hint=shards.rebuild_hint(masque),
-        ) from None
+        raise shards.damaged(masque, where, exc) from None
     return view
 
 
