@@ -10,8 +10,7 @@ never see, use or end the first caller's worn session.
 To mount it in another ASGI app (e.g. `masque serve` at `/mcp`)::
 
     server = build_server(http_selection, transport="http")
-    sdk_app = server.streamable_http_app(streamable_http_path="/", session_idle_timeout=SESSION_IDLE_TIMEOUT)
-    app.mount("/mcp", BearerGuard(sdk_app))
+    app.mount("/mcp", http_app(server, path="/"))
     # and run `server.session_manager.run()` in the host app's lifespan.
 """
 

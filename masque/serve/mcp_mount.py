@@ -29,15 +29,12 @@ def mount_mcp(app: FastAPI, *, host: str = "127.0.0.1") -> bool:
         return False
     from starlette.routing import Route
 
-    from masque.mcp.http import SESSION_IDLE_TIMEOUT, BearerGuard, http_selection
+    from masque.mcp.http import http_app, http_selection
     from masque.mcp.server import build_server
 
     server = build_server(http_selection, transport="http")
     # host: the SDK turns DNS-rebinding protection on for a loopback host (Host/Origin checked).
-    sdk_app = server.streamable_http_app(
-        streamable_http_path=PATH, host=host, session_idle_timeout=SESSION_IDLE_TIMEOUT
-    )
-    guarded = BearerGuard(sdk_app)
+    guarded = http_app(server, host, PATH)  # the SDK's app behind the bearer guard, as `masque mcp --http`
     app.router.routes.append(Route(PATH, endpoint=guarded, include_in_schema=False))
     serving = app.router.lifespan_context
 
