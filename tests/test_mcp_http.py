@@ -162,6 +162,7 @@ class _FakeSdk:
     def __init__(self) -> None:
         self.open: set[str] = set()
         self.hold = anyio.Event()
+        self.streaming = anyio.Event()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = dict(scope["headers"])
@@ -176,6 +177,7 @@ class _FakeSdk:
             await send({"type": "http.response.start", "status": 404, "headers": []})
         else:
             if scope["method"] == "GET":
+                self.streaming.set()
                 await self.hold.wait()  # a stream stays open until the test lets it go
             await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b""})
@@ -219,7 +221,7 @@ def test_the_guard_forgets_owners_of_ended_reaped_and_long_idle_sessions(keys: d
         # A stream held open keeps its owner however long it lasts...
         async with anyio.create_task_group() as tg:
             tg.start_soon(_request, guard, keys["root"], first, "GET")
-            await anyio.sleep(0)  # let the stream's request enter the guard
+            await sdk.streaming.wait()  # the stream's request is past the guard and held open
             now[0] += 10_000
             await _request(guard, keys["ola"])  # a new session sweeps idle owners
             assert (await _request(guard, keys["ola"], first))[0] == 403
