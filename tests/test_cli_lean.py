@@ -252,7 +252,7 @@ _NOT_ON_THE_HOT_PATH = (
     "lancedb",  # memory search, list and get read through lance (~0.4 s lighter)
 )
 _TRACED = f"""
-import atexit, sys
+import atexit, os, sys
 
 def report() -> None:
     sys.stderr.write(f"typer imported: {{'typer' in sys.modules}}\\n")
@@ -260,6 +260,8 @@ def report() -> None:
     sys.stderr.write(f"also imported: {{also}}\\n")
 
 atexit.register(report)
+_exit = os._exit
+os._exit = lambda code: (report(), _exit(code))  # the hot commands end without atexit
 from masque.cli.entry import main
 sys.argv[0] = "masque"
 main()
@@ -299,6 +301,9 @@ def test_cold_assume_release_and_search_skip_typer_once_the_spec_is_cached(
     assert _also_imported(again.stderr) == {"masque.model", "masque.sessions.lifecycle", "masque.sessions.wearable"}
     again = masque("release", json.loads(worn.stdout)["session_id"], "--format", "yaml")
     assert again.returncode == 2 and "unknown --format 'yaml'" in again.stderr  # errors exit as before
+    refused = masque("assume", "codesmith", "--intent", "deploy it", "--format", "json")
+    assert refused.returncode == 3 and "matches none of the allowed patterns" in refused.stderr
+    assert refused.stdout == "" and "typer imported: False" in refused.stderr
     assert masque("memory", "add", "codesmith", "the parser keeps tokens").returncode == 0
     found = masque("memory", "search", "codesmith", "parser", "--json")
     assert found.returncode == 0, found.stderr

@@ -105,12 +105,11 @@ def new_key() -> str:
 
 
 def founder(conn: duckdb.DuckDBPyConnection) -> Actor | None:
-    # Founders cannot be disapproved (see may_act_on), so no disapproval lookup is needed.
-    row = conn.execute(
-        "SELECT name, ring, is_founder, created_by, created_at, NULL FROM actors"
-        " WHERE is_founder ORDER BY created_at LIMIT 1"
-    ).fetchone()
-    return _actor(row) if row else None
+    # Founders cannot be disapproved (see may_act_on), so no disapproval lookup is needed. There is
+    # one founder; the earliest is picked here, as DuckDB's first ORDER BY in a process costs ~1 ms.
+    sql = "SELECT name, ring, is_founder, created_by, created_at, NULL FROM actors WHERE is_founder"
+    rows = conn.execute(sql).fetchall()
+    return _actor(min(rows, key=lambda row: row[4])) if rows else None
 
 
 def init(founder_name: str | None = None) -> InitResult:
