@@ -14,7 +14,8 @@ Runs against a throw-away store (a temp MASQUE_HOME, `masque init` run once) and
 2. `masque check REF --intent ...` cold, pinned (NAME@x.y.z) and unpinned (NAME: the registry may
    consult rollout stages). With no rollout stage ever recorded, neither needs DuckDB; a separate,
    untimed `python -X importtime` run of each reports whether duckdb was imported.
-3. For context: `python -c pass`, `masque --version`, `masque --help` (goal <= 150 ms), and in-process assume+release
+3. For context: `python -c pass`, `masque --version`, `masque --help` (goal <= 150 ms; also without a
+   cache directory, as Typer prints it on a first run), and in-process assume+release
    cycles per second against one bare store open+close (a cycle needs at least two).
 """
 
@@ -139,6 +140,9 @@ def main() -> None:
         start_up = _wall([sys.executable, "-c", "pass"], env, args.runs)
         version = _wall([*masque, "--version"], env, args.runs)
         help_ = _wall([*masque, "--help"], env, args.runs)
+        blocked = Path(tmp) / "no-cache"  # a file where the cache directory would be: no spec, ever
+        blocked.write_text("", encoding="utf-8")
+        help_typer = _wall([*masque, "--help"], {**env, "XDG_CACHE_HOME": str(blocked)}, args.runs)
         store_copy = Path(tmp) / "floor.duckdb"
         shutil.copyfile(Path(tmp) / "home" / "masque.duckdb", store_copy)
         figures = cycle_vs_floor(masque, env, args.runs, store_copy)
@@ -153,9 +157,10 @@ def main() -> None:
     print(f"python -c pass              {start_up * 1000:7.1f} ms  (median of {args.runs})")
     print(f"masque --version            {version * 1000:7.1f} ms  (answered before the CLI is built)")
     print(
-        f"masque --help               {help_ * 1000:7.1f} ms  (the whole Typer CLI, no command run; "
+        f"masque --help               {help_ * 1000:7.1f} ms  (from the cached CLI spec; "
         f"goal <= {HELP_GOAL_MS} ms: {'ok' if help_ * 1000 <= HELP_GOAL_MS else 'MISSED'})"
     )
+    print(f"masque --help, no cache     {help_typer * 1000:7.1f} ms  (Typer builds every command: a first run)")
     bare = figures["import_floor"]
     print(f"floor: 2x duckdb + 1 txn    {floor * 1000:7.1f} ms  (two cold processes, paired with each cycle)")
     print(f"2x import duckdb alone      {bare * 1000:7.1f} ms")

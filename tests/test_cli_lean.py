@@ -324,3 +324,25 @@ def test_an_unusable_cache_directory_changes_nothing(
     assert lean_cache.plan(["release", "ses_1", "-f", "json"]) is None
     code, _, err = _main(["release", "--format", "yaml"], capsys)
     assert code == 2 and "unknown --format 'yaml'" in err
+
+
+@pytest.mark.slow
+def test_root_help_comes_from_the_spec_as_typer_prints_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    def masque(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", _TRACED, *args], capture_output=True, text=True, timeout=120)
+
+    monkeypatch.setenv("COLUMNS", "120")  # wider than Click ever wraps help: the width it is cached at
+    built = masque("--help")  # no spec yet: Typer prints it and writes the spec
+    assert built.returncode == 0 and "typer imported: True" in built.stderr
+    assert "Usage: masque [OPTIONS] COMMAND [ARGS]..." in built.stdout and "assume" in built.stdout
+    for line in (["--help"], ["-h"]):
+        cached = masque(*line)
+        assert (cached.returncode, cached.stdout) == (0, built.stdout)
+        assert "typer imported: False" in cached.stderr
+    monkeypatch.setenv("COLUMNS", "60")  # a narrow terminal: Typer wraps it anew
+    narrow = masque("--help")
+    assert narrow.returncode == 0 and "typer imported: True" in narrow.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 58 < max(len(x) for x in built.stdout.splitlines())

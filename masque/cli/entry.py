@@ -87,6 +87,14 @@ def main(argv: list[str] | None = None) -> None:
 
             sys.stdout.write(f"masque {__version__}\n")
             sys.exit(0)
+        if args in (["--help"], ["-h"]):  # answered from the cached CLI spec when there is one
+            from masque.cli.lean_cache import root_help
+
+            text = root_help()
+            if text is not None:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+                sys.exit(0)
         if args[:1] == ["validate"]:
             code = _fast_validate(args[1:])
             if code is not None:

@@ -9,7 +9,9 @@ command's options changes the key, so a stale spec is never read; a missing one 
 the Typer path, which writes it for the next.
 
 Only the lines `lean.dispatch` would take go this way (no help, no root options, nothing it is unsure
-about); everything else, and every error in reading the options, goes to the Typer app as before.
+about); everything else, and every error in reading the options, goes to the Typer app as before. The
+one exception is `masque --help` itself: building every command's Click object for it cost ~40 ms, so
+the spec also keeps the root help text the app prints at Click's usual width, and prints that.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from masque.cli import lean
 if TYPE_CHECKING:
     import typer
 
-SPEC_FORMAT = 1
+SPEC_FORMAT = 2  # 2: with the root help text
+HELP_WIDTH = 78  # Click's help width on any terminal of 80 columns or more, and off a terminal
 _KINDS: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "path": Path}
 _REQUIRED = {"required": True}  # JSON for "no default"
 
@@ -91,7 +94,29 @@ def build_spec(app: typer.Typer) -> dict[str, Any]:
             continue
         key = " ".join(str(p) for p in path)
         commands[key] = {"target": target, "no_args_is_help": bool(command.no_args_is_help), "params": params}
-    return {"format": SPEC_FORMAT, "commands": commands}
+    return {"format": SPEC_FORMAT, "commands": commands, "root_help": _root_help(app)}
+
+
+def _root_help(app: typer.Typer) -> str:
+    """`masque --help` as the Typer app prints it at Click's usual width."""
+    import typer.main
+
+    command = typer.main.get_command(app)
+    settings = {**command.context_settings, "terminal_width": HELP_WIDTH}
+    ctx = command.context_class(command, info_name="masque", **settings)
+    return command.get_help(ctx) + "\n"  # Click echoes it with a newline
+
+
+def root_help() -> str | None:
+    """The root `--help` text from the spec, when this terminal gets the width it was made at."""
+    import shutil
+
+    # Click's HelpFormatter: the terminal's columns, at most 80, less 2 (a pipe or file reads as 80).
+    if max(min(shutil.get_terminal_size().columns, 80) - 2, 50) != HELP_WIDTH:
+        return None
+    spec = _load()
+    text = spec.get("root_help") if spec is not None else None
+    return text if isinstance(text, str) else None
 
 
 def ensure_spec(app: typer.Typer) -> None:

@@ -611,7 +611,7 @@ def recorded_stages(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple
 
     found: list[Any]
     if conn is not None:
-        found = conn.execute(store.STAGES_SQL).fetchall()
+        found = store.newest_stages(conn)
     elif not store.present():
         return {}
     else:
@@ -620,7 +620,7 @@ def recorded_stages(conn: duckdb.DuckDBPyConnection | None = None) -> dict[tuple
             found = list(copied)
         else:
             with store.connect(read_only=True) as own:
-                found = own.execute(store.STAGES_SQL).fetchall()
+                found = store.newest_stages(own)
     return {(str(k), str(v)): Stage(s) for k, v, s in found}
 
 

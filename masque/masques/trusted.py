@@ -75,7 +75,8 @@ def _index(found: list[Pin]) -> dict[tuple[str, str], Pin]:
 
 
 def from_store(conn: duckdb.DuckDBPyConnection) -> list[Pin]:
-    rows = conn.execute(f"SELECT {_COLUMNS} FROM trusted_definitions ORDER BY masque, version").fetchall()
+    # Sorted here: DuckDB's first ORDER BY in a process costs a cold `assume` ~1-3 ms.
+    rows = sorted(conn.execute(f"SELECT {_COLUMNS} FROM trusted_definitions").fetchall(), key=lambda r: (r[0], r[1]))
     return [
         Pin(str(m), str(v), str(h), str(p), None if b is None else str(b), None if t is None else t.isoformat(), str(w))
         for m, v, h, p, b, t, w in rows

@@ -42,15 +42,16 @@ def _chain(conn: duckdb.DuckDBPyConnection, session_id: str) -> list[str]:
     """Live sessions chained below `session_id` (children, grandchildren, ...).
 
     Breadth-first with plain lookups: almost every session has no children, and one indexed
-    lookup is far cheaper for DuckDB than planning a recursive CTE.
+    lookup is far cheaper for DuckDB than planning a recursive CTE. Sorted here, not in SQL: a cold
+    `release` would pay ~3 ms for DuckDB's first ORDER BY to sort no rows.
     """
     found: list[str] = []
     frontier = [session_id]
     while frontier:
         marks = ", ".join("?" for _ in frontier)
-        rows = conn.execute(
-            f"SELECT id, status FROM sessions WHERE parent_id IN ({marks}) ORDER BY id", frontier
-        ).fetchall()
+        rows = sorted(
+            conn.execute(f"SELECT id, status FROM sessions WHERE parent_id IN ({marks})", frontier).fetchall()
+        )
         frontier = [r[0] for r in rows if r[0] not in found]
         found += [r[0] for r in rows if r[1] in LIVE]
     return found

@@ -168,9 +168,21 @@ def _current_version(conn: duckdb.DuckDBPyConnection) -> int:
     return max((int(row[0]) for row in rows), default=0)
 
 
-STAGES_SQL = (  # the newest stage of each name@version; DISTINCT ON reads the same on DuckDB and PostgreSQL
-    "SELECT DISTINCT ON (masque, version) masque, version, to_stage FROM mask_stages ORDER BY masque, version, id DESC"
-)
+def newest_stages(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """(masque, version, stage) of the newest rollout row of each name@version, sorted.
+
+    The newest row wins by its time-sortable id. Picked here rather than with DISTINCT ON ... ORDER BY:
+    the table holds one row per promotion, and every cold `assume` would pay ~1-3 ms for DuckDB's
+    first sort in the process.
+    """
+    newest: dict[tuple[str, str], tuple[str, str]] = {}
+    for masque, version, stage, row_id in conn.execute(
+        "SELECT masque, version, to_stage, id FROM mask_stages"
+    ).fetchall():
+        key = (str(masque), str(version))
+        if key not in newest or str(row_id) > newest[key][0]:
+            newest[key] = (str(row_id), str(stage))
+    return [(masque, version, stage) for (masque, version), (_, stage) in sorted(newest.items())]
 
 
 def write_stages_copy(conn: duckdb.DuckDBPyConnection) -> None:
@@ -185,7 +197,7 @@ def write_stages_copy(conn: duckdb.DuckDBPyConnection) -> None:
 
     if shared_url() is not None:
         return  # no local copy of a shared store: other servers change it (`read_stages_copy` says None)
-    rows = [[str(k), str(v), str(s)] for k, v, s in conn.execute(STAGES_SQL).fetchall()]
+    rows = [list(row) for row in newest_stages(conn)]
     path = config.stages_path()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
