@@ -705,3 +705,19 @@ def test_one_line_escapes_only_what_breaks_a_line_or_reorders_it() -> None:
     assert one_line("implement the naïve résumé parser, 日本語") == "implement the naïve résumé parser, 日本語"
     assert one_line("a\nb\r\tc\u2028d\u202ee\x1b") == "a\\nb\\r\\tc\\u2028d\\u202ee\\x1b"
     assert one_line(b"a\xffb".decode("utf-8", "surrogateescape")) == "a\\xffb"
+
+
+def test_buckets_compile_as_intents_need_them_and_unknown_letters_share_one() -> None:
+    # A cold `masque assume` decides one intent: it should compile one bucket's regex, not all; and a
+    # server fed intents starting with ever new characters must not keep one entry per character.
+    from masque.masques.intent import _Matcher
+
+    matcher = _Matcher(["implement *", "test *", "refactor *", "* now", "fix *"])
+    assert matcher._ready == {}
+    assert matcher.first("implement it") == 0
+    assert set(matcher._ready) == {"i"}
+    assert matcher.first("ship it now") == 3 and matcher.first("zap it now") == 3
+    for char in "abcdeghjklmnopqsuvwxyzé中":
+        assert matcher.first(f"{char}x") is None
+    assert set(matcher._ready) == {"i", ""}
+    assert matcher.first("fix the bug") == 4 and set(matcher._ready) == {"i", "", "f"}

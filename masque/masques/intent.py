@@ -191,7 +191,7 @@ class _Matcher:
     intent, so it compiles one regex rather than one per first letter (~0.4 ms each).
     """
 
-    __slots__ = ("_compiled", "_globs", "_members", "_rest")
+    __slots__ = ("_globs", "_members", "_ready", "_rest")
 
     def __init__(self, globs: Sequence[str], *, prepared: bool = False) -> None:
         self._globs = list(globs) if prepared else [normalize(g) for g in globs]
@@ -201,35 +201,33 @@ class _Matcher:
             char: tuple(i for i, c in enumerate(first) if c is None or c == char)
             for char in {c for c in first if c is not None}
         }
-        # bucket key -> (its combined regex, or a regex per member glob when none could be made)
-        self._compiled: dict[str | None, tuple[re.Pattern[str] | None, tuple[re.Pattern[str], ...]]] = {}
+        # a glob's first character ("" for the rest) -> (the bucket's globs, their combined regex, or else
+        # one regex each), filled as intents need them
+        self._ready: dict[str, tuple[tuple[int, ...], re.Pattern[str] | None, tuple[re.Pattern[str], ...]]] = {}
 
-    def _bucket(
-        self, key: str | None, members: tuple[int, ...]
-    ) -> tuple[re.Pattern[str] | None, tuple[re.Pattern[str], ...]]:
-        found = self._compiled.get(key)
-        if found is None:
+    def _prepare(self, char: str) -> tuple[tuple[int, ...], re.Pattern[str] | None, tuple[re.Pattern[str], ...]]:
+        key = char if char in self._members else ""  # one shared entry for the rest: no growth per character
+        bucket = self._ready.get(key)
+        if bucket is None:
+            members = self._members.get(key, self._rest)
             globs = [self._globs[i] for i in members]
             combined = _policy_regex(globs) if globs else None
             each = tuple(re.compile(fnmatch.translate(g)) for g in globs) if globs and combined is None else ()
-            found = self._compiled[key] = (combined, each)  # a race compiles it twice, to the same value
-        return found
+            bucket = self._ready[key] = (members, combined, each)  # a race compiles it twice, to the same value
+        return bucket
 
     def first(self, normalized: str) -> int | None:
         """Index of the first glob matching all of `normalized` (non-empty), or None."""
-        key: str | None = normalized[0]
-        members = self._members.get(normalized[0])
-        if members is None:
-            key, members = None, self._rest
-        if not members:
-            return None
-        combined, each = self._bucket(key, members)
+        bucket = self._ready.get(normalized[0]) or self._prepare(normalized[0])
+        members, combined, each = bucket
         if each:
             for i, regex in zip(members, each, strict=True):
                 if regex.match(normalized):
                     return i
             return None
-        m = combined.match(normalized) if combined is not None else None
+        if combined is None:
+            return None
+        m = combined.match(normalized)
         return None if m is None or m.lastindex is None else members[m.lastindex - 1]
 
 
