@@ -31,12 +31,31 @@ def _too_long(text: str) -> UsageError:
     )
 
 
+# Durations parsed before, by validation in an earlier process: a definition the cache kept
+# (`masque.masques.loaded`) brings its `access.ttl` here, so a cold assume need not import isodate.
+_parsed: dict[str, dt.timedelta] = {}
+
+
+def parsed_before(text: str, seconds: float) -> None:
+    """Remember that `text` parsed to `seconds` (a positive duration within range, as parse_duration says)."""
+    if 0 < seconds <= MAX_DURATION.total_seconds():
+        _parsed[text] = dt.timedelta(seconds=seconds)
+
+
+def needs_isodate(text: str | None) -> bool:
+    """Whether parsing `text` would import isodate: an ISO form this process has not seen parsed."""
+    return isinstance(text, str) and text.strip()[:1] in ("P", "p") and text not in _parsed
+
+
 def parse_duration(text: str) -> dt.timedelta:
     """`PT8H`, `P1DT2H`, `30d`, `12h`, `15m`, `90s`, `1h30m`, `2w` -> a positive timedelta.
 
     Raises UsageError naming the value when it is not a duration, is zero or negative, or uses
     months/years (whose length depends on the calendar).
     """
+    known = _parsed.get(text) if isinstance(text, str) else None
+    if known is not None:
+        return known
     raw = text.strip() if isinstance(text, str) else ""
     if not raw:
         raise UsageError(f"not a duration: {text!r}", hint=_HINT)

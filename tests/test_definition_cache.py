@@ -95,11 +95,15 @@ def test_a_definition_with_warnings_is_not_cached(local: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_cold_assume_with_a_cached_definition_never_imports_yaml(personas: Path) -> None:
+def test_a_cold_assume_with_a_cached_definition_never_imports_yaml_or_isodate(personas: Path) -> None:
+    import datetime as dt
+    import json
+
     env = {**os.environ, "MASQUE_PATH": str(personas)}
+    report = 'f\'yaml imported: {"yaml" in sys.modules}, isodate imported: {"isodate" in sys.modules}\\n\''
     tracer = (
         "import os, sys; _exit = os._exit;"  # a hot command ends with os._exit: report there
-        "os._exit = lambda code: (sys.stderr.write(f'yaml imported: {\"yaml\" in sys.modules}\\n'), _exit(code));"
+        f"os._exit = lambda code: (sys.stderr.write({report}), _exit(code));"
         "from masque.cli.entry import main; sys.argv[0] = 'masque'; main()"
     )
     line = [sys.executable, "-c", tracer, "assume", "codesmith", "--intent", "implement the parser", "-f", "json"]
@@ -107,4 +111,9 @@ def test_a_cold_assume_with_a_cached_definition_never_imports_yaml(personas: Pat
     assert first.returncode == 0, first.stderr
     second = subprocess.run(line, capture_output=True, text=True, env=env, timeout=120)
     assert second.returncode == 0, second.stderr
-    assert "yaml imported: False" in second.stderr
+    assert "yaml imported: False, isodate imported: False" in second.stderr
+    # The access.ttl (PT8H) read from the cache still bounds the credential, as when it was parsed.
+    for out in (first.stdout, second.stdout):
+        worn = json.loads(out)
+        started, ends = (dt.datetime.fromisoformat(worn[k]) for k in ("started_at", "credential_expires_at"))
+        assert ends - started == dt.timedelta(hours=8)

@@ -153,3 +153,15 @@ def test_cli_durations_past_the_maximum_exit_2(args: list[str], invoke: Any, mon
     result = invoke(args)
     assert result.exit_code == 2, result.stderr
     assert "the duration '3000000d' is over the maximum of 36500d (100 years)" in result.stderr
+
+
+def test_a_duration_parsed_before_is_answered_as_parsed_and_nothing_else_is_trusted() -> None:
+    from masque import durations
+
+    durations.parsed_before("PT7H", 7 * 3600.0)
+    assert durations.parse_duration("PT7H") == dt.timedelta(hours=7) and not durations.needs_isodate("PT7H")
+    for text, seconds in (("PT0S", 0.0), ("P99999D", 99999 * 86400.0), ("PT-1H", -3600.0)):
+        durations.parsed_before(text, seconds)  # out of range: never remembered, so parsing still refuses
+        with pytest.raises(UsageError):
+            durations.parse_duration(text)
+    assert durations.needs_isodate(" pt9h") and not durations.needs_isodate("9h") and not durations.needs_isodate(None)

@@ -11,6 +11,7 @@ Anything else (a new or edited file, warnings, inheritance, another dialect) tak
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 MASQUE_SUFFIX = ".masque.yaml"
 # Other file dialects: suffix -> "module:function(path, text) -> (diagnostics, Masque | None)".
 DIALECTS: dict[str, str] = {".mask.json": "masque.masques.dialect:check_mask_file"}
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: {"data": the parsed file, "durations": what its durations parsed to}
 
 
 def suffixes() -> tuple[str, ...]:
@@ -53,7 +54,7 @@ def _code() -> str:
         digest = hashlib.sha256(f"{CACHE_FORMAT}".encode())
         package = Path(__file__).resolve().parent
         sources = sorted(package.glob("*.py")) + sorted(package.glob("*.json"))
-        sources += [package.parent / "model.py", package.parent / "config.py", package.parent / "files.py"]
+        sources += [package.parent / name for name in ("model.py", "config.py", "files.py", "durations.py")]
         # The schema the bytes were checked against, where masque.masques.schema finds it (that module
         # imports PyYAML): inside the wheel, else beside the source tree.
         sources += [p for p in (package.parent / "_schemas", package.parent.parent / "schemas") if p.is_dir()]
@@ -92,13 +93,17 @@ def cached(path: Path) -> LoadedMasque | None:
         return None
     sha256 = hashlib.sha256(raw).hexdigest()
     try:
-        data = json.loads(_entry(sha256).read_text(encoding="utf-8"))
+        entry = json.loads(_entry(sha256).read_text(encoding="utf-8"))
     except (OSError, ValueError, RuntimeError):  # RuntimeError: no home for the cache directory
         return None
+    from masque.durations import parsed_before
     from masque.model import masque_from_data
 
     try:
-        return LoadedMasque(masque_from_data(data), path, sha256)
+        found = LoadedMasque(masque_from_data(entry["data"]), path, sha256)
+        for text, seconds in entry["durations"].items():
+            parsed_before(text, float(seconds))
+        return found
     except Exception:  # a damaged entry: the full path decides
         return None
 
@@ -111,6 +116,8 @@ def remember(loaded: LoadedMasque) -> None:
     raw = _read(path)
     if raw is None or hashlib.sha256(raw).hexdigest() != loaded.sha256:
         return  # changed since it was loaded
+    from masque.durations import parse_duration
+    from masque.errors import UsageError
     from masque.masques.loader import LoadProblem, decode, load_text
     from masque.model import masque_from_data
 
@@ -121,11 +128,17 @@ def remember(loaded: LoadedMasque) -> None:
         return  # not plain JSON data (a YAML date, say): never cached
     if json.loads(text) != data or masque_from_data(json.loads(text)) != loaded.masque:
         return
+    ttl = loaded.masque.access.ttl if loaded.masque.access is not None else "session"
+    durations: dict[str, float] = {}
+    # Valid in a file but refused when assumed (P1M): not kept, so each assume says why.
+    with contextlib.suppress(UsageError):
+        if ttl != "session":
+            durations[ttl] = parse_duration(ttl).total_seconds()
     try:
         entry = _entry(loaded.sha256)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(f'{{"data": {text}, "durations": {json.dumps(durations)}}}', encoding="utf-8")
         os.replace(tmp, entry)
     except (OSError, RuntimeError):
         pass

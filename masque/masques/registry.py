@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from masque import config
+from masque.durations import needs_isodate
 from masque.errors import MasqueError, NotFound, UsageError, ValidationFailed
 from masque.masques import trusted
 from masque.masques.refs import name_key, slot_of, version_key
@@ -706,9 +707,12 @@ def prepare(ref: str) -> None:
     except MasqueError:
         return
     scanned = _scan(search_dirs(), want)
-    versions = {loaded.masque.version for _, _, loaded in scanned if not isinstance(loaded, MasqueError)}
+    found = [loaded.masque for _, _, loaded in scanned if not isinstance(loaded, MasqueError)]
+    versions = {m.version for m in found}
     if want.version is not None or len(versions) > 1 or any("+" in v for v in versions):
         import semver  # noqa: F401  (versions to match or order: `semver` is slow to import)
+    if any(m.access is not None and needs_isodate(m.access.ttl) for m in found):
+        import isodate  # noqa: F401  (an access.ttl no earlier validation parsed: see masque.durations)
 
 
 def clear_cache() -> None:

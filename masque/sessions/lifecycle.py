@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from masque import config
-from masque.durations import format_duration, parse_duration, utcnow
+from masque.durations import format_duration, needs_isodate, parse_duration, utcnow
 from masque.enums import Ring
 from masque.errors import Refused, UsageError
 from masque.ids import new_id
@@ -245,15 +245,19 @@ def prepare_assumption(
     if ready is None:
         registry.prepare(str(ref))
     # What deciding and granting import, loaded now: the turn is held only for the transaction.
-    turns.prepare(
+    modules = [
         "masque.masques.intent",
         "masque.masques.intent_text",
         "masque.masques.knowledge",
         "masque.sessions.events",
         "masque.trust.credentials",
         "masque.trust.rings",
-        "isodate",  # parse_duration's ISO reader: a cached definition no longer brings it in through validation
-    )
+    ]
+    # parse_duration's ISO reader (~5 ms), for a --ttl or a code masque's ttl; registry.prepare sees to
+    # the registry's masques, whose cached definitions usually bring their parsed access.ttl along.
+    if needs_isodate(ttl) or (ready is not None and needs_isodate(ready.ttl)):
+        modules.append("isodate")
+    turns.prepare(*modules)
     return Prepared(ref, intent, ready, early, pid, _holder_start(pid), ttl, local, strict_knowledge, metadata)
 
 
