@@ -1,6 +1,6 @@
 """Benchmark: the cold agent hot path (`masque assume` + `masque release`, `masque check`) against its floor.
 
-    python bench/assume.py [--runs 15] [--cycles 100]
+    python bench/assume.py [--runs 15] [--cycles 100] [--against CHECKOUT]
 
 Runs against a throw-away store (a temp MASQUE_HOME, `masque init` run once) and the shipped personas.
 
@@ -17,6 +17,8 @@ Runs against a throw-away store (a temp MASQUE_HOME, `masque init` run once) and
 3. For context: `python -c pass`, `masque --version`, `masque --help` (goal <= 150 ms; also without a
    cache directory, as Typer prints it on a first run), and in-process assume+release
    cycles per second against one bare store open+close (a cycle needs at least two).
+4. With `--against CHECKOUT`: that checkout's cold cycle and this one's in alternating rounds, each round
+   paired with the floor, so a change is measured against its base under the same load.
 """
 
 from __future__ import annotations
@@ -46,9 +48,9 @@ def _version(ref: str) -> str:
     return found.group(1)
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, str]:
+def _run(cmd: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=cwd)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
@@ -59,10 +61,14 @@ def _wall(cmd: list[str], env: dict[str, str], runs: int) -> float:
     return statistics.median(_run(cmd, env)[0] for _ in range(runs))
 
 
-def _cycle(masque: list[str], env: dict[str, str]) -> float:
-    took, out = _run([*masque, "assume", REF, "--intent", INTENT, "--format", "json"], env)
+def _cycle_parts(masque: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
+    took, out = _run([*masque, "assume", REF, "--intent", INTENT, "--format", "json"], env, cwd)
     session_id = json.loads(out)["session_id"]
-    return took + _run([*masque, "release", session_id], env)[0]
+    return took, _run([*masque, "release", session_id], env, cwd)[0]
+
+
+def _cycle(masque: list[str], env: dict[str, str]) -> float:
+    return sum(_cycle_parts(masque, env))
 
 
 FLOOR_TXN = (
@@ -98,6 +104,38 @@ def imports_duckdb(cmd: list[str], env: dict[str, str]) -> bool:
     return any(m == "duckdb" or m.startswith("duckdb.") for m in modules)
 
 
+def against(other: Path, env: dict[str, str], runs: int, tmp: Path) -> dict[str, float]:
+    """Another checkout's cold cycle and this one's in alternating rounds, each round paired with the floor.
+
+    Each side imports its own tree (PYTHONPATH, run from a directory holding neither) and keeps its
+    own store and cache directory (each CLI prunes the other's spec); both wear the same personas.
+    """
+    masque = [sys.executable, "-m", "masque"]
+    sides = {}
+    for side, tree in (("other", other.resolve()), ("this", REPO)):
+        home = tmp / f"ab-{side}"
+        sides[side] = dict(
+            env, PYTHONPATH=str(tree), MASQUE_HOME=str(home / "home"), XDG_CACHE_HOME=str(home / "cache")
+        )
+        _run([*masque, "init", "--founder", "bench"], sides[side], tmp)
+        _cycle_parts(masque, sides[side], tmp)  # writes the CLI spec and the cached definition
+    store_copy = tmp / "ab-floor.duckdb"
+    shutil.copyfile(tmp / "ab-this" / "home" / "masque.duckdb", store_copy)
+    txn_floor = [sys.executable, "-c", FLOOR_TXN, str(store_copy)]
+    rounds: dict[str, list[float]] = {
+        k: [] for k in ("floor", "other", "this", "other_a", "other_r", "this_a", "this_r")
+    }
+    for i in range(runs):
+        floor = _run(txn_floor, env)[0] + _run(txn_floor, env)[0]
+        for side in ("other", "this") if i % 2 == 0 else ("this", "other"):
+            assume, release = _cycle_parts(masque, sides[side], tmp)
+            rounds[side].append((assume + release) / floor)
+            rounds[f"{side}_a"].append(assume)
+            rounds[f"{side}_r"].append(release)
+        rounds["floor"].append(floor)
+    return {name: statistics.median(values) for name, values in rounds.items()}
+
+
 def _in_process(cycles: int) -> tuple[float, float]:
     """(assume+release cycles per second, median seconds of one bare store open+close)."""
     import masque
@@ -122,6 +160,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=15, help="cold process runs per command")
     parser.add_argument("--cycles", type=int, default=100, help="in-process assume+release cycles")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also alternate another checkout's cold cycle with this one's, --runs rounds, each paired with "
+        "the floor (e.g. `git worktree add /tmp/before HEAD~3`)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(
@@ -151,6 +196,7 @@ def main() -> None:
         for label, ref in (("pinned", f"{REF}@{_version(REF)}"), ("unpinned", REF)):
             cmd = [*masque, "check", ref, "--intent", INTENT]
             checks.append((label, ref, _wall(cmd, env, args.runs), imports_duckdb(cmd, env)))
+        compared = against(args.against, env, args.runs, Path(tmp)) if args.against else None
         os.environ.update(env)
         per_second, open_close = _in_process(args.cycles)
     verdict = "ok" if ratio <= GOAL else "MISSED"
@@ -172,6 +218,13 @@ def main() -> None:
         name = f"check {label} (cold)"
         missed = "  (MISSED: no rollout stage recorded, so none is needed)" if duck else ""
         print(f"{name:<27} {took * 1000:7.1f} ms  {ref}: duckdb imported: {'yes' if duck else 'no'}{missed}")
+    if compared is not None:
+        print(
+            f"against {args.against}: {compared['other']:.2f}x -> {compared['this']:.2f}x the floor "
+            f"(median of {args.runs} alternating rounds; floor pair {compared['floor'] * 1000:.0f} ms); assume "
+            f"{compared['other_a'] * 1000:.0f} -> {compared['this_a'] * 1000:.0f} ms, release "
+            f"{compared['other_r'] * 1000:.0f} -> {compared['this_r'] * 1000:.0f} ms"
+        )
     print(f"store open+close            {open_close * 1000:7.1f} ms  (one bare duckdb.connect + close)")
     print(
         f"in-process assume+release   {per_second:7.1f} /s  ({1000 / per_second:.1f} ms per cycle = "

@@ -35,12 +35,17 @@ def flock(fd, op):
                     "imported": sorted(set(sys.modules) - held.pop("modules"))})
     return done
 turns.fcntl.flock = flock
+def report():
+    print("TURN", json.dumps(log), file=sys.stderr, flush=True)
+import os
+_exit = os._exit
+os._exit = lambda code: (report(), _exit(code))  # a hot command ends without teardown
 from masque.cli.entry import main
 sys.argv = ["masque", *sys.argv[1:]]
 try:
     main()
 finally:
-    print("TURN", json.dumps(log), file=sys.stderr)
+    report()
 """
 
 

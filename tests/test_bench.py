@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 SMALLEST = {
     "intent": ["--seconds", "0.01", "--intents", "50"],
     "validate": ["--files", "12", "--runs", "1"],
-    "assume": ["--runs", "1", "--cycles", "2"],
+    "assume": ["--runs", "1", "--cycles", "2", "--against", str(REPO)],
     "stats": ["--sessions", "300", "--runs", "1"],
     "turns": ["--runs", "1"],
     "forget": ["--rows", "200", "--repeat", "1"],

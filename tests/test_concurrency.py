@@ -78,6 +78,12 @@ TURN_PROBE = textwrap.dedent(
                         "imported": sorted(set(sys.modules) - held.pop("modules"))})
         return done
     turns.fcntl.flock = flock
+    def report():
+        for entry in log:
+            print("TURN", json.dumps(entry), file=sys.stderr, flush=True)
+    import os
+    _exit = os._exit
+    os._exit = lambda code: (report(), _exit(code))  # assume and release end without teardown
     from masque.cli.entry import main
     sys.argv = ["masque", *sys.argv[1:]]
     try:
@@ -86,8 +92,7 @@ TURN_PROBE = textwrap.dedent(
         code = exc.code
     else:
         code = 0
-    for entry in log:
-        print("TURN", json.dumps(entry), file=sys.stderr)
+    report()
     sys.exit(code)
     """
 )
