@@ -138,7 +138,7 @@ def remember(loaded: LoadedMasque) -> None:
         entry = _entry(loaded.sha256)
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
-        tmp.write_text(f'{{"data": {text}, "durations": {json.dumps(durations)}}}', encoding="utf-8")
+        tmp.write_text(json.dumps({"data": data, "durations": durations}, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, entry)
     except (OSError, RuntimeError):
         pass
